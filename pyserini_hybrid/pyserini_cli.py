@@ -1,0 +1,72 @@
+"""Run one of Pyserini's own command-line mains, flags unchanged, with Java configured first.
+
+    python -m pyserini_hybrid.pyserini_cli pyserini.search.lucene --index ... --topics ... --output ...
+
+equals ``python -m pyserini.search.lucene ...`` in an environment whose start-up hook is installed
+(``python -m pyserini_hybrid.java --install-hook``); this route needs no hook. Our own commands call
+Pyserini through ``run()`` below, in a child process, so that each keeps its own JVM.
+"""
+
+from __future__ import annotations
+
+import os
+import runpy
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+from .errors import InputError
+
+
+def command(module: str, args: list[str]) -> list[str]:
+    return [sys.executable, "-m", "pyserini_hybrid.pyserini_cli", module, *map(str, args)]
+
+
+def display(module: str, args: list[str]) -> str:
+    """The plain Pyserini command a user would type for the same work."""
+    return shlex.join(["python", "-m", module, *map(str, args)])
+
+
+def run(module: str, args: list[str], log: Path) -> str:
+    """Run a Pyserini main in a child process, its output appended to ``log`` and returned.
+
+    On failure the error names the command and the first exception line of its output."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "a", encoding="utf-8") as f:
+        f.write(f"$ {display(module, args)}\n")
+        f.flush()
+        start = f.tell()
+        proc = subprocess.run(command(module, args), stdout=f, stderr=subprocess.STDOUT,
+                              env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    with open(log, encoding="utf-8", errors="replace") as f:
+        f.seek(start)
+        output = f.read()
+    if proc.returncode != 0:
+        raise InputError(f"{display(module, args)} failed (exit {proc.returncode}): {first_error(output)} [log: {log}]")
+    return output
+
+
+def first_error(output: str) -> str:
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    for line in lines:
+        if "Exception" in line or "Error" in line:
+            return line
+    return lines[-1] if lines else "(no output)"
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or not argv[0].startswith("pyserini."):
+        print(__doc__, file=sys.stderr)
+        return 2
+    from .java import configure
+
+    configure()
+    module, sys.argv = argv[0], [argv[0], *argv[1:]]
+    runpy.run_module(module, run_name="__main__", alter_sys=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,30 @@
+"""TREC run reading, writing and merging by score."""
+
+import pytest
+
+from pyserini_hybrid.errors import InputError
+from pyserini_hybrid.runs import merge_runs_by_score, read_run
+
+
+def test_merge_keeps_the_best_scores_per_query_up_to_depth(tmp_path):
+    (tmp_path / "en.trec").write_text("q1 Q0 en-a 1 9.0 t\nq1 Q0 en-b 2 2.0 t\nq2 Q0 en-c 1 1.0 t\n")
+    (tmp_path / "de.trec").write_text("q1 Q0 de-a 1 5.0 t\nq1 Q0 de-b 2 4.0 t\n")
+    merge_runs_by_score([tmp_path / "en.trec", tmp_path / "de.trec"], tmp_path / "pool.trec", depth=3)
+    lines = (tmp_path / "pool.trec").read_text().splitlines()
+    assert lines == ["q1 Q0 en-a 1 9.000000 pool", "q1 Q0 de-a 2 5.000000 pool", "q1 Q0 de-b 3 4.000000 pool",
+                     "q2 Q0 en-c 1 1.000000 pool"]
+
+
+def test_read_run_types_and_empty_file(tmp_path):
+    (tmp_path / "r.trec").write_text("101 Q0 7#0 1 3.5 bm25\n")
+    df = read_run(tmp_path / "r.trec")
+    assert df.loc[0, "query_id"] == "101" and df.loc[0, "doc_id"] == "7#0" and df.loc[0, "score"] == 3.5
+    (tmp_path / "empty.trec").write_text("")
+    assert len(read_run(tmp_path / "empty.trec")) == 0
+
+
+@pytest.mark.parametrize("text", ["q1 Q0 d1 1 high tag\n", "q1 Q0 d1 1\n", "q1 Q0 d1 1 2.0 t extra\n"])
+def test_bad_runs_name_the_file(tmp_path, text):
+    (tmp_path / "bad.trec").write_text(text)
+    with pytest.raises(InputError, match=r"bad\.trec: not a TREC run"):
+        read_run(tmp_path / "bad.trec")

@@ -1,4 +1,5 @@
-"""Run one of Pyserini's own command-line mains, flags unchanged, with Java configured first.
+"""Run one of Pyserini's own command-line mains, flags unchanged, with Java configured first
+and, for the encoder mains, ``--encoder-class hybrid`` registered.
 
     python -m pyserini_hybrid.pyserini_cli pyserini.search.lucene --index ... --topics ... --output ...
 
@@ -16,7 +17,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .errors import InputError
+from .errors import InputError, cli
+
+# Pyserini mains that take --encoder-class: only these need our class registered (it imports torch)
+ENCODER_MAINS = ("pyserini.encode", "pyserini.search.faiss", "pyserini.search.hybrid")
 
 
 def command(module: str, args: list[str]) -> list[str]:
@@ -55,6 +59,7 @@ def first_error(output: str) -> str:
     return lines[-1] if lines else "(no output)"
 
 
+@cli
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or not argv[0].startswith("pyserini."):
@@ -63,9 +68,24 @@ def main(argv=None) -> int:
     from .java import configure
 
     configure()
+    if argv[0] in ENCODER_MAINS:
+        from .encoders import check_encode_args
+        from .registry import register
+
+        check_encode_args(argv[1:])
+        register()
     module, sys.argv = argv[0], [argv[0], *argv[1:]]
     runpy.run_module(module, run_name="__main__", alter_sys=True)
     return 0
+
+
+def alias(module: str):
+    """A ``main(argv=None)`` that runs Pyserini's ``module`` with our command line."""
+
+    def run_alias(argv=None) -> int:
+        return main([module, *(sys.argv[1:] if argv is None else argv)])
+
+    return run_alias
 
 
 if __name__ == "__main__":

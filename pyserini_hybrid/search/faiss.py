@@ -1,0 +1,9 @@
+"""``python -m pyserini_hybrid.search.faiss ...`` is Pyserini's ``python -m pyserini.search.faiss ...``, flags unchanged,
+with ``--encoder-class hybrid`` registered."""
+
+from ..pyserini_cli import alias
+
+main = alias("pyserini.search.faiss")
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,9 @@
+"""``python -m pyserini_hybrid.search.hybrid ...`` is Pyserini's ``python -m pyserini.search.hybrid ...``, flags unchanged,
+with ``--encoder-class hybrid`` registered."""
+
+from ..pyserini_cli import alias
+
+main = alias("pyserini.search.hybrid")
+
+if __name__ == "__main__":
+    raise SystemExit(main())

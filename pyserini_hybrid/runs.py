@@ -6,6 +6,7 @@ Python generator) takes minutes; we hand ir_measures a DataFrame it accepts dire
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import pandas as pd
@@ -13,6 +14,7 @@ import pandas as pd
 from .errors import InputError
 from .files import atomic_write, require_file
 
+DEFAULT_HITS = 1000  # run depth: the XQuAD-R pool has ~13k candidates, so AP needs deep runs
 COLUMNS = ["query_id", "iteration", "doc_id", "rank", "score", "tag"]
 
 
@@ -49,3 +51,28 @@ def merge_runs_by_score(paths: list[Path], output: Path, depth: int, tag: str = 
     df = df.groupby("query_id", sort=False).head(depth)
     write_run(df, output, tag)
     return output
+
+
+def retrieval_parser(system: str, description: str) -> argparse.ArgumentParser:
+    """The flags every retrieval command shares (one vocabulary, as Pyserini's CLIs share theirs)."""
+    from .topics import CORPUS_VARIANTS, manifest
+
+    parser = argparse.ArgumentParser(prog=f"python -m pyserini_hybrid.{system}", description=description)
+    parser.add_argument("--dataset", required=True, choices=list(manifest()))
+    parser.add_argument("--output", type=Path, help=f"run directory (default runs/{system}/<dataset>)")
+    parser.add_argument("--languages", nargs="+", help="candidate and query languages (default: all)")
+    parser.add_argument("--corpus", choices=CORPUS_VARIANTS, default="sentence",
+                        help="candidate text: the sentence alone, or with its paragraph as context")
+    parser.add_argument("--hits", type=int, default=DEFAULT_HITS, help="run depth")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--index-dir", type=Path, help=f"index root (default indexes/{system})")
+    parser.add_argument("--topics-dir", type=Path)
+    parser.add_argument("--data-dir")
+    return parser
+
+
+def checked_args(parser: argparse.ArgumentParser, argv) -> argparse.Namespace:
+    args = parser.parse_args(argv)
+    if args.hits < 1:
+        raise InputError(f"--hits {args.hits}: must be positive")
+    return args

@@ -131,3 +131,30 @@ def test_wrong_dimension_fails_before_encoding(tiny_model, corpus):
     assert proc.stderr.strip().splitlines() == [
         f"error: --dimension 768 does not match {tiny_model}: its embeddings have 32 dimensions (pass --dimension 32)"]
     assert not (work / "bad-index").exists()
+
+
+@pytest.mark.slow
+def test_dense_runs_for_every_setting_encode_each_candidate_once(tiny_model, converted, tmp_path):
+    """Per-language indexes, a pool built from their vectors, queries encoded once, evaluable runs."""
+    import faiss
+
+    from pyserini_hybrid import dense
+    from pyserini_hybrid.evaluate import evaluate_run_dir
+
+    out, metas = converted
+    info = dense.run_dense("xquad-r", tmp_path / "runs", str(tiny_model), ["en", "es"], hits=100,
+                           index_root=tmp_path / "idx", topics_dir=out)
+    cache = tmp_path / "idx" / info["model_key"] / "xquad-r"
+    pool = faiss.read_index(str(cache / "sentence" / "pool-en-es" / "index"))
+    sizes = [metas["xquad-r"]["counts"][x]["candidates"] for x in ("en", "es")]
+    assert pool.ntotal == sum(sizes)
+    en = faiss.read_index(str(cache / "sentence" / "en" / "index"))
+    np.testing.assert_array_equal(pool.reconstruct_n(0, sizes[0]), en.reconstruct_n(0, sizes[0]))
+    log = (tmp_path / "runs" / "pyserini.log").read_text()
+    assert log.count("$ python -m pyserini.encode") == 2  # one encoding per language, none for the pool
+    result = evaluate_run_dir("xquad-r", tmp_path / "runs", ["en", "es"], out)
+    assert set(result["settings"]) == {"en-en", "en-es", "es-en", "es-es", "en-pool", "es-pool"}
+    assert all(v["queries"] == 1190 for v in result["settings"].values())
+    assert result["depth"] == 100
+    # a random tiny model still matches shared words far above chance (1/1180) within English
+    assert result["settings"]["en-en"]["R@100"] > 0.2

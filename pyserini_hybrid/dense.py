@@ -24,7 +24,7 @@ from . import topics as tp
 from .encoders import CONFIG_NAME, EncoderConfig
 from .errors import InputError, cli
 from .files import PROJECT_ROOT, atomic_directory, load_json, write_json
-from .pyserini_cli import display, run
+from .pyserini_cli import display, run, run_to_file
 from .runs import DEFAULT_HITS, checked_args, retrieval_parser
 
 
@@ -135,9 +135,7 @@ def run_dense(dataset: str, output: Path, model: str | None = None, languages=No
     for target, index in tqdm(list(indexes.items()), desc=f"search {dataset}", unit="index"):
         topics = all_topics if lareqa else topic_files[target]
         out = output / f"{target}.trec"
-        tmp = out.with_name(f".{out.name}.tmp")
-        run("pyserini.search.faiss", search_args(index, topics, queries, tmp, hits, threads), log)
-        tmp.replace(out)
+        run_to_file("pyserini.search.faiss", lambda o: search_args(index, topics, queries, o, hits, threads), out, log)
         commands.append(display("pyserini.search.faiss", search_args(index, topics, queries, out, hits, threads)))
     info = {"system": "dense", "dataset": dataset, "languages": langs, "corpus_variant": variant, "hits": hits,
             "model": str(model_dir), "model_key": model_key(model_dir),

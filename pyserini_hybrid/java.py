@@ -24,7 +24,6 @@ from pathlib import Path
 
 MIN_JAVA = 21
 HOOK_NAME = "pyserini_hybrid_java.pth"
-_configured = False
 
 
 def _release(java_home: Path) -> dict[str, str]:
@@ -87,7 +86,6 @@ def _drop_missing_modules(available: set[str]) -> None:
 
 def configure() -> str:
     """Make the JVM that pyjnius and ``java`` will start a Java >= 21. Returns which one was chosen."""
-    global _configured
     home = system_java_home()
     major = java_major(home) if home else None
     if major is not None and major >= MIN_JAVA:
@@ -110,7 +108,6 @@ def configure() -> str:
     modules = set(_release(home).get("MODULES", "").split())
     if modules and "jdk.incubator.vector" not in modules:
         _drop_missing_modules(modules)
-    _configured = True
     return chosen
 
 

@@ -51,6 +51,20 @@ def run(module: str, args: list[str], log: Path) -> str:
     return output
 
 
+def run_to_file(module: str, args_for, output: Path, log: Path) -> Path:
+    """Run a Pyserini main that writes ``output``, through a temporary name: a failed or killed run
+    leaves neither a half-written file nor its temporary behind. ``args_for(path)`` builds the flags."""
+    tmp = output.with_name(f".{output.name}.tmp")
+    try:
+        printed = run(module, args_for(tmp), log)
+        if not tmp.is_file():  # some Pyserini mains report a bad index and still exit 0
+            raise InputError(f"{display(module, args_for(output))} wrote no output: {first_error(printed)} [log: {log}]")
+        tmp.replace(output)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return output
+
+
 def first_error(output: str) -> str:
     lines = [line.strip() for line in output.splitlines() if line.strip()]
     for line in lines:

@@ -85,3 +85,14 @@ def test_run_not_matching_topics_cli(tmp_path, converted):
     assert "ar.trec: 1 of 1 query ids are not xquad-r topics" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
     assert not (run_dir / "eval").exists()
+
+
+@pytest.mark.slow
+def test_failed_pyserini_search_leaves_nothing_behind(tmp_path, converted):
+    from pyserini_hybrid import bm25
+
+    out, _ = converted
+    with pytest.raises(InputError, match=r"pyserini\.search\.lucene .*(failed|wrote no output)"):
+        bm25.search(tmp_path / "no-index", tp.topics_path("xquad-r", "en", out), tmp_path / "en.trec", "en", 10, 1,
+                    tmp_path / "log")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["log"]

@@ -41,7 +41,8 @@ def summary_table(results: dict[tuple[str, str], dict]) -> str:
             for d in lareqa:
                 macro = results.get((s, d), {}).get("macro", {})
                 cells += [f"{macro[m]['AP']:.4f}" if m in macro else "–" for m in ("Mo", "Cr", "Mul")]
-            cells += [f"{results[(s, d)]['rank_distance']['macro']:.1f}" if "rank_distance" in results.get((s, d), {})
+            cells += [f"{results[(s, d)]['rank_distance']['macro']:.1f}"
+                      if (results.get((s, d), {}).get("rank_distance") or {}).get("macro") is not None
                       else "–" for d in lareqa]
             lines.append(f"| {s} | " + " | ".join(cells) + " |")
         lines.append("")

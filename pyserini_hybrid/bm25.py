@@ -22,7 +22,7 @@ from . import topics as tp
 from .errors import InputError, cli
 from .files import PROJECT_ROOT, atomic_directory, load_json, write_json
 from .pyserini_cli import display, run, run_to_file
-from .runs import DEFAULT_HITS, checked_args, merge_runs_by_score, retrieval_parser
+from .runs import DEFAULT_HITS, checked_args, merge_runs_by_score, prune_runs, retrieval_parser
 
 # Languages with their own analyzer in Anserini 1.7.1 (io.anserini.analysis.AnalyzerMap; "en" is
 # Anserini's DefaultEnglishAnalyzer). Any other code, among ours el, vi and sw, silently falls back to
@@ -111,8 +111,9 @@ def run_bm25(dataset: str, output: Path, languages=None, variant: str = "sentenc
              data: str | None = None, force: bool = False) -> dict:
     """Index and search every candidate language of ``dataset``; write ``<Y>.trec`` and ``pool.trec``.
 
-    Indexes are built once; a run is searched again only when the dataset, languages, corpus variant,
-    depth or analyzer changed since the last ``run-meta.json`` (or with ``force``)."""
+    Indexes are built once per source data; a run is searched again only when the dataset, its source
+    files, languages, corpus variant, depth or analyzer changed since the last complete run's
+    ``run-meta.json`` (or with ``force``). Run files of other languages are removed."""
     meta = tp.load_meta(dataset, topics_dir, data)
     langs = tp.check_languages(dataset, languages)
     index_root = index_root or PROJECT_ROOT / "indexes" / "bm25"
@@ -127,13 +128,18 @@ def run_bm25(dataset: str, output: Path, languages=None, variant: str = "sentenc
         subset.write_text("".join(tp.topics_path(dataset, lang, topics_dir).read_text(encoding="utf-8")
                                   for lang in langs), encoding="utf-8")
         topics = dict.fromkeys(langs, subset)
-    key = {"dataset": dataset, "languages": langs, "corpus_variant": variant, "hits": hits}
+    key = {"dataset": dataset, "languages": langs, "corpus_variant": variant, "hits": hits,
+           "data": tp.data_key(meta)}
     previous = load_json(output / "run-meta.json") if (output / "run-meta.json").is_file() else {}
     reuse = not force and {k: previous.get(k) for k in key} == key
+    if not reuse:  # a run killed half-way must not leave a meta that matches its mixed run files
+        (output / "run-meta.json").unlink(missing_ok=True)
+    pool = meta["format"] == "lareqa" and len(langs) > 1
+    prune_runs(output, {f"{lang}.trec" for lang in langs} | ({f"{tp.POOL}.trec"} if pool else set()))
     commands, analyzers = [], {}
     for lang in tqdm(langs, desc=f"BM25 {dataset}", unit="lang"):
         corpus = tp.corpus_dir(dataset, lang, variant, topics_dir)
-        index = index_root / dataset / variant / lang
+        index = index_root / dataset / f"{variant}-{key['data']}" / lang
         used = build_index(corpus, index, lang, threads, log)
         analyzers[lang] = analyzer(lang) if used == lang else FALLBACK_ANALYZER
         commands.append(display("pyserini.index.lucene", index_args(corpus, index, used, threads)))
@@ -141,7 +147,7 @@ def run_bm25(dataset: str, output: Path, languages=None, variant: str = "sentenc
         if not (reuse and out.is_file() and previous.get("analyzers", {}).get(lang) == analyzers[lang]):
             search(index, topics[lang], out, used, hits, threads, log)
         commands.append(display("pyserini.search.lucene", search_args(index, topics[lang], out, used, hits, threads)))
-    if meta["format"] == "lareqa" and len(langs) > 1:
+    if pool:
         merge_runs_by_score([output / f"{lang}.trec" for lang in langs], output / f"{tp.POOL}.trec", hits)
     info = {"system": "bm25", **key, "analyzers": analyzers,
             "pool": "per-language runs merged by BM25 score" if meta["format"] == "lareqa" else None,

@@ -8,8 +8,9 @@
 - Search: ``python -m pyserini_hybrid.search.faiss --encoded-queries ...`` per index, writing the same
   run-directory layout as BM25 (``<Y>.trec``, ``pool.trec``), so ``evaluate`` serves both.
 
-Indexes and query embeddings are cached under ``indexes/dense/<model key>/``; the key hashes the model's
-configuration and weights' size and time, so a retrained model gets new caches.
+Indexes and query embeddings are cached under ``indexes/dense/<model key>/<dataset>-<data key>/``; the
+model key hashes the model's configuration and its files' sizes and times (ns), the data key the source
+files' checksums, so a retrained model or other data gets new caches.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from .encoders import CONFIG_NAME, EncoderConfig
 from .errors import InputError, cli
 from .files import PROJECT_ROOT, atomic_directory, load_json, write_json
 from .pyserini_cli import display, run, run_to_file
-from .runs import DEFAULT_HITS, checked_args, retrieval_parser
+from .runs import DEFAULT_HITS, checked_args, prune_runs, retrieval_parser
 
 
 def model_key(model_dir: Path) -> str:
@@ -33,7 +34,7 @@ def model_key(model_dir: Path) -> str:
     h = hashlib.sha256()
     for name in sorted(p.name for p in model_dir.iterdir() if p.is_file()):
         st = (model_dir / name).stat()
-        h.update(f"{name}:{st.st_size}:{int(st.st_mtime)}".encode())
+        h.update(f"{name}:{st.st_size}:{st.st_mtime_ns}".encode())
         if name.endswith(".json") and st.st_size < 1 << 20:
             h.update((model_dir / name).read_bytes())
     return f"{model_dir.name}-{h.hexdigest()[:10]}"
@@ -52,10 +53,14 @@ def resolve_model(model: str | None) -> Path:
     return path
 
 
-def encode_args(corpus: Path, index: Path, model_dir: Path, dimension: int, batch_size: int) -> list:
-    return ["input", "--corpus", corpus, "--fields", "text", "output", "--embeddings", index, "--to-faiss",
-            "encoder", "--encoder", model_dir, "--encoder-class", "hybrid", "--dimension", dimension,
-            "--device", "cpu", "--batch-size", batch_size]
+def encode_args(corpus: Path, index: Path, model_dir: Path, dimension: int, batch_size: int,
+                variant: str = "sentence") -> list:
+    # a context candidate is "sentence\nparagraph": Pyserini splits it into two fields, which our
+    # encoder joins again with a space (title = the sentence, text = its paragraph)
+    fields = ["text"] if variant == "sentence" else ["title", "text"]
+    return ["input", "--corpus", corpus, "--fields", *fields, "output", "--embeddings", index, "--to-faiss",
+            "encoder", "--encoder", model_dir, "--encoder-class", "hybrid", "--fields", *fields,
+            "--dimension", dimension, "--device", "cpu", "--batch-size", batch_size]
 
 
 def search_args(index: Path, topics: Path, queries: Path, output: Path, hits: int, threads: int) -> list:
@@ -63,11 +68,12 @@ def search_args(index: Path, topics: Path, queries: Path, output: Path, hits: in
             "--hits", hits, "--batch-size", 256, "--threads", threads]
 
 
-def build_index(corpus: Path, index: Path, model_dir: Path, dimension: int, batch_size: int, log: Path) -> None:
+def build_index(corpus: Path, index: Path, model_dir: Path, dimension: int, batch_size: int, variant: str,
+                log: Path) -> None:
     if (index / "index").is_file() and (index / "docid").is_file():
         return
     with atomic_directory(index) as tmp:
-        run("pyserini.encode", encode_args(corpus, tmp, model_dir, dimension, batch_size), log)
+        run("pyserini.encode", encode_args(corpus, tmp, model_dir, dimension, batch_size, variant), log)
 
 
 def merge_indexes(parts: list[Path], output: Path) -> None:
@@ -113,7 +119,7 @@ def run_dense(dataset: str, output: Path, model: str | None = None, languages=No
     langs = tp.check_languages(dataset, languages)
     model_dir = resolve_model(model)
     dimension = int(load_json(model_dir / "config.json")["hidden_size"])
-    cache = (index_root or PROJECT_ROOT / "indexes" / "dense") / model_key(model_dir) / dataset
+    cache = (index_root or PROJECT_ROOT / "indexes" / "dense") / model_key(model_dir) / f"{dataset}-{tp.data_key(meta)}"
     output.mkdir(parents=True, exist_ok=True)
     log = output / "pyserini.log"
     lareqa = meta["format"] == "lareqa"
@@ -127,11 +133,14 @@ def run_dense(dataset: str, output: Path, model: str | None = None, languages=No
     for lang in tqdm(langs, desc=f"encode {dataset}", unit="lang"):
         corpus = tp.corpus_dir(dataset, lang, variant, topics_dir)
         indexes[lang] = cache / variant / lang
-        build_index(corpus, indexes[lang], model_dir, dimension, batch_size, log)
-        commands.append(display("pyserini.encode", encode_args(corpus, indexes[lang], model_dir, dimension, batch_size)))
+        build_index(corpus, indexes[lang], model_dir, dimension, batch_size, variant, log)
+        commands.append(display("pyserini.encode", encode_args(corpus, indexes[lang], model_dir, dimension,
+                                                               batch_size, variant)))
     if lareqa and len(langs) > 1:
         indexes[tp.POOL] = cache / variant / ("pool-" + "-".join(langs))
         merge_indexes([indexes[x] for x in langs], indexes[tp.POOL])
+    (output / "run-meta.json").unlink(missing_ok=True)  # written again only once every run is complete
+    prune_runs(output, {f"{target}.trec" for target in indexes})
     for target, index in tqdm(list(indexes.items()), desc=f"search {dataset}", unit="index"):
         topics = all_topics if lareqa else topic_files[target]
         out = output / f"{target}.trec"

@@ -46,7 +46,10 @@ def per_query(run: pd.DataFrame, qrels: pd.DataFrame, measures=MEASURES) -> pd.D
 
     parsed = [ir_measures.parse_measure(m) for m in measures]
     names = {m: str(m) for m in parsed}
-    run = run[run["query_id"].isin(set(qrels["query_id"]))]
+    run = ranked(run[run["query_id"].isin(set(qrels["query_id"]))])
+    # ir_measures' providers break score ties differently (pytrec_eval: docid descending, the msmarco
+    # provider behind RR@10: ascending); strictly decreasing scores from one ranking make them agree
+    run = run.assign(score=-run["rank"].astype(float))
     rows = {}
     if len(run):
         for r in ir_measures.iter_calc(parsed, qrels, run[["query_id", "doc_id", "score"]]):
@@ -57,21 +60,30 @@ def per_query(run: pd.DataFrame, qrels: pd.DataFrame, measures=MEASURES) -> pd.D
     return table
 
 
+def ranked(run: pd.DataFrame) -> pd.DataFrame:
+    """The run with ranks 1..n per query by score, ties by docid descending (as trec_eval)."""
+    run = run.sort_values(["query_id", "score", "doc_id"], ascending=[True, False, False], kind="stable")
+    return run.assign(rank=run.groupby("query_id", sort=False).cumcount() + 1)
+
+
 def rank_distance(run: pd.DataFrame, qrels: pd.DataFrame, depth: int) -> pd.DataFrame:
     """Per query: max - min rank of its relevant candidates (missing ones at depth + 1).
 
-    Written with pandas rather than as an ir_measures ``define_byquery`` measure because it needs the
-    run's depth for missing candidates, which a per-query measure cannot see.
+    Undefined (NaN) for a query with fewer than two relevant candidates, or with all of them missing
+    from the run: a distance of 0 there would read as "no language bias". Written with pandas rather
+    than as an ir_measures ``define_byquery`` measure because it needs the run's depth for missing
+    candidates, which a per-query measure cannot see.
     """
     rel = qrels[qrels["relevance"] > 0][["query_id", "doc_id"]]
-    ranked = run.sort_values(["query_id", "score", "doc_id"], ascending=[True, False, False], kind="stable")
-    ranked = ranked.assign(rank=ranked.groupby("query_id", sort=False).cumcount() + 1)
-    merged = rel.merge(ranked[["query_id", "doc_id", "rank"]], on=["query_id", "doc_id"], how="left")
+    merged = rel.merge(ranked(run)[["query_id", "doc_id", "rank"]], on=["query_id", "doc_id"], how="left")
     merged["missing"] = merged["rank"].isna() | (merged["rank"] > depth)
     merged["rank"] = merged["rank"].where(~merged["missing"], depth + 1)
     g = merged.groupby("query_id")
-    return pd.DataFrame({"rank_distance": g["rank"].max() - g["rank"].min(), "missing": g["missing"].sum(),
-                         "relevant": g.size()})
+    out = pd.DataFrame({"rank_distance": (g["rank"].max() - g["rank"].min()).astype(float),
+                        "missing": g["missing"].sum(), "relevant": g.size()})
+    undefined = (out["relevant"] < 2) | (out["missing"] == out["relevant"])
+    out.loc[undefined, "rank_distance"] = np.nan
+    return out
 
 
 def run_depth(run_dir: Path, runs: list[pd.DataFrame]) -> int:
@@ -100,9 +112,11 @@ def evaluate_run_dir(dataset: str, run_dir: Path, languages=None, topics_dir: Pa
                      depth: int | None = None) -> dict:
     """Measures for every setting whose run file exists in ``run_dir``."""
     meta = tp.load_meta(dataset, topics_dir)
-    langs = tp.check_languages(dataset, languages)
     if not run_dir.is_dir():
         raise InputError(f"{run_dir}: run directory not found")
+    if not languages and (run_dir / "run-meta.json").is_file():  # the languages the runs were made for
+        languages = json.loads((run_dir / "run-meta.json").read_text(encoding="utf-8")).get("languages")
+    langs = tp.check_languages(dataset, languages)
     known = set()
     for lang in meta["languages"]:
         known |= {line.split("\t", 1)[0] for line in
@@ -150,11 +164,15 @@ def evaluate_run_dir(dataset: str, run_dir: Path, languages=None, topics_dir: Pa
         run, qrels = rd_tables[tp.POOL]
         rd = rank_distance(run, qrels, depth)
         rd["lang"] = [query_language(q, langs, "") for q in rd.index]
-        per_lang = {x: float(rd.loc[rd["lang"] == x, "rank_distance"].mean()) for x in langs if (rd["lang"] == x).any()}
+        defined = rd.dropna(subset=["rank_distance"])
+        per_lang = {x: float(defined.loc[defined["lang"] == x, "rank_distance"].mean())
+                    for x in langs if (defined["lang"] == x).any()}
         result["rank_distance"] = {
-            "per_language": per_lang, "macro": float(np.mean(list(per_lang.values()))),
+            "per_language": per_lang, "macro": float(np.mean(list(per_lang.values()))) if per_lang else None,
             "relevant_missing_from_run": int(rd["missing"].sum()), "relevant_total": int(rd["relevant"].sum()),
-            "note": f"relevant candidates missing from the run are counted at rank {depth + 1} (depth + 1)",
+            "queries": int(len(defined)), "queries_undefined": int(len(rd) - len(defined)),
+            "note": f"relevant candidates missing from the run are counted at rank {depth + 1} (depth + 1); "
+                    "queries with fewer than two relevant candidates, or none of them in the run, are left out",
         }
     result["per_query"] = per_query_tables
     return result
@@ -187,7 +205,9 @@ def markdown(result: dict, system: str = "") -> str:
         lines.append("")
     if "rank_distance" in result:
         rd = result["rank_distance"]
-        lines += [f"Rank distance (pool, macro over query languages): **{rd['macro']:.1f}**; "
+        macro = f"{rd['macro']:.1f}" if rd["macro"] is not None else "undefined"
+        lines += [f"Rank distance (pool, macro over query languages): **{macro}** over {rd['queries']} queries "
+                  f"({rd['queries_undefined']} left out: fewer than two relevant candidates, or none retrieved); "
                   f"{rd['relevant_missing_from_run']} of {rd['relevant_total']} relevant candidates were "
                   f"missing from the run and counted at rank {result['depth'] + 1}.", ""]
     lines += ["| setting | queries | " + " | ".join(MEASURES) + " |", "|---|---:|" + "---:|" * len(MEASURES)]
@@ -221,7 +241,8 @@ def heatmap(result: dict, path: Path, measure: str = "AP", title: str = "") -> P
     for i in range(len(langs)):
         for j in range(len(cols)):
             if not np.isnan(m[i, j]):
-                ax.text(j, i, f"{m[i, j]:.2f}"[1:] if m[i, j] < 1 else "1.0", ha="center", va="center",
+                label = f"{m[i, j]:.2f}"
+                ax.text(j, i, label[1:] if label.startswith("0") else label, ha="center", va="center",
                         fontsize=7, color="white" if m[i, j] < 0.5 else "black")
     ax.set_title(title or f"m{measure} {result['dataset']}", fontsize=10)
     fig.colorbar(im, ax=ax, fraction=0.04)

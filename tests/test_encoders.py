@@ -144,7 +144,7 @@ def test_dense_runs_for_every_setting_encode_each_candidate_once(tiny_model, con
     out, metas = converted
     info = dense.run_dense("xquad-r", tmp_path / "runs", str(tiny_model), ["en", "es"], hits=100,
                            index_root=tmp_path / "idx", topics_dir=out)
-    cache = tmp_path / "idx" / info["model_key"] / "xquad-r"
+    cache = next((tmp_path / "idx" / info["model_key"]).glob("xquad-r-*"))
     pool = faiss.read_index(str(cache / "sentence" / "pool-en-es" / "index"))
     sizes = [metas["xquad-r"]["counts"][x]["candidates"] for x in ("en", "es")]
     assert pool.ntotal == sum(sizes)
@@ -158,3 +158,20 @@ def test_dense_runs_for_every_setting_encode_each_candidate_once(tiny_model, con
     assert result["depth"] == 100
     # a random tiny model still matches shared words far above chance (1/1180) within English
     assert result["settings"]["en-en"]["R@100"] > 0.2
+
+
+@pytest.mark.slow
+def test_dense_context_candidates_and_stale_runs_pruned(tiny_model, converted, tmp_path):
+    """Context candidates (sentence + paragraph) encode as one text; a 1-language rerun drops old runs."""
+    from pyserini_hybrid import dense
+
+    out, _ = converted
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    (runs / "de.trec").write_text("de-x Q0 de-0-0-0 1 1.0 old\n")
+    (runs / "pool.trec").write_text("de-x Q0 de-0-0-0 1 1.0 old\n")
+    info = dense.run_dense("xquad-r", runs, str(tiny_model), ["en"], variant="context", hits=10,
+                           index_root=tmp_path / "idx", topics_dir=out)
+    assert sorted(p.name for p in runs.glob("*.trec")) == ["en.trec"]
+    assert "--fields title text" in info["commands"][0]
+    assert len(read_run(runs / "en.trec")) == 1190 * 10

@@ -47,10 +47,25 @@ def test_rank_distance_counts_missing_at_depth_plus_one():
                   ["query_id", "doc_id", "relevance"])
     run = frame([("q1", "en-1", 9.0), ("q1", "x", 8.0), ("q1", "de-1", 7.0), ("q1", "zh-1", 1.0),
                  ("q2", "de-2", 5.0), ("q2", "y", 4.0)], ["query_id", "doc_id", "score"])
+    qrels = pd.concat([qrels, frame([("q3", "en-3", 1), ("q3", "de-3", 1), ("q4", "en-4", 1)],
+                                    ["query_id", "doc_id", "relevance"])])
+    run = pd.concat([run, frame([("q3", "x", 1.0), ("q4", "en-4", 1.0)], ["query_id", "doc_id", "score"])])
     rd = ev.rank_distance(run, qrels, depth=10)
     assert rd.loc["q1", "rank_distance"] == 4 - 1  # ranks 1, 3, 4
     assert rd.loc["q2", "rank_distance"] == 11 - 1  # en-2 missing: rank depth + 1
     assert rd.loc["q2", "missing"] == 1 and rd.loc["q1", "missing"] == 0
+    # undefined, not 0 ("no bias"): nothing retrieved, or a single relevant candidate
+    assert pd.isna(rd.loc["q3", "rank_distance"]) and rd.loc["q3", "missing"] == 2
+    assert pd.isna(rd.loc["q4", "rank_distance"])
+
+
+def test_all_measures_break_score_ties_the_same_way():
+    """trec_eval order (docid descending) for every measure, RR@10's provider included."""
+    qrels = frame([("q1", "a", 1)], ["query_id", "doc_id", "relevance"])
+    run = frame([("q1", "a", 1.0), ("q1", "b", 1.0)], ["query_id", "doc_id", "score"])
+    t = ev.per_query(run, qrels)
+    assert t.loc["q1", "AP"] == pytest.approx(0.5) and t.loc["q1", "RR@10"] == pytest.approx(0.5)
+    assert t.loc["q1", "R@1"] == 0.0
 
 
 def write_run(path, rows):

@@ -3,7 +3,7 @@
 import pytest
 
 from pyserini_hybrid.errors import InputError
-from pyserini_hybrid.runs import merge_runs_by_score, read_run
+from pyserini_hybrid.runs import merge_runs_by_score, prune_runs, read_run
 
 
 def test_merge_keeps_the_best_scores_per_query_up_to_depth(tmp_path):
@@ -28,3 +28,10 @@ def test_bad_runs_name_the_file(tmp_path, text):
     (tmp_path / "bad.trec").write_text(text)
     with pytest.raises(InputError, match=r"bad\.trec: not a TREC run"):
         read_run(tmp_path / "bad.trec")
+
+
+def test_prune_keeps_only_this_runs_files(tmp_path):
+    for name in ("en.trec", "de.trec", "pool.trec", "run-meta.json"):
+        (tmp_path / name).write_text("")
+    prune_runs(tmp_path, {"en.trec", "de.trec"})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["de.trec", "en.trec", "run-meta.json"]

@@ -119,7 +119,8 @@ def run_dense(dataset: str, output: Path, model: str | None = None, languages=No
     langs = tp.check_languages(dataset, languages)
     model_dir = resolve_model(model)
     dimension = int(load_json(model_dir / "config.json")["hidden_size"])
-    cache = (index_root or PROJECT_ROOT / "indexes" / "dense") / model_key(model_dir) / f"{dataset}-{tp.data_key(meta)}"
+    key = model_key(model_dir)
+    cache = (index_root or PROJECT_ROOT / "indexes" / "dense") / key / f"{dataset}-{tp.data_key(meta)}"
     output.mkdir(parents=True, exist_ok=True)
     log = output / "pyserini.log"
     lareqa = meta["format"] == "lareqa"
@@ -147,7 +148,7 @@ def run_dense(dataset: str, output: Path, model: str | None = None, languages=No
         run_to_file("pyserini.search.faiss", lambda o: search_args(index, topics, queries, o, hits, threads), out, log)
         commands.append(display("pyserini.search.faiss", search_args(index, topics, queries, out, hits, threads)))
     info = {"system": "dense", "dataset": dataset, "languages": langs, "corpus_variant": variant, "hits": hits,
-            "model": str(model_dir), "model_key": model_key(model_dir),
+            "model": str(model_dir), "model_key": key,
             "encoder_config": load_json(model_dir / CONFIG_NAME),
             "pool": "per-language flat indexes concatenated (each candidate encoded once)" if lareqa else None,
             "commands": commands}

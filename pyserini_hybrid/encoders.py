@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InputError
+from .files import load_json, write_json
 
 CONFIG_NAME = "pyserini_hybrid.json"
 POOLINGS = ("mean", "cls")
@@ -42,10 +43,7 @@ class EncoderConfig:
             raise InputError(
                 f"{model_dir}: no {CONFIG_NAME} (not a pyserini-hybrid model directory); add one, e.g. "
                 f"{json.dumps(asdict(cls()))}, or use --encoder-class auto --pooling mean --l2-norm")
-        try:
-            raw = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as e:
-            raise InputError(f"{path}: malformed JSON ({e.msg}; line {e.lineno})") from None
+        raw = load_json(path)
         known = {f.name for f in fields(cls)}
         # extra keys (source, checksums, training card pointers) are information, not settings
         config = cls(**{k: v for k, v in raw.items() if k in known})
@@ -54,8 +52,6 @@ class EncoderConfig:
         return config
 
     def save(self, model_dir: str | Path, **extra) -> Path:
-        from .files import write_json
-
         path = Path(model_dir) / CONFIG_NAME
         write_json(path, {**asdict(self), **extra})
         return path

@@ -25,7 +25,7 @@ import pandas as pd
 from . import topics as tp
 from .errors import InputError, cli
 from .files import atomic_write, write_json
-from .runs import read_run
+from .runs import ranked, read_run
 
 MEASURES = ["AP", "R@1", "R@10", "nDCG@10", "R@100", "RR@10"]
 MACROS = ("Mo", "Cr", "Mul")
@@ -58,12 +58,6 @@ def per_query(run: pd.DataFrame, qrels: pd.DataFrame, measures=MEASURES) -> pd.D
     table = pd.DataFrame.from_dict(rows, orient="index").reindex(index=qids, columns=list(measures)).fillna(0.0)
     table.index.name = "query_id"
     return table
-
-
-def ranked(run: pd.DataFrame) -> pd.DataFrame:
-    """The run with ranks 1..n per query by score, ties by docid descending (as trec_eval)."""
-    run = run.sort_values(["query_id", "score", "doc_id"], ascending=[True, False, False], kind="stable")
-    return run.assign(rank=run.groupby("query_id", sort=False).cumcount() + 1)
 
 
 def rank_distance(run: pd.DataFrame, qrels: pd.DataFrame, depth: int) -> pd.DataFrame:

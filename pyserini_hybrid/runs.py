@@ -35,10 +35,15 @@ def read_run(path: Path) -> pd.DataFrame:
     return df[["query_id", "doc_id", "score", "rank"]]
 
 
+def ranked(run: pd.DataFrame) -> pd.DataFrame:
+    """The run with ranks 1..n per query by score, ties by docid descending (as trec_eval breaks them)."""
+    run = run.sort_values(["query_id", "score", "doc_id"], ascending=[True, False, False], kind="stable")
+    return run.assign(rank=run.groupby("query_id", sort=False).cumcount() + 1)
+
+
 def write_run(df: pd.DataFrame, path: Path, tag: str) -> None:
-    """Write a run ranked by score (ties by docid, as trec_eval breaks them) with ranks 1..n."""
-    df = df.sort_values(["query_id", "score", "doc_id"], ascending=[True, False, False], kind="stable")
-    df = df.assign(rank=df.groupby("query_id", sort=False).cumcount() + 1)
+    """Write a run in ``ranked`` order with its ranks."""
+    df = ranked(df)
     with atomic_write(path) as f:
         for q, d, r, s in zip(df["query_id"], df["doc_id"], df["rank"], df["score"]):
             f.write(f"{q} Q0 {d} {r} {s:.6f} {tag}\n")
@@ -53,10 +58,8 @@ def prune_runs(run_dir: Path, keep: set[str]) -> None:
 
 def merge_runs_by_score(paths: list[Path], output: Path, depth: int, tag: str = "pool") -> Path:
     """Union of runs over disjoint candidate sets, each query cut to the ``depth`` best scores."""
-    df = pd.concat([read_run(p) for p in paths], ignore_index=True)
-    df = df.sort_values(["query_id", "score", "doc_id"], ascending=[True, False, False], kind="stable")
-    df = df.groupby("query_id", sort=False).head(depth)
-    write_run(df, output, tag)
+    df = ranked(pd.concat([read_run(p) for p in paths], ignore_index=True))
+    write_run(df[df["rank"] <= depth], output, tag)
     return output
 
 

@@ -21,9 +21,11 @@ from .dense import run_dense
 from .errors import cli
 from .evaluate import evaluate_run_dir, write_outputs
 from .files import PROJECT_ROOT, atomic_write, write_json
+from .fusion import run_fusion
 from .runs import DEFAULT_HITS
 
 DATASETS = ["xquad-r", "mlqa-r", "miracl-mini"]
+SYSTEMS = ["bm25", "dense", "fusion-rrf", "fusion-interpolation"]
 
 
 def summary_table(results: dict[tuple[str, str], dict]) -> str:
@@ -65,8 +67,10 @@ def summary_table(results: dict[tuple[str, str], dict]) -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pyserini_hybrid.benchmark", description=__doc__.split("\n")[0])
     parser.add_argument("--datasets", nargs="+", choices=DATASETS, default=DATASETS)
-    parser.add_argument("--systems", nargs="+", choices=["bm25", "dense"], default=["bm25"],
-                        help="dense: the --model directory, default the embedded multilingual-e5-small")
+    parser.add_argument("--systems", nargs="+", choices=SYSTEMS, default=["bm25"],
+                        help="dense: the --model directory, default the embedded multilingual-e5-small; "
+                             "fusion-rrf / fusion-interpolation: BM25 + dense through pyserini.fusion "
+                             "(they need the bm25 and dense runs, and run them if listed)")
     parser.add_argument("--model", help="model directory for the dense system")
     parser.add_argument("--languages", nargs="+", help="restrict every dataset to these languages (where it has them)")
     parser.add_argument("--corpus", choices=tp.CORPUS_VARIANTS, default="sentence")
@@ -88,15 +92,22 @@ def main(argv=None) -> int:
         if not langs:
             print(f"{dataset}: none of {args.languages} here; skipped", file=sys.stderr)
             continue
-        for system in args.systems:
+        for system in sorted(args.systems, key=SYSTEMS.index):  # fusion after its inputs
             run_dir = work / "runs" / system / dataset
+            t1 = time.time()
             if system == "bm25":
                 run_bm25(dataset, run_dir, langs, args.corpus, args.hits, args.threads,
                          work / "indexes" / "bm25", topics_dir, args.data_dir, args.force)
-            else:
+            elif system == "dense":
                 run_dense(dataset, run_dir, args.model, langs, args.corpus, args.hits, args.threads,
-                          index_root=work / "indexes" / "dense", topics_dir=topics_dir, data=args.data_dir)
+                          index_root=work / "indexes" / "dense", topics_dir=topics_dir, data=args.data_dir,
+                          force=args.force)
+            else:
+                run_fusion(dataset, work / "runs" / "dense" / dataset, work / "runs" / "bm25" / dataset, run_dir,
+                           system.split("-", 1)[1], depth=args.hits, force=args.force)
+            t2 = time.time()
             result = evaluate_run_dir(dataset, run_dir, langs, topics_dir)
+            timings[f"{dataset}/{system}"] = {"runs": round(t2 - t1, 1), "evaluation": round(time.time() - t2, 1)}
             write_outputs(result, run_dir / "eval", system)
             results[(system, dataset)] = result
         timings[dataset] = round(time.time() - t0, 1)

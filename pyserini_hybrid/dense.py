@@ -114,7 +114,7 @@ def encode_queries(topic_files: list[Path], model_dir: Path, output: Path) -> Pa
 
 def run_dense(dataset: str, output: Path, model: str | None = None, languages=None, variant: str = "sentence",
               hits: int = DEFAULT_HITS, threads: int = 2, batch_size: int = 256, index_root: Path | None = None,
-              topics_dir: Path | None = None, data: str | None = None) -> dict:
+              topics_dir: Path | None = None, data: str | None = None, force: bool = False) -> dict:
     meta = tp.load_meta(dataset, topics_dir, data)
     langs = tp.check_languages(dataset, languages)
     model_dir = resolve_model(model)
@@ -140,18 +140,26 @@ def run_dense(dataset: str, output: Path, model: str | None = None, languages=No
     if lareqa and len(langs) > 1:
         indexes[tp.POOL] = cache / variant / ("pool-" + "-".join(langs))
         merge_indexes([indexes[x] for x in langs], indexes[tp.POOL])
-    (output / "run-meta.json").unlink(missing_ok=True)  # written again only once every run is complete
-    prune_runs(output, {f"{target}.trec" for target in indexes})
-    for target, index in tqdm(list(indexes.items()), desc=f"search {dataset}", unit="index"):
+    for target, index in indexes.items():
         topics = all_topics if lareqa else topic_files[target]
-        out = output / f"{target}.trec"
-        run_to_file("pyserini.search.faiss", lambda o: search_args(index, topics, queries, o, hits, threads), out, log)
-        commands.append(display("pyserini.search.faiss", search_args(index, topics, queries, out, hits, threads)))
+        commands.append(display("pyserini.search.faiss",
+                                search_args(index, topics, queries, output / f"{target}.trec", hits, threads)))
     info = {"system": "dense", "dataset": dataset, "languages": langs, "corpus_variant": variant, "hits": hits,
             "model": str(model_dir), "model_key": key,
             "encoder_config": load_json(model_dir / CONFIG_NAME),
             "pool": "per-language flat indexes concatenated (each candidate encoded once)" if lareqa else None,
             "commands": commands}
+    previous = output / "run-meta.json"
+    if not force and previous.is_file() and load_json(previous) == info and \
+            all((output / f"{t}.trec").is_file() for t in indexes):
+        print(f"dense {dataset}: runs up to date in {output}")
+        return info
+    previous.unlink(missing_ok=True)  # written again only once every run is complete
+    prune_runs(output, {f"{target}.trec" for target in indexes})
+    for target, index in tqdm(list(indexes.items()), desc=f"search {dataset}", unit="index"):
+        topics = all_topics if lareqa else topic_files[target]
+        out = output / f"{target}.trec"
+        run_to_file("pyserini.search.faiss", lambda o: search_args(index, topics, queries, o, hits, threads), out, log)
     write_json(output / "run-meta.json", info)
     return info
 
@@ -161,10 +169,11 @@ def main(argv=None) -> int:
     parser = retrieval_parser("dense", __doc__.split("\n")[0])
     parser.add_argument("--model", help="model directory with pyserini_hybrid.json (default: the embedded mE5-small)")
     parser.add_argument("--batch-size", type=int, default=256, help="Pyserini's encode chunk (sorted by length inside)")
+    parser.add_argument("--force", action="store_true", help="search again even where runs are up to date")
     args = checked_args(parser, argv)
     output = args.output or PROJECT_ROOT / "runs" / "dense" / args.dataset
     info = run_dense(args.dataset, output, args.model, args.languages, args.corpus, args.hits, args.threads,
-                     args.batch_size, args.index_dir, args.topics_dir, args.data_dir)
+                     args.batch_size, args.index_dir, args.topics_dir, args.data_dir, args.force)
     print(f"dense runs for {args.dataset} ({len(info['languages'])} languages, {info['model_key']}) -> {output}")
     return 0
 

@@ -47,6 +47,7 @@ def per_query(run: pd.DataFrame, qrels: pd.DataFrame, measures=MEASURES) -> pd.D
     parsed = [ir_measures.parse_measure(m) for m in measures]
     names = {m: str(m) for m in parsed}
     run = ranked(run[run["query_id"].isin(set(qrels["query_id"]))])
+    run = up_to_last_relevant(run, qrels)
     # ir_measures' providers break score ties differently (pytrec_eval: docid descending, the msmarco
     # provider behind RR@10: ascending); strictly decreasing scores from one ranking make them agree
     run = run.assign(score=-run["rank"].astype(float))
@@ -58,6 +59,20 @@ def per_query(run: pd.DataFrame, qrels: pd.DataFrame, measures=MEASURES) -> pd.D
     table = pd.DataFrame.from_dict(rows, orient="index").reindex(index=qids, columns=list(measures)).fillna(0.0)
     table.index.name = "query_id"
     return table
+
+
+def up_to_last_relevant(run: pd.DataFrame, qrels: pd.DataFrame) -> pd.DataFrame:
+    """Each query's ranking cut after its last retrieved relevant candidate (its first row if none).
+
+    Exact for every measure we report: AP, R@k, nDCG@k and RR@k only sum over relevant candidates at
+    their ranks, and the ranks before the cut are unchanged. A 1,000-deep dense run of XQuAD-R is 13M
+    lines with its relevant candidate near the top, so ir_measures then reads thousands of lines, not
+    millions (it converts every line to Python objects)."""
+    rel = qrels.loc[qrels["relevance"] > 0, ["query_id", "doc_id"]]
+    hit = run[["query_id", "doc_id", "rank"]].merge(rel, on=["query_id", "doc_id"], how="inner")
+    last = hit.groupby("query_id")["rank"].max()
+    cut = run["query_id"].map(last).fillna(1)
+    return run[run["rank"] <= cut]
 
 
 def rank_distance(run: pd.DataFrame, qrels: pd.DataFrame, depth: int) -> pd.DataFrame:
@@ -80,13 +95,14 @@ def rank_distance(run: pd.DataFrame, qrels: pd.DataFrame, depth: int) -> pd.Data
     return out
 
 
-def run_depth(run_dir: Path, runs: list[pd.DataFrame]) -> int:
+def run_depth(run_dir: Path) -> int | None:
+    """The depth the runs were made with (run-meta.json's hits), if recorded."""
     meta = run_dir / "run-meta.json"
     if meta.is_file():
         hits = json.loads(meta.read_text(encoding="utf-8")).get("hits")
         if hits:
             return int(hits)
-    return int(max((r.groupby("query_id").size().max() for r in runs if len(r)), default=0))
+    return None
 
 
 def query_language(qid: str, languages: list[str], fallback: str) -> str:
@@ -121,13 +137,15 @@ def evaluate_run_dir(dataset: str, run_dir: Path, languages=None, topics_dir: Pa
     if not targets:
         raise InputError(f"{run_dir}: no run files for {dataset} (expected <lang>.trec, e.g. {langs[0]}.trec)")
 
-    settings, per_query_tables, loaded = {}, {}, []
-    rd_tables = {}
-    for target in targets:
+    settings, per_query_tables = {}, {}
+    meta_depth = run_depth(run_dir)
+    depth, rank_distances = depth or meta_depth or 0, None
+    for target in targets:  # one run in memory at a time: a dense XQuAD-R run is 13M lines
         path = run_dir / f"{target}.trec"
         run = read_run(path)
         _check_run_matches(path, run, known, dataset)
-        loaded.append(run)
+        if not meta_depth and len(run):
+            depth = max(depth, int(run.groupby("query_id").size().max()))
         query_langs = langs if meta["format"] == "lareqa" else [target]
         qrel_files = {x: tp.qrels_path(dataset, x, target, topics_dir) for x in query_langs}
         qrel_files = {x: p for x, p in qrel_files.items() if p.is_file()}
@@ -149,14 +167,13 @@ def evaluate_run_dir(dataset: str, run_dir: Path, languages=None, topics_dir: Pa
                              "queries_without_hits": int(sum(q not in present for q in sub.index))}
             per_query_tables[key] = sub.drop(columns="lang")
         if target == tp.POOL:
-            rd_tables[target] = (run, qrels)
+            rank_distances = rank_distance(run, qrels, depth)  # the pool is the last target
+        del run
 
-    depth = depth or run_depth(run_dir, loaded)
     result = {"dataset": dataset, "run_dir": str(run_dir), "depth": depth, "measures": MEASURES,
               "languages": langs, "settings": settings, "macro": macro_averages(settings, langs)}
-    if tp.POOL in rd_tables:
-        run, qrels = rd_tables[tp.POOL]
-        rd = rank_distance(run, qrels, depth)
+    if rank_distances is not None:
+        rd = rank_distances
         rd["lang"] = [query_language(q, langs, "") for q in rd.index]
         defined = rd.dropna(subset=["rank_distance"])
         per_lang = {x: float(defined.loc[defined["lang"] == x, "rank_distance"].mean())

@@ -66,8 +66,8 @@ SENTENCES = [
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    return default_model.default_model_dir(cache_dir=tmp_path_factory.mktemp("cache"))
+def model_dir(default_model_dir):
+    return default_model_dir
 
 
 @pytest.fixture(scope="module")

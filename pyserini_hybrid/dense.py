@@ -125,8 +125,10 @@ def run_dense(dataset: str, output: Path, model: str | None = None, languages=No
     log = output / "pyserini.log"
     lareqa = meta["format"] == "lareqa"
     topic_files = {x: tp.topics_path(dataset, x, topics_dir) for x in langs}
+    # keyed by the topics' text too: perturbed or edited topics must not reuse other queries' vectors
+    topics_key = hashlib.sha256(b"".join(f.read_bytes() for f in topic_files.values())).hexdigest()[:10]
     queries = encode_queries(list(topic_files.values()), model_dir,
-                             cache / ("queries-" + "-".join(langs)))
+                             cache / ("queries-" + "-".join(langs) + "-" + topics_key))
     if lareqa:  # every index is searched with the topics of every query language
         all_topics = output / "topics.tsv"
         all_topics.write_text("".join(f.read_text(encoding="utf-8") for f in topic_files.values()), encoding="utf-8")

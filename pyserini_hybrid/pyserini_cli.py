@@ -88,6 +88,10 @@ def main(argv=None) -> int:
 
         check_encode_args(argv[1:])
         register()
+        if argv[0] == "pyserini.search.hybrid":
+            from .registry import guard_fusion_normalization
+
+            guard_fusion_normalization()
     module, sys.argv = argv[0], [argv[0], *argv[1:]]
     runpy.run_module(module, run_name="__main__", alter_sys=True)
     return 0

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .errors import InputError
 
-HARD_NEGATIVES = ("none", "paragraph")
+HARD_NEGATIVES = ("none", "paragraph", "bm25")
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,8 @@ class DataArgs:
     languages: list = field(default_factory=list)   # empty: every language with training data
     datasets: list = field(default_factory=list)    # empty: all of pairs.SOURCES
     context: bool = False                           # positives "sentence paragraph" like --corpus context
-    hard_negatives: str = "none"                    # "paragraph": another sentence of the positive's paragraph
+    hard_negatives: str = "none"                    # "paragraph": another sentence of the positive's paragraph;
+                                                    # "bm25": the best BM25 sentence of its language (not the positive)
     validation_percent: float = 2.0                 # paragraphs held out (with their translations)
 
 

@@ -81,8 +81,10 @@ def optimizer_for(model: BiEncoder, lr: float, weight_decay: float):
 
 
 class Trainer:
-    def __init__(self, recipe: Recipe, output: Path, data: str | None = None, quiet: bool = False):
+    def __init__(self, recipe: Recipe, output: Path, data: str | None = None, quiet: bool = False,
+                 negatives_cache: Path | None = None):
         self.recipe, self.output, self.quiet = recipe, Path(output), quiet
+        self.negatives_cache = negatives_cache
         self.rank, self.world = init_distributed()
         t = recipe.train
         if t.batch_size % (self.world) != 0:
@@ -94,6 +96,7 @@ class Trainer:
         self.train_rows, self.val_rows = split_validation(self.pairs, recipe.data.validation_percent)
         self.sampler = HybridBatchSampler(self.pairs, self.train_rows, t.batch_size, t.alpha, t.seed)
         self.val_batches = validation_batches(self.pairs, self.val_rows, t.batch_size, t.seed)
+        self.bm25_negatives = self._mine() if recipe.data.hard_negatives == "bm25" else {}
         torch.manual_seed(t.seed + self.rank)
         self.model = BiEncoder.build(recipe.model)
         self.frozen = self.model.freeze_word_embeddings() if t.freeze_word_embeddings else 0
@@ -165,8 +168,26 @@ class Trainer:
         return True
 
     # ---------------------------------------------------------------- steps
+    def _mine(self) -> dict:
+        """BM25 negatives of the training rows; rank 0 mines (and caches), the other ranks then read."""
+        from .negatives import mine_bm25_negatives
+
+        if self.world > 1:
+            import torch.distributed as dist
+
+            if self.rank == 0:
+                mined = mine_bm25_negatives(self.pairs, self.train_rows, self.negatives_cache, quiet=self.quiet)
+            dist.barrier()
+            if self.rank != 0:
+                mined = mine_bm25_negatives(self.pairs, self.train_rows, self.negatives_cache, quiet=True)
+            return mined
+        return mine_bm25_negatives(self.pairs, self.train_rows, self.negatives_cache, quiet=self.quiet)
+
     def _negatives(self, batch: Batch, micro: int) -> list[str]:
-        if self.recipe.data.hard_negatives != "paragraph":
+        mode = self.recipe.data.hard_negatives
+        if mode == "bm25":
+            return [self.pairs.candidate(*self.bm25_negatives[r]) for r in batch.positives if r in self.bm25_negatives]
+        if mode != "paragraph":
             return []
         rng = np.random.default_rng([self.recipe.train.seed, self.step, micro])
         out = []

@@ -175,3 +175,28 @@ def test_dense_context_candidates_and_stale_runs_pruned(tiny_model, converted, t
     assert sorted(p.name for p in runs.glob("*.trec")) == ["en.trec"]
     assert "--fields title text" in info["commands"][0]
     assert len(read_run(runs / "en.trec")) == 1190 * 10
+
+
+def test_search_hybrid_normalization_survives_a_single_bm25_hit():
+    """Pyserini 1.6 divides by zero there; our search.hybrid entry point installs a guard."""
+    from pyserini.search.faiss import DenseSearchResult
+    from pyserini.search.hybrid import HybridSearcher
+
+    from pyserini_hybrid.registry import guard_fusion_normalization
+
+    dense = [DenseSearchResult("a", 0.9), DenseSearchResult("b", 0.5), DenseSearchResult("c", 0.1)]
+    sparse = [DenseSearchResult("b", 7.0)]
+    original = HybridSearcher._hybrid_results
+    with pytest.raises(ZeroDivisionError):
+        original(dense, sparse, 0.5, 10, normalization=True)
+    try:
+        guard_fusion_normalization()
+        hits = HybridSearcher._hybrid_results(dense, sparse, 0.5, 10, normalization=True)
+        # dense normalised to (0.5, 0, -0.5); the lone BM25 hit contributes 0
+        assert [(h.docid, round(h.score, 6)) for h in hits] == [("a", 0.5), ("b", 0.0), ("c", -0.5)]
+        # unchanged where the span is not zero: same as Pyserini's own code
+        sparse2 = sparse + [DenseSearchResult("c", 3.0)]
+        assert [(h.docid, h.score) for h in HybridSearcher._hybrid_results(dense, sparse2, 0.3, 10, True)] == \
+               [(h.docid, h.score) for h in original(dense, sparse2, 0.3, 10, True)]
+    finally:
+        HybridSearcher._hybrid_results = staticmethod(original)

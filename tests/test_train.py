@@ -210,3 +210,64 @@ def test_ddp_two_processes_match_one_process(tmp_path, tiny_multilingual_no_drop
     assert moved  # training changed the weights ...
     for k in a:   # ... identically with 1 and 2 ranks (negatives span both ranks)
         assert torch.allclose(a[k], b[k], atol=2e-5), k
+
+
+@pytest.mark.slow
+def test_bm25_hard_negatives_are_same_language_lexical_neighbours(tmp_path, tiny_multilingual, shared_data):
+    from pyserini_hybrid.negatives import mine_bm25_negatives
+    from pyserini_hybrid.pairs import load_pairs
+
+    pairs = load_pairs(shared_data, languages=["ar"], datasets=["arcd"], quiet=True)
+    rows = list(range(len(pairs)))
+    mined = mine_bm25_negatives(pairs, rows, cache=tmp_path / "neg", quiet=True)
+    assert len(mined) > 0.95 * len(rows)
+    import random
+
+    sentences = [(p, s) for p in sorted(set(pairs.paragraph)) for s in range(len(pairs.paragraphs[p].sentences))]
+    rand = random.Random(0)
+    shared = baseline = 0
+    for i, (p, s) in mined.items():
+        negative = pairs.candidate(p, s)
+        assert negative != pairs.positive(i) and pairs.lang[i] == "ar"
+        shared += bool(set(pairs.query[i].split()) & set(negative.split()))
+        baseline += bool(set(pairs.query[i].split()) & set(pairs.candidate(*rand.choice(sentences)).split()))
+    assert shared > 0.6 * len(mined) and shared > 1.5 * baseline  # lexical neighbours, unlike random sentences
+    # cached: a second call reads the file
+    assert mine_bm25_negatives(pairs, rows, cache=tmp_path / "neg", quiet=True) == mined
+    # and a training step uses one negative per positive
+    recipe = rc.from_dict(_parsed(tiny_recipe(tiny_multilingual).replace(
+        'languages = ["en", "es", "ja"]', 'languages = ["ar"]\ndatasets = ["arcd"]\nhard_negatives = "bm25"')
+        .replace('"alpha": 0.5', '"alpha": 1.0').replace("alpha = 0.5", "alpha = 1.0")))
+    trainer = Trainer(recipe, tmp_path / "out", quiet=True, negatives_cache=tmp_path / "neg")
+    batch = trainer.sampler.next_batch()
+    assert len(trainer._negatives(batch, 0)) >= len(batch.positives) - 1
+
+
+@pytest.mark.slow
+def test_trained_model_retrieves_through_pyserini_commands(tmp_path, tiny_multilingual, converted):
+    """Train, then encode + search XQuAD-R (en, es) with python -m pyserini_hybrid.encode / search.faiss."""
+    from pyserini_hybrid import dense
+    from pyserini_hybrid.evaluate import evaluate_run_dir
+
+    out, _ = converted
+    recipe = rc.from_dict(_parsed(tiny_recipe(tiny_multilingual, steps=20, eval_every=10, save_every=10)))
+    model = train(recipe, tmp_path / "model", quiet=True)
+    info = dense.run_dense("xquad-r", tmp_path / "runs", str(model), ["en", "es"], hits=100,
+                           index_root=tmp_path / "idx", topics_dir=out)
+    assert any("pyserini.search.faiss" in c and "--encoded-queries" in c for c in info["commands"])
+    result = evaluate_run_dir("xquad-r", tmp_path / "runs", ["en", "es"], out)
+    assert set(result["settings"]) == {"en-en", "en-es", "es-en", "es-es", "en-pool", "es-pool"}
+    # stock Pyserini loads the same directory with its auto class (no pyserini_hybrid code involved)
+    proc = subprocess.run([sys.executable, "-m", "pyserini.search.faiss", "--index",
+                           str(next((tmp_path / "idx").glob("*/xquad-r-*/sentence/en"))),
+                           "--topics", str(out / "xquad-r" / "topics.en.tsv"), "--encoder", str(model),
+                           "--encoder-class", "auto", "--pooling", "mean", "--l2-norm", "--query-prefix", "query:",
+                           "--output", str(tmp_path / "auto.trec"), "--hits", "10", "--device", "cpu"],
+                          capture_output=True, text=True, cwd=PROJECT_ROOT, env=ENV)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    from pyserini_hybrid.runs import read_run
+
+    ours = read_run(tmp_path / "runs" / "en.trec")
+    stock = read_run(tmp_path / "auto.trec")
+    top = ours[(ours["rank"] <= 10) & ours["query_id"].str.startswith("en-")]
+    assert (top.groupby("query_id")["doc_id"].apply(list) == stock.groupby("query_id")["doc_id"].apply(list)).mean() > 0.95

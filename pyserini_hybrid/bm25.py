@@ -136,7 +136,7 @@ def run_bm25(dataset: str, output: Path, languages=None, variant: str = "sentenc
         (output / "run-meta.json").unlink(missing_ok=True)
     pool = meta["format"] == "lareqa" and len(langs) > 1
     prune_runs(output, {f"{lang}.trec" for lang in langs} | ({f"{tp.POOL}.trec"} if pool else set()))
-    commands, analyzers = [], {}
+    commands, analyzers, searched = [], {}, False
     for lang in tqdm(langs, desc=f"BM25 {dataset}", unit="lang"):
         corpus = tp.corpus_dir(dataset, lang, variant, topics_dir)
         index = index_root / dataset / f"{variant}-{key['data']}" / lang
@@ -146,13 +146,16 @@ def run_bm25(dataset: str, output: Path, languages=None, variant: str = "sentenc
         out = output / f"{lang}.trec"
         if not (reuse and out.is_file() and previous.get("analyzers", {}).get(lang) == analyzers[lang]):
             search(index, topics[lang], out, used, hits, threads, log)
+            searched = True
         commands.append(display("pyserini.search.lucene", search_args(index, topics[lang], out, used, hits, threads)))
-    if pool:
+    if pool and (searched or not (output / f"{tp.POOL}.trec").is_file()):
         merge_runs_by_score([output / f"{lang}.trec" for lang in langs], output / f"{tp.POOL}.trec", hits)
+        searched = True
     info = {"system": "bm25", **key, "analyzers": analyzers,
             "pool": "per-language runs merged by BM25 score" if meta["format"] == "lareqa" else None,
             "commands": commands}
-    write_json(output / "run-meta.json", info)
+    if searched or info != previous:  # left untouched when up to date: fusion compares its time stamp
+        write_json(output / "run-meta.json", info)
     return info
 
 

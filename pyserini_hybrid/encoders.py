@@ -57,6 +57,16 @@ class EncoderConfig:
         return path
 
 
+def position_limit(model) -> int:
+    """The longest input the model's position embeddings allow (RoBERTa-style models offset positions
+    by the padding id, so they lose pad_token_id + 1 of them)."""
+    cfg = model.config
+    limit = int(getattr(cfg, "max_position_embeddings", 0) or 10 ** 6)
+    if getattr(cfg, "model_type", "") in ("roberta", "xlm-roberta", "camembert"):
+        limit -= int(getattr(cfg, "pad_token_id", 1) or 0) + 1
+    return limit
+
+
 class TextEncoder:
     """A transformer with our pooling; shared by the document and the query encoder."""
 
@@ -77,6 +87,7 @@ class TextEncoder:
             model = AutoModel.from_pretrained(str(model_dir))
         self.model = model.to(self.device).eval()
         self.dimension = int(self.model.config.hidden_size)
+        self.max_length = position_limit(self.model)
 
     def embed(self, texts: list[str], prefix: str, max_length: int, batch_size: int | None = None) -> np.ndarray:
         """float32 [len(texts), dim], rows in the input order."""
@@ -84,7 +95,8 @@ class TextEncoder:
 
         texts = [prefix + t for t in texts]
         batch_size = batch_size or self.config.batch_size
-        ids = self.tokenizer(texts, truncation=True, max_length=max_length, add_special_tokens=True)["input_ids"]
+        ids = self.tokenizer(texts, truncation=True, max_length=min(max_length, self.max_length),
+                             add_special_tokens=True)["input_ids"]
         order = np.argsort([len(x) for x in ids], kind="stable")
         out = np.empty((len(texts), self.dimension), dtype=np.float32)
         with torch.inference_mode():

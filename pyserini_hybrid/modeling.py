@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from .encoders import EncoderConfig
+from .encoders import EncoderConfig, position_limit
 from .recipe import ModelArgs
 
 
@@ -39,9 +39,10 @@ class BiEncoder(torch.nn.Module):
             model = AutoModel.from_pretrained(start, add_pooling_layer=False)
         except TypeError:
             model = AutoModel.from_pretrained(start)
+        limit = position_limit(model)  # a recipe's lengths may exceed what a small model can take
         config = EncoderConfig(pooling=args.pooling, l2_norm=args.l2_norm, query_prefix=args.query_prefix,
-                               passage_prefix=args.passage_prefix, max_query_length=args.max_query_length,
-                               max_passage_length=args.max_passage_length)
+                               passage_prefix=args.passage_prefix, max_query_length=min(args.max_query_length, limit),
+                               max_passage_length=min(args.max_passage_length, limit))
         return cls(model, tokenizer, config)
 
     def freeze_word_embeddings(self) -> int:

@@ -5,13 +5,17 @@ and, for the encoder mains, ``--encoder-class hybrid`` registered.
 
 equals ``python -m pyserini.search.lucene ...`` in an environment whose start-up hook is installed
 (``python -m pyserini_hybrid.java --install-hook``); this route needs no hook. Our own commands call
-Pyserini through ``run()`` below, in a child process, so that each keeps its own JVM.
+Pyserini through ``run()`` below: in this process by default (the same module code that ``python -m``
+runs, minus a Python start, a Pyserini import and a JVM start per call, which were most of a small
+run's time), or each in a child process with ``PYSERINI_HYBRID_SUBPROCESS=1``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import runpy
+import traceback
 import shlex
 import subprocess
 import sys
@@ -33,7 +37,7 @@ def display(module: str, args: list[str]) -> str:
 
 
 def run(module: str, args: list[str], log: Path) -> str:
-    """Run a Pyserini main in a child process, its output appended to ``log`` and returned.
+    """Run a Pyserini main, its output (Python's and Java's) appended to ``log`` and returned.
 
     On failure the error names the command and the first exception line of its output."""
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -41,14 +45,51 @@ def run(module: str, args: list[str], log: Path) -> str:
         f.write(f"$ {display(module, args)}\n")
         f.flush()
         start = f.tell()
-        proc = subprocess.run(command(module, args), stdout=f, stderr=subprocess.STDOUT,
-                              env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        if os.environ.get("PYSERINI_HYBRID_SUBPROCESS") == "1":
+            code = subprocess.run(command(module, args), stdout=f, stderr=subprocess.STDOUT,
+                                  env={**os.environ, "PYTHONUNBUFFERED": "1"}).returncode
+        else:
+            code = _run_here(module, args, f)
     with open(log, encoding="utf-8", errors="replace") as f:
         f.seek(start)
         output = f.read()
-    if proc.returncode != 0:
-        raise InputError(f"{display(module, args)} failed (exit {proc.returncode}): {first_error(output)} [log: {log}]")
+    if code != 0:
+        raise InputError(f"{display(module, args)} failed (exit {code}): {first_error(output)} [log: {log}]")
     return output
+
+
+def _run_here(module: str, args: list[str], log_file) -> int:
+    """``python -m module args`` in this process, file descriptors 1 and 2 (where the JVM writes too)
+    pointed at the log for the duration; returns the exit code."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved_fds, saved_argv = (os.dup(1), os.dup(2)), sys.argv
+    os.dup2(log_file.fileno(), 1)
+    os.dup2(log_file.fileno(), 2)
+    code = 0
+    try:
+        # Python-level writers too: under a test runner sys.stdout/stderr need not be fds 1 and 2
+        with contextlib.redirect_stdout(log_file), contextlib.redirect_stderr(log_file):
+            code = main([module, *map(str, args)])
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        if e.code is not None and not isinstance(e.code, int):
+            log_file.write(f"{e.code}\n")
+    except KeyboardInterrupt:
+        raise
+    except Exception:  # noqa: BLE001 - reported through the log, like a child process's traceback
+        log_file.write(traceback.format_exc())
+        code = 1
+    finally:
+        log_file.flush()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(saved_fds[0], 1)
+        os.dup2(saved_fds[1], 2)
+        for fd in saved_fds:
+            os.close(fd)
+        sys.argv = saved_argv
+    return code
 
 
 def run_to_file(module: str, args_for, output: Path, log: Path) -> Path:
@@ -68,7 +109,7 @@ def run_to_file(module: str, args_for, output: Path, log: Path) -> Path:
 def first_error(output: str) -> str:
     lines = [line.strip() for line in output.splitlines() if line.strip()]
     for line in lines:
-        if "Exception" in line or "Error" in line:
+        if "Exception" in line or "Error" in line or line.startswith("error:"):
             return line
     return lines[-1] if lines else "(no output)"
 

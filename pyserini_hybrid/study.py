@@ -86,6 +86,13 @@ class Study:
         for name, alpha in study.variants.items():
             if not 0.0 <= alpha <= 1.0:
                 raise InputError(f"{path}: variant {name!r}: alpha must lie in [0, 1], got {alpha}")
+        from .pairs import SOURCES
+
+        parallel = [set(s["files"]) for s in SOURCES.values() if s["parallel"]]
+        for langs in study.diversity + [list(x) for x in raw.get("quick", {}).get("diversity", [])]:
+            if study.variants["hybrid"] < 1.0 and not any(len(p & set(langs)) >= 2 for p in parallel):
+                raise InputError(f"{path}: diversity set {langs}: X-Y batches need two languages of a parallel "
+                                 f"dataset ({'; '.join(', '.join(sorted(p)) for p in parallel)})")
         if quick:
             q = raw.get("quick", {})
             study.quick = True
@@ -96,7 +103,10 @@ class Study:
             study.hits = int(q.get("hits", study.hits))
             study.samples = int(q.get("significance_samples", 999))
             study.diversity = [list(x) for x in q.get("diversity", study.diversity[:1])]
-            study.adversarial["languages"] = list(q.get("adversarial_languages", study.adversarial.get("languages", [])))
+            if study.adversarial:
+                a = study.adversarial
+                a["languages"] = list(q.get("adversarial_languages", a.get("languages", [])))
+                a["kinds"] = list(q.get("adversarial_kinds", a.get("kinds", [])))
         return study
 
 
@@ -152,8 +162,8 @@ def train_models(study: Study, work: Path, data: str | None, model: str | None, 
 # Runs and evaluation (cached)
 
 
-def evaluate_cached(dataset: str, run_dir: Path, langs: list[str], topics_dir: Path) -> tuple[dict, pd.DataFrame]:
-    """(results, per-query table) for a run directory, recomputed only when its run-meta changed."""
+def evaluate_cached(dataset: str, run_dir: Path, langs: list[str], topics_dir: Path) -> tuple:
+    """(results, per-query table, run dir), the evaluation recomputed only when the run-meta changed."""
     from .evaluate import evaluate_run_dir, write_outputs
 
     key = hashlib.sha256((run_dir / "run-meta.json").read_bytes() + json.dumps(langs).encode()).hexdigest()[:16]
@@ -167,7 +177,7 @@ def evaluate_cached(dataset: str, run_dir: Path, langs: list[str], topics_dir: P
         (out / "key.txt").write_text(key)
         result = load_json(out / "results.json")
     per_query = pd.read_csv(out / "per-query.tsv", sep="\t", dtype={"query_id": str})
-    return result, per_query
+    return result, per_query, run_dir
 
 
 def lang_subset(dataset: str, study: Study, metas: dict, only: list[str] | None = None) -> list[str]:
@@ -280,17 +290,22 @@ def run_study(study: Study, work: Path, report_dir: Path, data: str | None = Non
     with timer("topics"):
         metas = {d: tp.convert(d, data, topics_dir, quiet=True)
                  for d in sorted(set(study.datasets) | ({study.adversarial["dataset"]} if study.adversarial else set()))}
-    if model is None:
-        from .default_model import default_model_dir
-
-        model = str(default_model_dir())
     with timer("training"):
-        trained = train_models(study, work, data, model, log)
+        trained = train_models(study, work, data, model, log)  # model None: the recipe's own start
+    if model is None:  # the untuned baseline is the recipe's start model
+        from .modeling import resolve_start
+
+        model = resolve_start(trained["base"].model.name)
     with timer("clean runs"):
         results = system_runs(study, work, trained, metas, topics_dir, data, model, timer, log)
     systems = [BM25, UNTUNED, *study.variants, f"BM25+{UNTUNED}", "BM25+hybrid"]
+    weights = Path(model) / "model.safetensors"
     report = {"study": study.source, "quick": study.quick, "seeds": study.seeds, "steps": study.steps,
-              "hits": study.hits, "fusion": study.fusion, "systems": systems, "tables": {}, "models": {}}
+              "hits": study.hits, "fusion": study.fusion, "samples": study.samples, "systems": systems,
+              "start_model": {"path": str(model), "sha256": sha256(weights)[:16] if weights.is_file() else None},
+              "tables": {}, "models": {},
+              "commands": {f"{k[0]} ({k[2]})": load_json(v[2] / "run-meta.json").get("commands", [])
+                           for k, v in sorted(results.items()) if k[1] in (0, study.seeds[0])}}
     report["tables"]["main"] = main_table(study, results, metas, systems)
     report["tables"]["miracl"] = miracl_table(study, results, metas, systems)
     with timer("robustness"):
@@ -300,8 +315,8 @@ def run_study(study: Study, work: Path, report_dir: Path, data: str | None = Non
     if study.adversarial:
         with timer("adversarial"):
             report["tables"]["adversarial"] = adversarial(study, work, trained, metas, topics_dir, data, model, timer, log)
-    report["data"] = {name: load_json(d / "training-card.json")["data"] for name, items in
-                      list(trained["models"].items())[:1] for _, d in items[:1]}
+    first = next(d for items in trained["models"].values() for _, d in items)
+    report["data"] = load_json(first / "training-card.json")["data"]  # the variants share these (diversity models use subsets)
     for name, items in trained["models"].items():
         for seed, d in items:
             card = load_json(d / "training-card.json")
@@ -445,12 +460,16 @@ def adversarial(study: Study, work: Path, trained: dict, metas: dict, topics_dir
             tmp = adv / f".{dataset}.tmp"
             shutil.rmtree(tmp, ignore_errors=True)
             tmp.mkdir(parents=True)
-            for item in src.iterdir():  # corpus, qrels and meta shared: only topics change
-                if not item.name.startswith("topics."):
+            changed = {f"topics.{x}.tsv" for x in langs} | {tp.topics_path(dataset, "all", topics_dir).name}
+            for item in src.iterdir():  # corpus, qrels, meta and other languages' topics shared
+                if item.name not in changed:
                     (tmp / item.name).symlink_to(item.resolve())
             for x in langs:
                 topics = read_topics(tp.topics_path(dataset, x, topics_dir))
                 write_topics(perturb_topics(topics, x, kind, parallel=parallel, seed=seed), tmp / f"topics.{x}.tsv")
+            with atomic_write(tmp / tp.topics_path(dataset, "all", topics_dir).name) as f:
+                for x in metas[dataset]["languages"]:
+                    f.write((tmp / f"topics.{x}.tsv").read_text(encoding="utf-8"))
             shutil.rmtree(dst, ignore_errors=True)
             tmp.rename(dst)
         noisy = system_runs(sub, work, trained, metas, adv, data, model, timer, log, tag=f"adv-{kind}",
@@ -520,8 +539,9 @@ def write_report(report: dict, study: Study, results: dict, metas: dict, report_
          "by the command that made this report.", "",
          "```bash", f"python -m pyserini_hybrid.study {Path(study.source).relative_to(PROJECT_ROOT) if Path(study.source).is_relative_to(PROJECT_ROOT) else study.source}"
          + (" --quick" if study.quick else ""), "```", "",
+         f"Start model: `{report['start_model']['path']}` (weights sha256 {report['start_model']['sha256']}).", "",
          "Means over training seeds (± sample standard deviation); p: paired randomisation test over queries "
-         "(10,000 sign flips unless stated) of hybrid against that row, on per-query values averaged over seeds; "
+         f"({report['samples']:,} sign flips) of hybrid against that row, on per-query values averaged over seeds; "
          "* p < 0.05, ** p < 0.01, *** p < 0.001. A difference without a star may well be noise.", "",
          "**The paper's numbers are not beside ours**: the paper's Table 1 values are not available offline here, "
          "and its backbones (XLM-R, LaBSE) and training data differ from ours (multilingual-e5-small, SQuAD "
@@ -565,8 +585,10 @@ def write_report(report: dict, study: Study, results: dict, metas: dict, report_
     if t.get("adversarial"):
         cols = sorted({c for r in t["adversarial"].values() for c in r})
         L += ["## Adversarial queries", "", f"Topics of {', '.join(study.adversarial.get('languages', []))} perturbed "
-              "(typos: character noise; strip_marks: diacritics and tone marks removed; code_switch: spliced with "
-              "the parallel question of another language); mAP on clean and perturbed topics (first seed).", ""] + \
+              "(typos: character noise; strip_marks: diacritics and tone marks removed; code_switch: the first half "
+              "of the query, then the second half of its parallel question in another of these languages, drawn "
+              "per query); mAP on clean and perturbed topics (first seed). Where the spliced language is the "
+              "candidate language, code-switching helps cross-lingual retrieval: read its Cr column with care.", ""] + \
             table_md(t["adversarial"], cols, with_p=False) + [""]
         drops = {k: {c: v for c, v in r.items() if c.endswith("drop")} for k, r in t["adversarial"].items()}
         png = _bar_plot(drops, sorted({c for r in drops.values() for c in r}), report_dir / "adversarial.png",
@@ -584,12 +606,18 @@ def write_report(report: dict, study: Study, results: dict, metas: dict, report_
     for name, m in report["models"].items():
         L.append(f"| {name} | `{m['sha256']}` | {m['exported_step']} | {m['best_val_loss']:.4f} | "
                  f"{m['realised_alpha']:.2f} | {m['train_seconds']:.1f} |")
-    data = next(iter(report["data"].values()), {})
+    data = report["data"]
     if data:
         L += ["", f"Training pairs after filtering: {data.get('pairs_total')} "
               f"({', '.join(f'{k} {v}' for k, v in data.get('pairs', {}).items())}); dropped as XQuAD paragraphs: "
               f"{sum(data.get('dropped_xquad', {}).values())}."]
-    L += ["", "Wall time (s): " + ", ".join(f"{k} {v}" for k, v in report["seconds"].items()), ""]
+    L += ["", "Wall time (s) of the invocation that wrote this report (work found in the caches costs "
+          "almost nothing): " + ", ".join(f"{k} {v}" for k, v in report["seconds"].items()), ""]
+    L += ["## Commands", "", "Every run went through Pyserini's CLI; the commands of each system's runs (first "
+          "seed) as recorded in their `run-meta.json`:", ""]
+    for name, commands in report["commands"].items():
+        L += [f"<details><summary>{name}: {len(commands)} commands</summary>", "", "```bash", *commands, "```",
+              "</details>", ""]
     path = report_dir / "report.md"
     with atomic_write(path) as f:
         f.write("\n".join(L))

@@ -13,6 +13,7 @@ step and per validation) and ``checkpoints/step-NNNNNN/`` (atomic; the newest ``
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -91,8 +92,8 @@ class Trainer:
             raise InputError(f"train.batch_size {t.batch_size} is not divisible by the {self.world} ranks")
         if t.threads:
             torch.set_num_threads(t.threads)
-        self.pairs: PairSet = load_pairs(data, recipe.data.languages or None, recipe.data.datasets or None,
-                                         recipe.data.context, quiet=quiet or self.rank != 0)
+        self.pairs: PairSet = _pairs(data, tuple(recipe.data.languages or ()), tuple(recipe.data.datasets or ()),
+                                     recipe.data.context, quiet or self.rank != 0)
         self.train_rows, self.val_rows = split_validation(self.pairs, recipe.data.validation_percent)
         self.sampler = HybridBatchSampler(self.pairs, self.train_rows, t.batch_size, t.alpha, t.seed)
         self.val_batches = validation_batches(self.pairs, self.val_rows, t.batch_size, t.seed)
@@ -353,6 +354,13 @@ def model_card_text(card: dict) -> str:
         f"{' --l2-norm' if r['model']['l2_norm'] else ''}` with the prefixes below (Pyserini adds the space).", "",
         f"query prefix `{r['model']['query_prefix']}`, passage prefix `{r['model']['passage_prefix']}`; "
         "full details in `training-card.json`, every step in `train-log.jsonl`.", ""])
+
+
+@functools.lru_cache(maxsize=4)
+def _pairs(data, languages: tuple, datasets: tuple, context: bool, quiet: bool) -> PairSet:
+    """Pairs are read and sentence-split once per process: a study trains many models from the same data
+    (nothing mutates a PairSet after loading)."""
+    return load_pairs(data, list(languages) or None, list(datasets) or None, context, quiet=quiet)
 
 
 def train(recipe: Recipe, output: Path, data: str | None = None, quiet: bool = False) -> Path:

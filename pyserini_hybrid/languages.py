@@ -1,0 +1,67 @@
+"""Script, family and resource level of a language pair, read from the sourced table topics/languages.tsv.
+
+The study groups cross-lingual settings by these properties (distant and low-resource pairs); keeping
+the facts in a committed, cited data file lets a reader check or change them without reading code.
+"""
+
+from __future__ import annotations
+
+import csv
+from functools import lru_cache
+from pathlib import Path
+
+from .errors import InputError
+from .files import PROJECT_ROOT
+
+TABLE = PROJECT_ROOT / "topics" / "languages.tsv"
+HIGH_RESOURCE_CLASS = 5  # Joshi et al. (2020) class 5, "the winners"; see the table's header
+
+
+@lru_cache(maxsize=4)
+def load_languages(path: Path = TABLE) -> dict[str, dict]:
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: language table not found")
+    lines = [x for x in path.read_text(encoding="utf-8").splitlines() if x.strip() and not x.startswith("#")]
+    rows = list(csv.DictReader(lines, delimiter="\t"))
+    need = {"code", "name", "script", "family", "branch", "joshi_class"}
+    if not rows or need - set(rows[0]):
+        raise InputError(f"{path}: needs the columns {', '.join(sorted(need))}")
+    table = {}
+    for row in rows:
+        try:
+            row["joshi_class"] = int(row["joshi_class"])
+        except ValueError:
+            raise InputError(f"{path}: {row['code']}: joshi_class must be an integer 0-5") from None
+        table[row["code"]] = row
+    return table
+
+
+def language(code: str) -> dict:
+    table = load_languages()
+    if code not in table:
+        raise InputError(f"language {code!r} is not in {TABLE.relative_to(PROJECT_ROOT)}; add a row "
+                         f"(known: {', '.join(sorted(table))})")
+    return table[code]
+
+
+def same_script(x: str, y: str) -> bool:
+    return language(x)["script"] == language(y)["script"]
+
+
+def same_family(x: str, y: str, level: str = "top") -> bool:
+    """Same top-level family (level="top") or also the same branch (level="branch")."""
+    if level not in ("top", "branch"):
+        raise ValueError(f"level must be 'top' or 'branch', not {level!r}")
+    a, b = language(x), language(y)
+    return a["family"] == b["family"] and (level == "top" or a["branch"] == b["branch"])
+
+
+def resource_level(code: str) -> str:
+    return "high" if language(code)["joshi_class"] >= HIGH_RESOURCE_CLASS else "low"
+
+
+def resource_group(x: str, y: str) -> str:
+    """'high-high', 'high-low' (either order) or 'low-low'."""
+    levels = {resource_level(x), resource_level(y)}
+    return "high-low" if len(levels) == 2 else f"{min(levels)}-{min(levels)}"

@@ -8,6 +8,9 @@ equals ``python -m pyserini.search.lucene ...`` in an environment whose start-up
 Pyserini through ``run()`` below: in this process by default (the same module code that ``python -m``
 runs, minus a Python start, a Pyserini import and a JVM start per call, which were most of a small
 run's time), or each in a child process with ``PYSERINI_HYBRID_SUBPROCESS=1``.
+``pyserini.encode`` always gets its own process: a long encode in a process that already runs the JVM
+(after BM25) crashed once inside oneDNN (SIGSEGV in libtorch_cpu's GELU primitive, JVM error log),
+and a child's start is noise next to minutes of encoding.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from .errors import InputError, cli
 
 # Pyserini mains that take --encoder-class: only these need our class registered (it imports torch)
 ENCODER_MAINS = ("pyserini.encode", "pyserini.search.faiss", "pyserini.search.hybrid")
+# long torch work beside the JVM: see the module docstring
+CHILD_PROCESS_MAINS = ("pyserini.encode",)
 
 
 def command(module: str, args: list[str]) -> list[str]:
@@ -45,7 +50,7 @@ def run(module: str, args: list[str], log: Path) -> str:
         f.write(f"$ {display(module, args)}\n")
         f.flush()
         start = f.tell()
-        if os.environ.get("PYSERINI_HYBRID_SUBPROCESS") == "1":
+        if os.environ.get("PYSERINI_HYBRID_SUBPROCESS") == "1" or module in CHILD_PROCESS_MAINS:
             code = subprocess.run(command(module, args), stdout=f, stderr=subprocess.STDOUT,
                                   env={**os.environ, "PYTHONUNBUFFERED": "1"}).returncode
         else:

@@ -8,14 +8,19 @@ equals ``python -m pyserini.search.lucene ...`` in an environment whose start-up
 Pyserini through ``run()`` below: in this process by default (the same module code that ``python -m``
 runs, minus a Python start, a Pyserini import and a JVM start per call, which were most of a small
 run's time), or each in a child process with ``PYSERINI_HYBRID_SUBPROCESS=1``.
-``pyserini.encode`` always gets its own process: a long encode in a process that already runs the JVM
-(after BM25) crashed once inside oneDNN (SIGSEGV in libtorch_cpu's GELU primitive, JVM error log),
-and a child's start is noise next to minutes of encoding.
+``pyserini.encode`` never runs in a process whose JVM has done Lucene work: a long encode after BM25
+in one process crashed once inside oneDNN (SIGSEGV in libtorch_cpu's GELU primitive, JVM error log).
+(Importing Pyserini starts a JVM in every process, stock ``python -m pyserini.encode`` included, so
+the difference is the JVM's state, not its presence.) Encodes go to one long-lived worker process
+(``--worker``) that runs nothing else, so the Python start and the ~10 s Pyserini import are paid once
+per job rather than once per language.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import json
 import os
 import runpy
 import traceback
@@ -50,9 +55,11 @@ def run(module: str, args: list[str], log: Path) -> str:
         f.write(f"$ {display(module, args)}\n")
         f.flush()
         start = f.tell()
-        if os.environ.get("PYSERINI_HYBRID_SUBPROCESS") == "1" or module in CHILD_PROCESS_MAINS:
+        if os.environ.get("PYSERINI_HYBRID_SUBPROCESS") == "1":
             code = subprocess.run(command(module, args), stdout=f, stderr=subprocess.STDOUT,
                                   env={**os.environ, "PYTHONUNBUFFERED": "1"}).returncode
+        elif module in CHILD_PROCESS_MAINS:
+            code = _worker_run(module, args, log)
         else:
             code = _run_here(module, args, f)
     with open(log, encoding="utf-8", errors="replace") as f:
@@ -97,6 +104,55 @@ def _run_here(module: str, args: list[str], log_file) -> int:
     return code
 
 
+_worker: subprocess.Popen | None = None
+
+
+def _worker_run(module: str, args: list[str], log: Path) -> int:
+    """Run a main in the worker process (started on first use); a worker that died is replaced."""
+    global _worker
+    if _worker is None or _worker.poll() is not None:
+        _worker = subprocess.Popen([sys.executable, "-m", "pyserini_hybrid.pyserini_cli", "--worker"],
+                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                   env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        atexit.register(_stop_worker)
+    try:
+        _worker.stdin.write(json.dumps({"module": module, "args": list(map(str, args)), "log": str(log)}) + "\n")
+        _worker.stdin.flush()
+        reply = _worker.stdout.readline()
+    except BrokenPipeError:
+        reply = ""
+    if not reply:  # the worker died mid-command (a crash, a kill): its exit status is the command's
+        code = _worker.wait()
+        with open(log, "a", encoding="utf-8") as f:
+            f.write(f"worker process died (exit {code})\n")
+        return code or 1
+    return int(reply)
+
+
+def _stop_worker() -> None:
+    global _worker
+    if _worker is not None and _worker.poll() is None:
+        _worker.stdin.close()
+        try:
+            _worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            _worker.kill()
+    _worker = None
+
+
+def _serve() -> int:
+    """The worker: one JSON request per stdin line, one exit code per stdout line; output to each log."""
+    replies = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)  # nothing a main prints between requests may corrupt the replies
+    for line in sys.stdin:
+        request = json.loads(line)
+        with open(request["log"], "a", encoding="utf-8") as f:
+            code = _run_here(request["module"], request["args"], f)
+        replies.write(f"{code}\n")
+        replies.flush()
+    return 0
+
+
 def run_to_file(module: str, args_for, output: Path, log: Path) -> Path:
     """Run a Pyserini main that writes ``output``, through a temporary name: a failed or killed run
     leaves neither a half-written file nor its temporary behind. ``args_for(path)`` builds the flags."""
@@ -122,6 +178,8 @@ def first_error(output: str) -> str:
 @cli
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv == ["--worker"]:
+        return _serve()
     if not argv or not argv[0].startswith("pyserini."):
         print(__doc__, file=sys.stderr)
         return 2

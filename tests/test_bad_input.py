@@ -96,3 +96,28 @@ def test_failed_pyserini_search_leaves_nothing_behind(tmp_path, converted):
         bm25.search(tmp_path / "no-index", tp.topics_path("xquad-r", "en", out), tmp_path / "en.trec", "en", 10, 1,
                     tmp_path / "log")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["log"]
+
+
+def test_encode_worker_reports_failures_survives_them_and_is_replaced_when_killed(tmp_path):
+    """pyserini.encode runs in one long-lived worker process; a failed encode is an error naming the
+    command, the worker stays up for the next one, and a killed worker is replaced on the next call."""
+    from pyserini_hybrid import pyserini_cli
+
+    log = tmp_path / "pyserini.log"
+    bad = ["input", "--corpus", str(tmp_path / "missing"), "output", "--embeddings", str(tmp_path / "emb"),
+           "encoder", "--encoder", str(tmp_path / "no-model"), "--encoder-class", "hybrid"]
+    with pytest.raises(InputError, match=r"python -m pyserini\.encode .*failed"):
+        pyserini_cli.run("pyserini.encode", bad, log)
+    worker = pyserini_cli._worker
+    assert worker is not None and worker.poll() is None
+    with pytest.raises(InputError, match="failed"):
+        pyserini_cli.run("pyserini.encode", bad, log)
+    assert pyserini_cli._worker is worker  # the same process served both
+    worker.kill()
+    worker.wait()
+    with pytest.raises(InputError, match="failed"):
+        pyserini_cli.run("pyserini.encode", bad, log)
+    assert pyserini_cli._worker is not worker and pyserini_cli._worker.poll() is None
+    assert log.read_text().count("$ python -m pyserini.encode") == 3
+    assert not (tmp_path / "emb").exists()
+    pyserini_cli._stop_worker()

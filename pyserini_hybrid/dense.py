@@ -106,7 +106,8 @@ def encode_queries(topic_files: list[Path], model_dir: Path, output: Path) -> Pa
     texts = sorted({line.split("\t", 1)[1] for f in topic_files
                     for line in f.read_text(encoding="utf-8").splitlines() if "\t" in line})
     enc = TextEncoder(model_dir)
-    emb = enc.embed(texts, enc.config.query_prefix, enc.config.max_query_length)
+    emb = enc.embed(texts, enc.config.query_prefix, enc.config.max_query_length,
+                    progress=f"encode {len(texts):,} queries")
     with atomic_directory(output) as tmp:
         pd.DataFrame({"text": texts, "embedding": list(emb)}).to_pickle(tmp / "embedding.pkl")
     return output

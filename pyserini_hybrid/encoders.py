@@ -89,9 +89,11 @@ class TextEncoder:
         self.dimension = int(self.model.config.hidden_size)
         self.max_length = position_limit(self.model)
 
-    def embed(self, texts: list[str], prefix: str, max_length: int, batch_size: int | None = None) -> np.ndarray:
-        """float32 [len(texts), dim], rows in the input order."""
+    def embed(self, texts: list[str], prefix: str, max_length: int, batch_size: int | None = None,
+              progress: str | None = None) -> np.ndarray:
+        """float32 [len(texts), dim], rows in the input order; ``progress``: a bar with this label."""
         import torch
+        from tqdm import tqdm
 
         texts = [prefix + t for t in texts]
         batch_size = batch_size or self.config.batch_size
@@ -99,8 +101,9 @@ class TextEncoder:
                              add_special_tokens=True)["input_ids"]
         order = np.argsort([len(x) for x in ids], kind="stable")
         out = np.empty((len(texts), self.dimension), dtype=np.float32)
+        starts = range(0, len(order), batch_size)
         with torch.inference_mode():
-            for start in range(0, len(order), batch_size):
+            for start in tqdm(starts, desc=progress, unit="batch", disable=progress is None):
                 rows = order[start:start + batch_size]
                 batch = self.tokenizer.pad({"input_ids": [ids[i] for i in rows]}, return_tensors="pt").to(self.device)
                 hidden = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state

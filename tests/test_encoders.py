@@ -66,6 +66,17 @@ def test_sorted_padded_batches_equal_one_by_one(tiny_model, corpus):
     np.testing.assert_allclose(np.linalg.norm(batched, axis=1), 1.0, atol=1e-5)
 
 
+def test_embed_shows_a_progress_bar_only_when_asked(tiny_model, corpus, capsys):
+    _, texts = corpus
+    enc = TextEncoder(tiny_model)  # mini-batches of 8 (the model dir's config)
+    quiet = enc.embed(texts[:20], "query: ", 32)
+    assert "batch" not in capsys.readouterr().err  # Pyserini calls encode per chunk: no bar per chunk
+    shown = enc.embed(texts[:20], "query: ", 32, progress="encode 20 queries")
+    err = capsys.readouterr().err
+    assert "encode 20 queries" in err and "3/3" in err
+    np.testing.assert_array_equal(quiet, shown)
+
+
 def test_pyserini_classes_read_the_model_dirs_config(tiny_model, corpus):
     _, texts = corpus
     doc_cls, query_cls = encoder_classes()

@@ -53,6 +53,8 @@ class Study:
     variants: dict
     diversity: list
     adversarial: dict
+    extra_seeds_on: list | None = None     # datasets where seeds after the first are run (None: all)
+    diversity_datasets: list | None = None  # datasets the diversity models are run on (None: all)
     quick: bool = False
     source: str = ""
     extra: dict = field(default_factory=dict)
@@ -78,9 +80,18 @@ class Study:
                         samples=int(s.get("significance_samples", 10000)),
                         variants={k: float(v) for k, v in raw.get("variants", {}).items()},
                         diversity=[list(x) for x in raw.get("diversity", {}).get("sets", [])],
-                        adversarial=dict(raw.get("adversarial", {})), source=str(path))
+                        adversarial=dict(raw.get("adversarial", {})), source=str(path),
+                        extra_seeds_on=list(s["extra_seeds_on"]) if "extra_seeds_on" in s else None,
+                        diversity_datasets=list(raw["diversity"]["datasets"])
+                        if "datasets" in raw.get("diversity", {}) else None)
         except KeyError as e:
             raise InputError(f"{path}: [study] needs {e}") from None
+        for key, names in (("[study] datasets", study.datasets), ("[study] extra_seeds_on", study.extra_seeds_on),
+                           ("[diversity] datasets", study.diversity_datasets)):
+            unknown = sorted(set(names or []) - set(tp.manifest()))
+            if unknown:
+                raise InputError(f"{path}: {key}: unknown dataset(s) {', '.join(unknown)} "
+                                 f"(choose from {', '.join(tp.manifest())})")
         if "hybrid" not in study.variants or not study.seeds:
             raise InputError(f"{path}: [variants] must include \"hybrid\" and [study] at least one seed")
         for name, alpha in study.variants.items():
@@ -202,6 +213,7 @@ def system_runs(study: Study, work: Path, trained: dict, metas: dict, topics_dir
         dense_models = [m for m in dense_models if (m[0], m[1]) in systems or m[0] in systems]
     for dataset in datasets or study.datasets:
         langs = lang_subset(dataset, study, metas, only)
+        models = [m for m in dense_models if runs_on(study, m[0], m[1], dataset)]
         if not langs:
             continue
         bm25_dir = runs / "bm25" / dataset
@@ -209,7 +221,7 @@ def system_runs(study: Study, work: Path, trained: dict, metas: dict, topics_dir
             run_bm25(dataset, bm25_dir, langs, hits=study.hits, index_root=idx / "bm25", topics_dir=topics_dir, data=data)
         with timer(f"{tag}: evaluation"):
             out[(BM25, 0, dataset)] = evaluate_cached(dataset, bm25_dir, langs, topics_dir)
-        for name, seed, path in dense_models:
+        for name, seed, path in models:
             d = runs / "dense" / f"{_slug(name)}-{seed}" / dataset
             log(f"[{tag}] dense {name} seed {seed} on {dataset} ({' '.join(langs)})")
             with timer(f"{tag}: dense runs"):
@@ -224,6 +236,16 @@ def system_runs(study: Study, work: Path, trained: dict, metas: dict, topics_dir
                 with timer(f"{tag}: evaluation"):
                     out[(f"BM25+{name}", seed, dataset)] = evaluate_cached(dataset, f, langs, topics_dir)
     return out
+
+
+def runs_on(study: Study, name: str, seed: int, dataset: str) -> bool:
+    """Whether a model is run on a dataset: the study file may spend the second seed and the diversity
+    models only where their tables need them (MIRACL-mini's 21k passages cost the most to encode)."""
+    if name.startswith("hybrid ["):
+        return study.diversity_datasets is None or dataset in study.diversity_datasets
+    if name != UNTUNED and seed != study.seeds[0]:
+        return study.extra_seeds_on is None or dataset in study.extra_seeds_on
+    return True
 
 
 def _slug(name: str) -> str:
@@ -307,6 +329,7 @@ def run_study(study: Study, work: Path, report_dir: Path, data: str | None = Non
               "commands": {f"{k[0]} ({k[2]})": load_json(v[2] / "run-meta.json").get("commands", [])
                            for k, v in sorted(results.items()) if k[1] in (0, study.seeds[0])}}
     report["tables"]["main"] = main_table(study, results, metas, systems)
+    report["headline"] = headline(study, report["tables"]["main"])
     report["tables"]["miracl"] = miracl_table(study, results, metas, systems)
     with timer("robustness"):
         report["tables"]["unseen"] = grouped_table(study, results, metas, trained, "unseen")
@@ -354,6 +377,37 @@ def main_table(study: Study, results: dict, metas: dict, systems: list[str]) -> 
                 row[f"{dataset} rank distance"] = {"mean": float(np.mean(rd)), "seeds": len(rd),
                                                    "sd": float(np.std(rd, ddof=1)) if len(rd) > 1 else None}
     return table
+
+
+def headline(study: Study, main: dict) -> dict:
+    """Significant wins and losses of hybrid against X-X-mono and X-Y over the Mo/Cr/Mul mAP cells, and
+    rank distances: the one-sentence answer the README quotes, computed, never typed."""
+    out = {"cells": 0, "alpha": 0.05, "against": {}, "rank_distance": {}}
+    cells = [(d, g) for d in LAREQA if d in study.datasets for g in ("Mo", "Cr", "Mul")]
+    out["cells"] = len(cells)
+    for base in [v for v in study.variants if v != "hybrid"]:
+        won = lost = 0
+        for d, g in cells:
+            c = main.get(base, {}).get(f"{d} {g} AP") or {}
+            if c.get("p_vs_hybrid") is not None and c["p_vs_hybrid"] < out["alpha"]:
+                won += c["diff_hybrid_minus"] > 0
+                lost += c["diff_hybrid_minus"] < 0
+        out["against"][base] = {"significant_wins": int(won), "significant_losses": int(lost)}
+    for name in study.variants:
+        for d in LAREQA:
+            c = main.get(name, {}).get(f"{d} rank distance")
+            if c:
+                out["rank_distance"].setdefault(d, {})[name] = c["mean"]
+    return out
+
+
+def headline_sentence(h: dict) -> str:
+    parts = [f"{v['significant_wins']} significant wins and {v['significant_losses']} losses against {k}"
+             for k, v in h["against"].items()]
+    text = (f"**Headline.** Over the {h['cells']} Mo/Cr/Mul mAP averages, hybrid batches have "
+            + " and ".join(parts) + f" (paired randomisation, p < {h['alpha']}; the rest are within noise)")
+    rd = [f"{d}: " + ", ".join(f"{k} {v:.1f}" for k, v in row.items()) for d, row in h["rank_distance"].items()]
+    return text + ("; mean rank distance (language bias, lower is less) " + "; ".join(rd) if rd else "") + "."
 
 
 def miracl_table(study: Study, results: dict, metas: dict, systems: list[str]) -> dict:
@@ -542,7 +596,11 @@ def write_report(report: dict, study: Study, results: dict, metas: dict, report_
          f"Start model: `{report['start_model']['path']}` (weights sha256 {report['start_model']['sha256']}).", "",
          "Means over training seeds (± sample standard deviation); p: paired randomisation test over queries "
          f"({report['samples']:,} sign flips) of hybrid against that row, on per-query values averaged over seeds; "
-         "* p < 0.05, ** p < 0.01, *** p < 0.001. A difference without a star may well be noise.", "",
+         "* p < 0.05, ** p < 0.01, *** p < 0.001. A difference without a star may well be noise."
+         + (f" Seeds after the first were run on {', '.join(study.extra_seeds_on) or 'no dataset'} only "
+            "(`extra_seeds_on`); elsewhere a trained row is its first seed (no ±)."
+            if study.extra_seeds_on is not None else ""), "",
+         headline_sentence(report["headline"]), "",
          "**The paper's numbers are not beside ours**: the paper's Table 1 values are not available offline here, "
          "and its backbones (XLM-R, LaBSE) and training data differ from ours (multilingual-e5-small, SQuAD "
          "translations and native QA sets), so absolute numbers would not be comparable anyway.", ""]
@@ -597,7 +655,8 @@ def write_report(report: dict, study: Study, results: dict, metas: dict, report_
     if t.get("diversity"):
         cols = sorted({c for r in t["diversity"].values() for c in r})
         L += ["## Training-language diversity", "", "Hybrid trained on subsets of the training languages, same "
-              "steps, first seed.", ""] + table_md(t["diversity"], cols, with_p=False) + [""]
+              "steps, first seed" + (f", run on {', '.join(study.diversity_datasets)}" if study.diversity_datasets
+                                     else "") + ".", ""] + table_md(t["diversity"], cols, with_p=False) + [""]
         png = _bar_plot(t["diversity"], cols, report_dir / "diversity.png", "Training-language diversity", plt,
                         nested=False)
         L += [f"![{png.name}]({png.name})", ""]

@@ -19,6 +19,9 @@ def test_study_file_loads_and_quick_overrides():
     assert len(full.seeds) >= 2
     assert quick.quick and quick.steps < full.steps and quick.hits <= full.hits
     assert quick.adversarial["kinds"] and set(quick.adversarial["kinds"]) <= set(full.adversarial["kinds"])
+    assert st.runs_on(full, "hybrid", full.seeds[0], "miracl-mini") and st.runs_on(full, "X-Y", full.seeds[1], "mlqa-r")
+    assert not st.runs_on(full, "X-Y", full.seeds[1], "miracl-mini")
+    assert not st.runs_on(full, "hybrid [en+es]", full.seeds[0], "mlqa-r")
 
 
 @pytest.mark.parametrize("change, message", [
@@ -26,6 +29,7 @@ def test_study_file_loads_and_quick_overrides():
     ("[variants]\nmono = 1.0\n", "must include \"hybrid\""),
     ("[diversity]\nsets = [[\"en\", \"zh\"]]\n[variants]\nhybrid = 0.5\n", "two languages of a parallel"),
     ("[nonsense]\nx = 1\n", "unknown section"),
+    ("[diversity]\ndatasets = [\"xquad\"]\n[variants]\nhybrid = 0.5\n", r"\[diversity\] datasets: unknown dataset\(s\) xquad"),
 ])
 def test_bad_study_files_fail_with_one_line(tmp_path, change, message):
     path = tmp_path / "s.toml"
@@ -77,11 +81,22 @@ def test_quick_study_end_to_end_on_the_tiny_model(tiny_multilingual, tmp_path):
     for system in ("BM25", "mE5-small", "X-X-mono", "X-Y", "hybrid", "BM25+mE5-small", "BM25+hybrid"):
         assert "xquad-r Mo AP" in main[system], system
     assert main["hybrid"]["xquad-r Mo AP"]["seeds"] == 2 and main["hybrid"]["xquad-r Mo AP"]["sd"] is not None
+    # the study file runs the second seed on XQuAD-R and MLQA-R only: MIRACL's trained rows are one seed
+    assert report["tables"]["miracl"]["hybrid"]["RR@10 (mean of 1)"]["seeds"] == 1
+    assert "miracl-mini RR@10" in report["tables"]["diversity"]["hybrid [en+es]"]
+    # the headline counts the table's significant cells, in either direction
+    h = report["headline"]
+    assert h["cells"] == 3 and set(h["against"]) == {"X-X-mono", "X-Y"}
+    for base, counts in h["against"].items():
+        cells = [main[base][f"xquad-r {g} AP"] for g in ("Mo", "Cr", "Mul")]
+        sig = [c["diff_hybrid_minus"] for c in cells if c["p_vs_hybrid"] < 0.05]
+        assert counts == {"significant_wins": sum(d > 0 for d in sig), "significant_losses": sum(d < 0 for d in sig)}
+    assert md.count("**Headline.**") == 1
     assert 0 < main["BM25"]["xquad-r Cr AP"]["p_vs_hybrid"] <= 1
 
     # every decimal number in a table row or the timing line is a number of report.json
     allowed = _formatted(report, set())
-    lines = [x for x in md.splitlines() if x.startswith("|") or x.startswith("Wall time")]
+    lines = [x for x in md.splitlines() if x.startswith(("|", "Wall time", "**Headline"))]
     numbers = [n for line in lines for n in re.findall(r"(?<![\w.])-?\d+\.\d+(?![\w.])", line)]
     assert len(numbers) > 50
     assert not [n for n in numbers if n not in allowed]

@@ -18,7 +18,15 @@ def cli(main):
         try:
             return main(argv)
         except InputError as e:
+            _end_progress_bars()
             print(f"error: {e}", file=sys.stderr)
             raise SystemExit(2) from None
 
     return wrapper
+
+
+def _end_progress_bars() -> None:
+    """Close open tqdm bars so that the error starts a line of its own (an open bar has no newline yet)."""
+    tqdm = sys.modules.get("tqdm") and sys.modules["tqdm"].tqdm
+    for bar in list(getattr(tqdm, "_instances", ()) if tqdm else ()):
+        bar.close()

@@ -122,18 +122,38 @@ class Study:
 
 
 class Timer:
-    def __init__(self):
+    """Wall time per stage. With a ledger (a JSON file in the cache) every finished innermost block is also
+    added to totals that outlive the process, so a study run in pieces (killed, resumed) can still say what
+    all its pieces cost; a block cut short by a kill is not counted. Only innermost blocks go to the ledger,
+    so its entries add up without counting a stage twice."""
+
+    def __init__(self, ledger: Path | None = None):
         self.seconds: dict[str, float] = {}
+        self.ledger = ledger
+        self._open: list[list[bool]] = []  # per open block: [has an inner block]
+
+    def totals(self) -> dict[str, float]:
+        return load_json(self.ledger) if self.ledger is not None and self.ledger.is_file() else {}
 
     def __call__(self, name: str):
         timer = self
 
         class _Block:
             def __enter__(self):
+                if timer._open:
+                    timer._open[-1][0] = True
+                timer._open.append([False])
                 self.t = time.time()
 
             def __exit__(self, *exc):
-                timer.seconds[name] = round(timer.seconds.get(name, 0.0) + time.time() - self.t, 1)
+                dt = time.time() - self.t
+                has_inner = timer._open.pop()[0]
+                timer.seconds[name] = round(timer.seconds.get(name, 0.0) + dt, 1)
+                if timer.ledger is not None and not has_inner:
+                    totals = timer.totals()
+                    totals[name] = round(totals.get(name, 0.0) + dt, 1)
+                    timer.ledger.parent.mkdir(parents=True, exist_ok=True)
+                    write_json(timer.ledger, totals)
         return _Block()
 
 
@@ -306,7 +326,7 @@ def cell(results: dict, name: str, dataset: str, settings: list[str], measure: s
 
 def run_study(study: Study, work: Path, report_dir: Path, data: str | None = None, model: str | None = None,
               log=print) -> dict:
-    timer = Timer()
+    timer = Timer(ledger=work / "wall-seconds.json")
     t0 = time.time()
     topics_dir = work / "topics"
     with timer("topics"):
@@ -348,6 +368,8 @@ def run_study(study: Study, work: Path, report_dir: Path, data: str | None = Non
                 "realised_alpha": card["batches"]["realised_alpha"], "best_val_loss": card["best_val_loss"],
                 "exported_step": card["exported_step"]}
     report["seconds"] = {**timer.seconds, "total": round(time.time() - t0, 1)}
+    every = timer.totals()
+    report["seconds_all_invocations"] = {**every, "sum": round(sum(every.values()), 1)}
     write_report(report, study, results, metas, report_dir)
     return report
 
@@ -671,7 +693,13 @@ def write_report(report: dict, study: Study, results: dict, metas: dict, report_
               f"({', '.join(f'{k} {v}' for k, v in data.get('pairs', {}).items())}); dropped as XQuAD paragraphs: "
               f"{sum(data.get('dropped_xquad', {}).values())}."]
     L += ["", "Wall time (s) of the invocation that wrote this report (work found in the caches costs "
-          "almost nothing): " + ", ".join(f"{k} {v}" for k, v in report["seconds"].items()), ""]
+          "almost nothing): " + ", ".join(f"{k} {v}" for k, v in report["seconds"].items()) + "."]
+    every = report.get("seconds_all_invocations") or {}
+    if every:
+        L += ["", "Wall time (s) summed over every invocation on this cache (`wall-seconds.json`; innermost "
+              "stages only, so they add up; a stage cut short by a kill is not counted): "
+              + ", ".join(f"{k} {v}" for k, v in every.items()) + "."]
+    L += [""]
     L += ["## Commands", "", "Every run went through Pyserini's CLI; the commands of each system's runs (first "
           "seed) as recorded in their `run-meta.json`:", ""]
     for name, commands in report["commands"].items():

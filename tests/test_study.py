@@ -2,6 +2,7 @@
 
 import json
 import re
+import time
 
 import pytest
 
@@ -11,6 +12,23 @@ from pyserini_hybrid.files import PROJECT_ROOT
 from pyserini_hybrid.significance import format_p
 
 STUDY = PROJECT_ROOT / "studies" / "me5-small-cpu.toml"
+
+
+def test_time_ledger_adds_innermost_blocks_across_invocations(tmp_path):
+    ledger = tmp_path / "work" / "wall-seconds.json"
+    first = st.Timer(ledger)
+    with first("clean runs"):
+        with first("clean: dense runs"):
+            time.sleep(0.2)
+    with first("training"):
+        time.sleep(0.1)
+    assert first.seconds["clean runs"] >= first.seconds["clean: dense runs"] >= 0.2
+    assert set(first.totals()) == {"clean: dense runs", "training"}  # the outer block would count twice
+    second = st.Timer(ledger)  # a resumed invocation adds to what the first left
+    with second("clean: dense runs"):
+        time.sleep(0.2)
+    assert second.seconds == {"clean: dense runs": pytest.approx(0.2, abs=0.1)}
+    assert second.totals()["clean: dense runs"] >= 0.4 and second.totals()["training"] >= 0.1
 
 
 def test_study_file_loads_and_quick_overrides():
@@ -110,3 +128,8 @@ def test_quick_study_end_to_end_on_the_tiny_model(tiny_multilingual, tmp_path):
     before = {p: p.stat().st_mtime for p in (work / "runs").rglob("*.trec")}
     assert st.main(args) == 0
     assert {p: p.stat().st_mtime for p in (work / "runs").rglob("*.trec")} == before
+    # and the time ledger still holds what the first run spent, where this report says so
+    again = json.loads((report_dir / "report.json").read_text(encoding="utf-8"))
+    assert again["seconds_all_invocations"]["sum"] >= report["seconds_all_invocations"]["sum"] > 0
+    assert again["seconds"]["total"] < report["seconds"]["total"]
+    assert "summed over every invocation" in (report_dir / "report.md").read_text(encoding="utf-8")

@@ -496,8 +496,9 @@ def _training_languages() -> list[str]:
 def diversity_table(study: Study, results: dict, metas: dict, trained: dict) -> dict:
     names = [n for n in trained["models"] if n.startswith("hybrid [")] + ["hybrid"]
     table = {}
-    for name in names:
-        row = table.setdefault(name, {})
+    for name in names:  # 2, 4, then all training languages; the main hybrid row says which those are
+        label = name if name.startswith("hybrid [") else f"hybrid [{'+'.join(_training_languages())}]"
+        row = table.setdefault(label, {})
         for dataset in [d for d in LAREQA if d in study.datasets]:
             for g, keys in macro_keys(dataset, lang_subset(dataset, study, metas)).items():
                 c = cell(results, name, dataset, keys, "AP")

@@ -102,6 +102,7 @@ def test_quick_study_end_to_end_on_the_tiny_model(tiny_multilingual, tmp_path):
     # the study file runs the second seed on XQuAD-R and MLQA-R only: MIRACL's trained rows are one seed
     assert report["tables"]["miracl"]["hybrid"]["RR@10 (mean of 1)"]["seeds"] == 1
     assert "miracl-mini RR@10" in report["tables"]["diversity"]["hybrid [en+es]"]
+    assert list(report["tables"]["diversity"]) == ["hybrid [en+es]", "hybrid [ar+da+en+es+it+ja+zh]"]
     # the headline counts the table's significant cells, in either direction
     h = report["headline"]
     assert h["cells"] == 3 and set(h["against"]) == {"X-X-mono", "X-Y"}

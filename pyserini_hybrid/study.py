@@ -370,6 +370,8 @@ def run_study(study: Study, work: Path, report_dir: Path, data: str | None = Non
     report["seconds"] = {**timer.seconds, "total": round(time.time() - t0, 1)}
     every = timer.totals()
     report["seconds_all_invocations"] = {**every, "sum": round(sum(every.values()), 1)}
+    # the ledger only sees trainings it was running for (a cached one costs it nothing); the cards saw them all
+    report["train_seconds_all_models"] = round(sum(m["train_seconds"] for m in report["models"].values()), 1)
     write_report(report, study, results, metas, report_dir)
     return report
 
@@ -699,7 +701,9 @@ def write_report(report: dict, study: Study, results: dict, metas: dict, report_
     if every:
         L += ["", "Wall time (s) summed over every invocation on this cache (`wall-seconds.json`; innermost "
               "stages only, so they add up; a stage cut short by a kill is not counted): "
-              + ", ".join(f"{k} {v}" for k, v in every.items()) + "."]
+              + ", ".join(f"{k} {v}" for k, v in every.items()) + ". Training, from the model cards (the "
+              f"train s column above, whichever invocation trained them): {report['train_seconds_all_models']} s "
+              "in all."]
     L += [""]
     L += ["## Commands", "", "Every run went through Pyserini's CLI; the commands of each system's runs (first "
           "seed) as recorded in their `run-meta.json`:", ""]

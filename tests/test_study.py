@@ -134,3 +134,7 @@ def test_quick_study_end_to_end_on_the_tiny_model(tiny_multilingual, tmp_path):
     assert again["seconds_all_invocations"]["sum"] >= report["seconds_all_invocations"]["sum"] > 0
     assert again["seconds"]["total"] < report["seconds"]["total"]
     assert "summed over every invocation" in (report_dir / "report.md").read_text(encoding="utf-8")
+    # training time comes from the model cards, so a rerun that trained nothing still reports what training cost
+    total = report["train_seconds_all_models"]
+    assert again["train_seconds_all_models"] == total > 0
+    assert total == pytest.approx(sum(m["train_seconds"] for m in report["models"].values()), abs=0.1)

@@ -1,7 +1,7 @@
 """``python -m pyserini_hybrid.encode ...`` is Pyserini's ``python -m pyserini.encode ...``, flags unchanged,
 with ``--encoder-class hybrid`` registered."""
 
-from .pyserini_cli import alias
+from .pyserini_glue.mains import alias
 
 main = alias("pyserini.encode")
 

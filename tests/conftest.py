@@ -9,8 +9,8 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import pytest  # noqa: E402
 
-from pyserini_hybrid import topics as tp  # noqa: E402
-from pyserini_hybrid.files import data_dir  # noqa: E402
+from pyserini_hybrid.core.files import data_dir  # noqa: E402
+from pyserini_hybrid.data.convert import convert  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -22,7 +22,7 @@ def shared_data():
 def converted(tmp_path_factory, shared_data):
     """topics dir holding xquad-r, mlqa-r and miracl-mini, converted from the real data."""
     out = tmp_path_factory.mktemp("topics")
-    metas = {d: tp.convert(d, shared_data, out, quiet=True) for d in ("xquad-r", "mlqa-r", "miracl-mini")}
+    metas = {d: convert(d, shared_data, out, quiet=True) for d in ("xquad-r", "mlqa-r", "miracl-mini")}
     return out, metas
 
 
@@ -56,7 +56,7 @@ def copy_tree():
 @pytest.fixture(scope="session")
 def default_model_dir(tmp_path_factory):
     """The embedded multilingual-e5-small converted into a temporary cache (about 10 s, once)."""
-    from pyserini_hybrid import default_model
+    from pyserini_hybrid.models import default_model
 
     return default_model.default_model_dir(cache_dir=tmp_path_factory.mktemp("cache"))
 
@@ -64,7 +64,7 @@ def default_model_dir(tmp_path_factory):
 @pytest.fixture(scope="session")
 def training_pairs(shared_data):
     """The real training pairs (all datasets and languages), built once."""
-    from pyserini_hybrid.pairs import load_pairs
+    from pyserini_hybrid.train.pairs import load_pairs
 
     return load_pairs(shared_data, quiet=True)
 
@@ -74,7 +74,7 @@ def build_tiny_multilingual(default_dir, path, dropout=0.1):
     import torch
     from transformers import AutoTokenizer, BertConfig, BertModel
 
-    from pyserini_hybrid.encoders import EncoderConfig
+    from pyserini_hybrid.models.config import EncoderConfig
 
     tokenizer = AutoTokenizer.from_pretrained(default_dir)
     torch.manual_seed(0)

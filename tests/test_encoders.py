@@ -6,12 +6,15 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 
-from pyserini_hybrid import topics as tp
-from pyserini_hybrid.encoders import EncoderConfig, TextEncoder, check_encode_args, encoder_classes
-from pyserini_hybrid.errors import InputError
-from pyserini_hybrid.files import PROJECT_ROOT
-from pyserini_hybrid.runs import read_run
+from pyserini_hybrid.core.errors import InputError
+from pyserini_hybrid.core.files import PROJECT_ROOT
+from pyserini_hybrid.core.trec import read_run
+from pyserini_hybrid.data import topic_sets as tp
+from pyserini_hybrid.models.config import EncoderConfig
+from pyserini_hybrid.models.encoder import TextEncoder
+from pyserini_hybrid.pyserini_glue.registry import check_encode_args, encoder_classes
 
 DOCS = 300
 
@@ -58,12 +61,25 @@ def tiny_model(corpus):
 
 def test_sorted_padded_batches_equal_one_by_one(tiny_model, corpus):
     _, texts = corpus
-    enc = TextEncoder(tiny_model)
+    enc = TextEncoder(tiny_model, precision="fp32")
     batched = enc.embed(texts[:40], "passage: ", 64)
     single = np.stack([enc.embed([t], "passage: ", 64)[0] for t in texts[:40]])
     assert batched.shape == (40, 32) and batched.dtype == np.float32
     np.testing.assert_allclose(batched, single, atol=1e-5)
     np.testing.assert_allclose(np.linalg.norm(batched, axis=1), 1.0, atol=1e-5)
+
+
+def test_bf16_encoding_is_float32_on_disk_and_close_to_fp32(tiny_model, corpus):
+    _, texts = corpus
+    fp32 = TextEncoder(tiny_model, precision="fp32")
+    bf16 = TextEncoder(tiny_model, precision="bf16")
+    assert (fp32.precision, bf16.precision) == ("fp32", "bf16")
+    assert next(bf16.model.parameters()).dtype == torch.bfloat16
+    a, b = fp32.embed(texts[:40], "passage: ", 64), bf16.embed(texts[:40], "passage: ", 64)
+    assert b.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(b, axis=1), 1.0, atol=1e-5)  # pooling and norm in fp32
+    cos = np.sum(a * b, axis=1)
+    assert cos.min() > 0.999 and not np.array_equal(a, b)  # a random tiny model: looser than mE5's 0.9999
 
 
 def test_embed_shows_a_progress_bar_only_when_asked(tiny_model, corpus, capsys):
@@ -73,7 +89,7 @@ def test_embed_shows_a_progress_bar_only_when_asked(tiny_model, corpus, capsys):
     assert "batch" not in capsys.readouterr().err  # Pyserini calls encode per chunk: no bar per chunk
     shown = enc.embed(texts[:20], "query: ", 32, progress="encode 20 queries")
     err = capsys.readouterr().err
-    assert "encode 20 queries" in err and "3/3" in err
+    assert "encode 20 queries" in err and "20/20" in err  # texts done / total, not batches
     np.testing.assert_array_equal(quiet, shown)
 
 
@@ -149,8 +165,8 @@ def test_dense_runs_for_every_setting_encode_each_candidate_once(tiny_model, con
     """Per-language indexes, a pool built from their vectors, queries encoded once, evaluable runs."""
     import faiss
 
-    from pyserini_hybrid import dense
-    from pyserini_hybrid.evaluate import evaluate_run_dir
+    from pyserini_hybrid.evaluate.measures import evaluate_run_dir
+    from pyserini_hybrid.retrieval import dense
 
     out, metas = converted
     info = dense.run_dense("xquad-r", tmp_path / "runs", str(tiny_model), ["en", "es"], hits=100,
@@ -174,7 +190,7 @@ def test_dense_runs_for_every_setting_encode_each_candidate_once(tiny_model, con
 @pytest.mark.slow
 def test_dense_context_candidates_and_stale_runs_pruned(tiny_model, converted, tmp_path):
     """Context candidates (sentence + paragraph) encode as one text; a 1-language rerun drops old runs."""
-    from pyserini_hybrid import dense
+    from pyserini_hybrid.retrieval import dense
 
     out, _ = converted
     runs = tmp_path / "runs"
@@ -193,7 +209,7 @@ def test_search_hybrid_normalization_survives_a_single_bm25_hit():
     from pyserini.search.faiss import DenseSearchResult
     from pyserini.search.hybrid import HybridSearcher
 
-    from pyserini_hybrid.registry import guard_fusion_normalization
+    from pyserini_hybrid.pyserini_glue.registry import guard_fusion_normalization
 
     dense = [DenseSearchResult("a", 0.9), DenseSearchResult("b", 0.5), DenseSearchResult("c", 0.1)]
     sparse = [DenseSearchResult("b", 7.0)]

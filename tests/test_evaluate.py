@@ -5,9 +5,10 @@ import json
 import pandas as pd
 import pytest
 
-from pyserini_hybrid import evaluate as ev
-from pyserini_hybrid import topics as tp
-from pyserini_hybrid.errors import InputError
+from pyserini_hybrid.core.errors import InputError
+from pyserini_hybrid.data import topic_sets as tp
+from pyserini_hybrid.evaluate import measures as ev
+from pyserini_hybrid.evaluate.render import write_outputs
 
 
 def frame(rows, cols):
@@ -110,7 +111,7 @@ def test_evaluate_run_dir_on_real_topics_with_known_answers(converted, tmp_path)
     assert result["rank_distance"]["macro"] == pytest.approx(2.0)
     assert result["rank_distance"]["relevant_missing_from_run"] == 0
     assert result["settings"]["en-de"]["queries"] == 1190
-    paths = ev.write_outputs(result, tmp_path / "eval", "synthetic")
+    paths = write_outputs(result, tmp_path / "eval", "synthetic")
     md = paths["markdown"].read_text()
     assert "| Cr | 6 | 0.5000 |" in md
     assert paths["heatmap"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -5,10 +5,10 @@ import json
 import numpy as np
 import pytest
 
-from pyserini_hybrid import bm25, dense, fusion
-from pyserini_hybrid.errors import InputError
-from pyserini_hybrid.evaluate import evaluate_run_dir
-from pyserini_hybrid.runs import read_run
+from pyserini_hybrid.core.errors import InputError
+from pyserini_hybrid.core.trec import read_run
+from pyserini_hybrid.evaluate.measures import evaluate_run_dir
+from pyserini_hybrid.retrieval import bm25, dense, fusion
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from pyserini_hybrid import java
+from pyserini_hybrid.pyserini_glue import java
 
 
 def fake_java_home(tmp_path, version, modules=None):
@@ -54,4 +54,4 @@ def test_new_full_system_java_is_left_alone(tmp_path):
 def test_hook_file_is_one_import_line(tmp_path):
     path = java.install_hook(str(tmp_path))
     assert path.name == java.HOOK_NAME
-    assert path.read_text().startswith("import pyserini_hybrid.java")
+    assert path.read_text().startswith("import pyserini_hybrid.pyserini_glue.java")

@@ -1,11 +1,11 @@
-"""InfoNCE as a pure function of embeddings, checked against a hand computation."""
+"""InfoNCE as a pure function of embeddings, checked against a hand computation and by gradcheck."""
 
 import math
 
 import pytest
 import torch
 
-from pyserini_hybrid.loss import info_nce
+from pyserini_hybrid.train.loss import info_nce
 
 
 def test_equals_hand_computation():
@@ -35,16 +35,25 @@ def test_offset_points_at_this_ranks_positives():
     assert info_nce(q, p, 0.05, offset=3).item() == pytest.approx(naive.item(), rel=1e-5)
 
 
-def test_gradient_matches_naive_version():
+def test_gradient_is_the_loss_derivative():
+    """torch.autograd.gradcheck: analytic gradients against finite differences, in double precision,
+    with hard negatives and an offset, normalised and not."""
     torch.manual_seed(1)
-    q1 = torch.randn(4, 5, requires_grad=True)
-    p1 = torch.randn(4, 5, requires_grad=True)
-    q2, p2 = q1.detach().clone().requires_grad_(), p1.detach().clone().requires_grad_()
-    info_nce(q1, p1, 0.1).backward()
-    qn, pn = torch.nn.functional.normalize(q2, dim=1), torch.nn.functional.normalize(p2, dim=1)
-    logits = qn @ pn.T / 0.1
-    (-(logits.diag() - logits.logsumexp(1))).mean().backward()
-    assert torch.allclose(q1.grad, q2.grad, atol=1e-6) and torch.allclose(p1.grad, p2.grad, atol=1e-6)
+    q = torch.randn(3, 5, dtype=torch.float64, requires_grad=True)
+    p = torch.randn(6, 5, dtype=torch.float64, requires_grad=True)
+    n = torch.randn(2, 5, dtype=torch.float64, requires_grad=True)
+    for normalize in (True, False):
+        assert torch.autograd.gradcheck(lambda a, b, c: info_nce(a, b, 0.1, c, offset=3, normalize=normalize),
+                                        (q, p, n), eps=1e-6, atol=1e-5)
+
+
+def test_unnormalised_loss_scores_by_dot_product():
+    q = torch.tensor([[1.0, 0.0]])
+    p = torch.tensor([[2.0, 0.0], [0.0, 3.0]])
+    # dot products (2, 0) / tau: a model served without l2_norm is trained on the same scores
+    expected = -2.0 + math.log(math.exp(2.0) + math.exp(0.0))
+    assert info_nce(q, p, 1.0, normalize=False).item() == pytest.approx(expected, rel=1e-6)
+    assert info_nce(q, p, 1.0, normalize=True).item() != pytest.approx(expected, rel=1e-3)
 
 
 def test_loss_falls_when_embeddings_are_optimised():

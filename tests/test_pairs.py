@@ -5,9 +5,9 @@ import json
 
 import pytest
 
-from pyserini_hybrid import pairs as pr
-from pyserini_hybrid.errors import InputError
-from pyserini_hybrid.files import load_json
+from pyserini_hybrid.core.errors import InputError
+from pyserini_hybrid.core.files import load_json
+from pyserini_hybrid.train import pairs as pr
 
 
 def test_xquad_paragraphs_are_dropped_in_all_four_languages(training_pairs, shared_data):

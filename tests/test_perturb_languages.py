@@ -2,9 +2,14 @@
 
 import pytest
 
-from pyserini_hybrid import perturb as pt
-from pyserini_hybrid.errors import InputError
-from pyserini_hybrid.languages import load_languages, resource_group, same_family, same_script
+from pyserini_hybrid.core.errors import InputError
+from pyserini_hybrid.data import perturb as pt
+from pyserini_hybrid.data.languages import (
+    load_languages,
+    resource_group,
+    same_family,
+    same_script,
+)
 
 
 def test_strip_marks_removes_accents_and_tone_marks_only():

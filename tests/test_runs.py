@@ -2,8 +2,9 @@
 
 import pytest
 
-from pyserini_hybrid.errors import InputError
-from pyserini_hybrid.runs import merge_runs_by_score, prune_runs, read_run
+from pyserini_hybrid.core.errors import InputError
+from pyserini_hybrid.core.trec import merge_runs_by_score, read_run
+from pyserini_hybrid.retrieval.options import prune_runs
 
 
 def test_merge_keeps_the_best_scores_per_query_up_to_depth(tmp_path):
@@ -42,7 +43,7 @@ def test_ranked_sorts_by_score_then_docid_descending_whatever_the_input_order():
     import numpy as np
     import pandas as pd
 
-    from pyserini_hybrid.runs import ranked
+    from pyserini_hybrid.core.trec import ranked
 
     rng = np.random.default_rng(0)
     n = 20000

@@ -1,74 +1,287 @@
-"""The paired randomisation test against scipy's exact test, and its edge cases."""
+"""Tests for significance.py: known values, calibration, power, edge cases.
+
+Simulated study (null or planted difference delta), values not clipped:
+  value[sys, seed, unit] = 0.5 + delta*[sys == A] + setting + cluster          (shared)
+                           + sys x cluster (real per-question differences)
+                           + seed + seed x cluster + seed x unit                (training runs)
+"""
 
 import numpy as np
-import pandas as pd
 import pytest
 from scipy import stats
 
-from pyserini_hybrid.errors import InputError
-from pyserini_hybrid.significance import format_p, holm, paired_randomization, seed_mean, stars
+from pyserini_hybrid.evaluate.significance import (
+    compare_systems,
+    format_p,
+    holm,
+    macro_average,
+    stars,
+)
+
+N_NULL = 1000  # studies for the calibration of compare_systems (SE of a 5 % rate: 0.7 %)
+N_NAIVE = 300  # of those, also run through the naive tests
+N_POWER = 300
+K, S = 200, 3  # clusters (source questions) x settings
+SD = dict(cluster=0.2, setting=0.1, sys_cluster=0.1, seed=0.01, seed_cluster=0.05, seed_unit=0.1)
+# sd of one seed's macro average around its system mean (what "seed sd" means below)
+SEED_MACRO_SD = np.sqrt(SD["seed"] ** 2 + SD["seed_cluster"] ** 2 / K + SD["seed_unit"] ** 2 / (K * S))
+# sd of the macro difference that comes from sampling questions: sqrt(2) * 0.1 / sqrt(200) = 0.01,
+# comparable to the seed sd (0.011), so both levels matter
 
 
-def _exact_p(a, b):
-    res = stats.permutation_test((a, b), lambda x, y, axis: np.mean(x - y, axis=axis), vectorized=True,
-                                 permutation_type="samples", n_resamples=np.inf, alternative="two-sided")
-    return res.pvalue
+def simulate(rng, delta=0.0, na=3, nb=3, uneven=False, seed_sd=SD["seed"], sys_cluster_sd=SD["sys_cluster"]):
+    settings = np.tile(np.arange(S + uneven), K)
+    clusters = np.repeat(np.arange(K), S + uneven)
+    if uneven:  # MLQA-like: settings keep different shares of the questions
+        keep = rng.random(settings.size) < np.array([1.0, 0.6, 0.3, 0.8])[settings]
+        settings, clusters = settings[keep], clusters[keep]
+    n = settings.size
+    shared = rng.normal(0, SD["cluster"], K)[clusters] + rng.normal(0, SD["setting"], S + uneven)[settings]
+
+    def system(n_seeds, shift):
+        return (0.5 + shift + shared
+                + rng.normal(0, sys_cluster_sd, K)[clusters]
+                + rng.normal(0, seed_sd, (n_seeds, 1))
+                + rng.normal(0, SD["seed_cluster"], (n_seeds, K))[:, clusters]
+                + rng.normal(0, SD["seed_unit"], (n_seeds, n)))
+
+    return system(na, delta), system(nb, 0.0), settings, clusters
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_p_matches_scipy_exact_test(seed):
-    rng = np.random.default_rng(seed)
-    n = 11  # 2^11 sign patterns: scipy enumerates them all
-    a = rng.random(n)
-    b = a - rng.normal(0.08, 0.15, n)
-    ours = paired_randomization(pd.Series(a), pd.Series(b), samples=40000, seed=seed)
-    exact = _exact_p(a, b)
-    assert ours["p"] == pytest.approx(exact, abs=0.012)
-    assert ours["diff"] == pytest.approx(float(np.mean(a - b)))
-    assert ours["n"] == n
+def naive_paired_t(a, b):
+    """Average seeds, then paired t-test over units (ignores seeds and clusters)."""
+    return stats.ttest_rel(a.mean(axis=0), b.mean(axis=0)).pvalue
 
 
-def test_identical_systems_are_not_different_and_clear_gains_are():
-    rng = np.random.default_rng(5)
-    a = pd.Series(rng.random(500), index=[f"q{i}" for i in range(500)])
-    assert paired_randomization(a, a.copy(), samples=999)["p"] == 1.0
-    better = (a + 0.05).clip(upper=1.0)
-    result = paired_randomization(better, a, samples=999, seed=3)
-    assert result["p"] == pytest.approx(1 / 1000)
-    assert result["diff"] > 0
+def naive_pooled(a, b):
+    """Pool every seed x unit value of each system, Welch t-test (ignores seeds, clusters, pairing)."""
+    return stats.ttest_ind(a.ravel(), b.ravel(), equal_var=False).pvalue
 
 
-def test_pairs_by_query_id_not_position():
-    a = pd.Series([1.0, 0.0, 0.5], index=["x", "y", "z"])
-    b = pd.Series([0.5, 1.0, 0.0, 0.7], index=["z", "x", "y", "only-b"])
-    r = paired_randomization(a, b, samples=99)
-    assert r["n"] == 3
-    assert r["diff"] == pytest.approx(((1 - 1) + (0 - 0) + (0.5 - 0.5)) / 3)
-    assert r["p"] == 1.0
-    with pytest.raises(InputError, match="share no queries"):
-        paired_randomization(pd.Series([1.0], index=["a"]), pd.Series([1.0], index=["b"]))
+def naive_cluster_only(a, b, settings, clusters):
+    """Cluster-robust test on seed-averaged values: right for questions, ignores seed variance."""
+    return compare_systems(a.mean(axis=0), b.mean(axis=0), settings, clusters)["p"]
 
 
-def test_large_pairing_runs_in_chunks_and_is_seeded():
+def plain_two_level_bootstrap(rng, a, b, settings, clusters, samples=500, alpha=0.05):
+    """Plain bootstrap: seeds resampled within each system, clusters shared; percentile CI.
+    Returns True when 0 lies outside the CI (reject)."""
+    s_n, k_n = settings.max() + 1, clusters.max() + 1
+    flat = clusters * s_n + settings
+
+    def tables(v):  # [seeds, K*S] cluster x setting sums
+        return np.stack([np.bincount(flat, weights=row, minlength=k_n * s_n) for row in v])
+
+    ta, tb = tables(a), tables(b)
+    cnt = np.bincount(flat, minlength=k_n * s_n).reshape(k_n, s_n).astype(float)
+    def counts(n_items):  # [samples, n_items] multiplicities of one resample with replacement
+        draws = rng.integers(0, n_items, (samples, n_items)) + n_items * np.arange(samples)[:, None]
+        return np.bincount(draws.ravel(), minlength=samples * n_items).reshape(samples, n_items).astype(float)
+
+    ca, cb = counts(a.shape[0]) / a.shape[0], counts(b.shape[0]) / b.shape[0]
+    d = (ca @ ta - cb @ tb).reshape(samples, k_n, s_n)
+    w = counts(k_n)
+    macro = (np.einsum("bks,bk->bs", d, w) / (w @ cnt)).mean(axis=1)
+    lo, hi = np.quantile(macro, [alpha / 2, 1 - alpha / 2])
+    return not lo <= 0 <= hi
+
+
+@pytest.fixture(scope="module")
+def null_runs():
+    rng = np.random.default_rng(20240501)
+    out = {k: [] for k in ("p", "diff", "se", "paired", "pooled", "cluster_only")}
+    for i in range(N_NULL):
+        a, b, st, cl = simulate(rng)
+        r = compare_systems(a, b, st, cl)
+        out["p"].append(r["p"]); out["diff"].append(r["diff"]); out["se"].append(r["se"])
+        if i < N_NAIVE:
+            out["paired"].append(naive_paired_t(a, b))
+            out["pooled"].append(naive_pooled(a, b))
+            out["cluster_only"].append(naive_cluster_only(a, b, st, cl))
+    return {k: np.array(v) for k, v in out.items()}
+
+
+@pytest.fixture(scope="module")
+def power_runs():
+    rng = np.random.default_rng(7)
+    delta = 4 * SEED_MACRO_SD
+    p, cover, paired = [], [], []
+    for _ in range(N_POWER):
+        a, b, st, cl = simulate(rng, delta=delta)
+        r = compare_systems(a, b, st, cl)
+        p.append(r["p"]); cover.append(r["ci_low"] <= delta <= r["ci_high"])
+        paired.append(naive_paired_t(a, b))
+    return {"p": np.array(p), "cover": np.array(cover), "paired": np.array(paired), "delta": delta}
+
+
+# 1. macro average -------------------------------------------------------------------------
+def test_macro_average_hand_value():
+    values = np.array([1.0, 2.0, 3.0, 10.0])
+    settings = ["de-en", "de-en", "de-en", "ar-en"]
+    assert macro_average(values, settings) == pytest.approx(6.0)  # (2 + 10) / 2
+    assert values.mean() == pytest.approx(4.0)  # pooled mean differs
+    per_seed = macro_average(np.array([[1.0, 2.0, 3.0, 10.0], [0.0, 0.0, 3.0, 4.0]]), settings)
+    np.testing.assert_allclose(per_seed, [6.0, 2.5])
+
+
+def test_diff_is_table_difference():
+    a, b, st, cl = simulate(np.random.default_rng(1), na=3, nb=2, uneven=True)
+    r = compare_systems(a, b, st, cl)
+    assert r["diff"] == pytest.approx(macro_average(a, st).mean() - macro_average(b, st).mean())
+    assert r["ci_low"] < r["diff"] < r["ci_high"]
+    assert (r["n_seeds_a"], r["n_seeds_b"], r["n_clusters"]) == (3, 2, K)
+
+
+# 2. Holm --------------------------------------------------------------------------------
+def test_holm_known_values():
+    adj = holm({"a": 0.01, "b": 0.04, "c": 0.03})
+    assert adj == pytest.approx({"a": 0.03, "b": 0.06, "c": 0.06})
+    adj = holm({"p1": 0.001, "p2": 0.2, "p3": 0.01, "p4": 0.03, "skip": None})
+    assert adj["skip"] is None  # passes through, not counted: m = 4
+    assert [adj[k] for k in ("p1", "p3", "p4", "p2")] == pytest.approx([0.004, 0.03, 0.06, 0.2])
+    assert holm({"x": 0.5, "y": 0.6}) == {"x": 1.0, "y": 1.0}  # capped at 1
+    assert list(holm({"b": 0.2, "a": 0.1})) == ["b", "a"]  # keeps key order
+    assert holm({}) == {}
+
+
+def test_holm_monotone_and_invalid():
     rng = np.random.default_rng(0)
-    n = 40000
-    a = pd.Series(rng.random(n))
-    b = a + rng.normal(0.0, 0.3, n)
-    r1 = paired_randomization(a, b, samples=3000, seed=7)
-    r2 = paired_randomization(a, b, samples=3000, seed=7)
-    assert r1 == r2
-    # the null is true here: p is spread over (0, 1], not pinned at either end
-    ps = [paired_randomization(a, a + rng.normal(0.0, 0.3, n), samples=300, seed=s)["p"] for s in range(12)]
-    assert 0.05 < np.median(ps) < 0.95
+    raw = dict(enumerate(rng.random(20) ** 3))
+    adj = holm(raw)
+    order = sorted(raw, key=raw.get)
+    vals = [adj[k] for k in order]
+    assert all(x <= y for x, y in zip(vals, vals[1:]))
+    assert all(adj[k] >= raw[k] and adj[k] <= 1 for k in raw)
+    for bad in (1.5, -0.1, float("nan")):
+        with pytest.raises(ValueError):
+            holm({"a": bad})
 
 
-def test_seed_mean_and_formatting():
-    s1 = pd.Series([0.2, 0.4, 0.9], index=["a", "b", "c"])
-    s2 = pd.Series([0.4, 0.0], index=["b", "a"])
-    m = seed_mean([s1, s2])
-    assert m.to_dict() == pytest.approx({"a": 0.1, "b": 0.4})
-    adjusted = holm({"x": 0.01, "y": 0.04, "z": 0.03, "w": None})
-    assert adjusted["x"] == pytest.approx(0.03) and adjusted["z"] == pytest.approx(0.06)
-    assert adjusted["y"] == pytest.approx(0.06) and adjusted["w"] is None
-    assert format_p(0.0004) == "<0.001" and format_p(0.0312) == "0.031" and format_p(None) == "–"
-    assert stars(0.0004) == "***" and stars(0.004) == "**" and stars(0.04) == "*" and stars(0.2) == ""
+# 3. calibration under the null -------------------------------------------------------
+def test_null_calibration(null_runs):
+    rate = np.mean(null_runs["p"] < 0.05)
+    assert 0.02 <= rate <= 0.09, rate
+    # the estimated variance matches the actual spread of the difference across studies
+    ratio = np.mean(null_runs["se"] ** 2) / np.var(null_runs["diff"])
+    assert 0.8 <= ratio <= 1.25, ratio
+
+
+def test_naive_tests_are_anticonservative(null_runs):
+    # tests that ignore seeds treat one lucky training run as a real difference
+    for name in ("paired", "pooled"):
+        rate = np.mean(null_runs[name] < 0.05)
+        assert rate > 0.15, (name, rate)  # far above 9 %
+    # clusters right but seeds ignored: too liberal as well (about 13 % in a long run)
+    assert np.mean(null_runs["cluster_only"] < 0.05) > np.mean(null_runs["p"][:N_NAIVE] < 0.05)
+
+
+def test_seed_dominated_plain_bootstrap_is_anticonservative():
+    # where training-run variance dominates (seed sd 0.03), compare_systems stays calibrated,
+    # while a plain two-level bootstrap (3 seeds: 10 distinct resamples, seed variance
+    # shrunk by (n-1)/n, no t correction) and a seed-blind cluster test reject too often
+    rng = np.random.default_rng(31)
+    ours, boot, cluster_only = [], [], []
+    for _ in range(300):
+        a, b, st, cl = simulate(rng, seed_sd=0.03)
+        ours.append(compare_systems(a, b, st, cl)["p"] < 0.05)
+        boot.append(plain_two_level_bootstrap(rng, a, b, st, cl))
+        cluster_only.append(naive_cluster_only(a, b, st, cl) < 0.05)
+    assert 0.02 <= np.mean(ours) <= 0.09, np.mean(ours)
+    assert np.mean(boot) > 0.10, np.mean(boot)
+    assert np.mean(cluster_only) > 0.25, np.mean(cluster_only)
+
+
+def test_seed_noise_not_counted_twice():
+    # only seed x question noise (no seed main effect, no real per-question differences):
+    # the seed terms already contain it, so the cluster term must not add it again
+    # (without the subtraction the variance comes out about twice too large)
+    rng = np.random.default_rng(11)
+    runs = [compare_systems(*simulate(rng, seed_sd=0.0, sys_cluster_sd=0.0)) for _ in range(300)]
+    ratio = np.mean([r["se"] ** 2 for r in runs]) / np.var([r["diff"] for r in runs])
+    assert 0.8 <= ratio <= 1.25, ratio
+    assert np.mean([r["p"] < 0.05 for r in runs]) <= 0.09
+
+
+def test_null_calibration_unequal_settings_and_seeds():
+    rng = np.random.default_rng(99)
+    p = [compare_systems(*simulate(rng, na=2, nb=3, uneven=True))["p"] for _ in range(200)]
+    assert 0.015 <= np.mean(np.array(p) < 0.05) <= 0.09
+
+
+# 4. power and coverage --------------------------------------------------------------------
+def test_power_and_coverage(power_runs):
+    power = np.mean(power_runs["p"] < 0.05)
+    assert power >= 0.80, power
+    cover = np.mean(power_runs["cover"])
+    assert 0.88 <= cover <= 0.99, cover
+
+
+# 5. single seed, shapes, options ------------------------------------------------------------
+def test_single_seed_falls_back_to_cluster_component():
+    rng = np.random.default_rng(3)
+    a, b, st, cl = simulate(rng, na=1, nb=1)
+    r = compare_systems(a[0], b[0], st, cl)  # 1-D inputs are one seed
+    assert r["seed_var_estimable"] is False
+    assert r["seed_var_a"] is None and r["seed_var_b"] is None
+    assert r["se"] ** 2 == pytest.approx(r["cluster_var"]) and r["df"] == pytest.approx(K - 1)
+    assert 0 <= r["p"] <= 1 and r["n_seeds_a"] == 1
+    assert compare_systems(a, b, st, cl) == r  # same as [1, n_units]
+    mixed = compare_systems(simulate(rng, na=3)[0], b, st, cl)
+    assert mixed["seed_var_estimable"] is False and mixed["seed_var_b"] is None
+    assert mixed["seed_var_a"] > 0
+
+
+def test_single_seed_calibrated_for_question_sampling_only():
+    # without seed main effects (conditional on the trained runs) the fallback is calibrated
+    rng = np.random.default_rng(5)
+    p = [compare_systems(*simulate(rng, na=1, nb=1, seed_sd=0.0))["p"] for _ in range(200)]
+    assert 0.015 <= np.mean(np.array(p) < 0.05) <= 0.09
+
+
+def test_identical_single_runs():
+    a, b, st, cl = simulate(np.random.default_rng(4), na=1, nb=1)
+    r = compare_systems(a, a, st, cl)
+    assert r["diff"] == 0 and r["p"] == 1.0 and r["ci_low"] == r["ci_high"] == 0
+
+
+def test_bad_inputs():
+    a, b, st, cl = simulate(np.random.default_rng(6))
+    with pytest.raises(ValueError, match="same units"):
+        compare_systems(a, b[:, :-1], st, cl)
+    with pytest.raises(ValueError, match="settings"):
+        compare_systems(a, b, st[:-1], cl)
+    with pytest.raises(ValueError, match="clusters"):
+        compare_systems(a, b, st, cl[:-1])
+    with pytest.raises(ValueError, match="no seeds or no units"):
+        compare_systems(np.zeros((3, 0)), np.zeros((3, 0)), [], [])
+    with pytest.raises(ValueError):
+        compare_systems(a[None], b[None], st, cl)  # 3-D
+    with pytest.raises(ValueError, match="NaN"):
+        compare_systems(np.where(a > 0.9, np.nan, a), b, st, cl)
+    with pytest.raises(ValueError, match="2 clusters"):
+        compare_systems(a, b, st, np.zeros_like(cl))
+    with pytest.raises(ValueError):
+        macro_average(np.zeros(4), ["x", "y"])
+    with pytest.raises(ValueError, match="cluster_method"):
+        compare_systems(a, b, st, cl, cluster_method="jackknife")
+
+
+def test_bootstrap_cluster_variance_agrees_with_analytic():
+    a, b, st, cl = simulate(np.random.default_rng(8), uneven=True)
+    r = compare_systems(a, b, st, cl)
+    rb = compare_systems(a, b, st, cl, samples=2000, seed=1, cluster_method="bootstrap")
+    assert rb["cluster_var_raw"] == pytest.approx(r["cluster_var_raw"], rel=0.12)
+    assert rb["se"] == pytest.approx(r["se"], rel=0.06) and rb["diff"] == r["diff"]
+    assert compare_systems(a, b, st, cl, samples=2000, seed=1, cluster_method="bootstrap") == rb
+
+
+def test_string_labels_match_int_labels():
+    a, b, st, cl = simulate(np.random.default_rng(9))
+    r = compare_systems(a, b, st, cl)
+    rs = compare_systems(a, b, np.array(["de-en", "ar-en", "zh-en"])[st], [f"q{c:04x}" for c in cl])
+    assert rs["p"] == pytest.approx(r["p"]) and rs["se"] == pytest.approx(r["se"])
+
+
+def test_format_p_and_stars():
+    assert format_p(0.0004) == "<0.001" and stars(0.0004) == "***"
+    assert format_p(0.0321) == "0.032" and stars(0.0321) == "*" and stars(0.2) == "" and format_p(None) == "–"

@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from pyserini_hybrid import topics as tp
+from pyserini_hybrid.core.errors import InputError
+from pyserini_hybrid.data import topic_sets as tp
 
 # LAReQA (Roy et al. 2020), Table 1, and ../shared/data/README.md
 XQUAD_CANDIDATES = {"ar": 1222, "de": 1276, "el": 1234, "en": 1180, "es": 1215, "hi": 1244, "ru": 1219,
@@ -124,13 +125,13 @@ def test_names_resolve_like_pyserini_topics(converted):
     assert tp.resolve("xquad-r-en", out) == out / "xquad-r" / "topics.en.tsv"
     assert tp.resolve("mlqa-r-de-pool", out) == out / "mlqa-r" / "qrels" / "de-pool.txt"
     assert tp.resolve("miracl-mini-sw-sw", out).is_file()
-    with pytest.raises(tp.InputError, match="unknown topic set"):
+    with pytest.raises(InputError, match="unknown topic set"):
         tp.resolve("xquad-r-xx", out)
 
 
 def test_pyserini_reads_our_topics(converted):
     """Pyserini's own topic reader accepts our TSV with string qids."""
-    from pyserini_hybrid.java import configure
+    from pyserini_hybrid.pyserini_glue.java import configure
 
     configure()
     from pyserini.query_iterator import DefaultQueryIterator

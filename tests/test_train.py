@@ -10,10 +10,11 @@ import time
 import pytest
 import torch
 
-from pyserini_hybrid import recipe as rc
-from pyserini_hybrid.errors import InputError
-from pyserini_hybrid.files import PROJECT_ROOT
-from pyserini_hybrid.trainer import CARD, LOG, Trainer, train
+from pyserini_hybrid.core.errors import InputError
+from pyserini_hybrid.core.files import PROJECT_ROOT
+from pyserini_hybrid.train import checkpoints
+from pyserini_hybrid.train import recipe as rc
+from pyserini_hybrid.train.loop import CARD, LOG, Trainer, train
 
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
 
@@ -21,7 +22,7 @@ ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFO
 def tiny_recipe(model_dir, path=None, **train):
     """A recipe file for the tiny model on three languages (two of them parallel)."""
     t = {"alpha": 0.5, "batch_size": 8, "steps": 6, "lr": 1e-3, "save_every": 2, "eval_every": 3,
-         "temperature": 0.05, "threads": 1, **train}
+         "temperature": 0.05, "threads": 1, "precision": "fp32", **train}
     text = "\n".join([
         "[model]", f'name = "{model_dir}"', "max_query_length = 32", "max_passage_length = 64",
         "[data]", 'languages = ["en", "es", "ja"]', "validation_percent = 2.0",
@@ -101,6 +102,49 @@ def test_loss_falls_on_a_fixed_batch(tmp_path, tiny_multilingual):
     assert losses[-1] < 0.6 * losses[0], losses
 
 
+def _fixed_batch_losses(tmp_path, model_dir, steps=8, **train):
+    trainer = Trainer(rc.from_dict(_parsed(tiny_recipe(model_dir, **train))), tmp_path / "out", quiet=True)
+    torch.manual_seed(0)
+    batch = trainer.sampler.next_batch()
+    losses = []
+    for _ in range(steps):
+        trainer.optimizer.zero_grad()
+        loss = trainer.batch_loss(batch)
+        loss.backward()
+        trainer.optimizer.step()
+        losses.append(loss.item())
+    return trainer, losses
+
+
+def test_bf16_training_loss_falls_like_fp32(tmp_path, tiny_multilingual_no_dropout):
+    fp32, a = _fixed_batch_losses(tmp_path / "a", tiny_multilingual_no_dropout, precision="fp32")
+    bf16, b = _fixed_batch_losses(tmp_path / "b", tiny_multilingual_no_dropout, precision="bf16")
+    assert (fp32.precision, bf16.precision) == ("fp32", "bf16")
+    assert b[0] == pytest.approx(a[0], rel=0.02)            # the same start, up to bf16 rounding
+    assert b[-1] < 0.6 * b[0] and abs(b[-1] / b[0] - a[-1] / a[0]) < 0.1, (a, b)
+    # master weights stay fp32 (autocast computes in bf16, the optimiser updates fp32)
+    assert all(p.dtype == torch.float32 for p in bf16.model.module.parameters())
+
+
+def test_length_sorted_sub_batches_give_the_same_loss_and_gradients(tmp_path, tiny_multilingual_no_dropout):
+    """Encoding a step in length-sorted sub-batches changes what is padded, not what is computed."""
+    results = []
+    for sub in (0, 3):
+        trainer = Trainer(rc.from_dict(_parsed(tiny_recipe(tiny_multilingual_no_dropout, sub_batch=sub))),
+                          tmp_path / f"out{sub}", quiet=True)
+        batch = trainer.sampler.next_batch()
+        trainer.optimizer.zero_grad()
+        loss = trainer.batch_loss(batch)
+        loss.backward()
+        grads = {n: p.grad.clone() for n, p in trainer.model.module.named_parameters() if p.grad is not None}
+        results.append((loss.item(), grads, batch))
+    (l0, g0, b0), (l3, g3, b3) = results
+    assert b0 == b3 and l3 == pytest.approx(l0, rel=1e-5)
+    assert g0.keys() == g3.keys() and len(g0) > 10
+    for name in g0:
+        assert torch.allclose(g0[name], g3[name], atol=1e-6, rtol=1e-4), name
+
+
 def _parsed(text):
     import tomllib
 
@@ -113,7 +157,7 @@ def test_full_disk_keeps_the_last_good_checkpoint(tmp_path, tiny_multilingual, m
     (tmp_path / "out").mkdir()
     trainer.train_step()
     trainer.train_step()
-    good = trainer.save_checkpoint()
+    good = checkpoints.save(trainer)
     before = (good / "state.pt").read_bytes()
     trainer.train_step()
     trainer.train_step()
@@ -125,13 +169,13 @@ def test_full_disk_keeps_the_last_good_checkpoint(tmp_path, tiny_multilingual, m
 
     monkeypatch.setattr(torch, "save", full_disk)
     with pytest.raises(InputError, match="step 4 could not be written \\(No space left on device\\).*step-000002"):
-        trainer.save_checkpoint()
+        checkpoints.save(trainer)
     monkeypatch.setattr(torch, "save", real_save)
     assert sorted(p.name for p in (tmp_path / "out" / "checkpoints").iterdir()) == ["step-000002"]
     assert (good / "state.pt").read_bytes() == before
     # and a new trainer resumes from it
     again = Trainer(recipe, tmp_path / "out", quiet=True)
-    assert again.resume() and again.step == 2
+    assert checkpoints.resume(again) and again.step == 2
 
 
 def test_kill_and_resume_give_identical_weights(tmp_path, tiny_multilingual):
@@ -173,10 +217,11 @@ def test_output_is_a_model_directory_with_card(tmp_path, tiny_multilingual):
     assert card["steps"] == 4 and card["batches"]["mono"] + card["batches"]["cross"] == 4
     assert card["data"]["pairs"]["squad/en"] > 8000 and card["data"]["dropped_xquad"]["squad/en"] == 1190
     assert card["train_pairs"] + card["validation_pairs"] == card["data"]["pairs_total"]
-    assert card["exported_step"] in (3, 4) and card["best_val_loss"] > 0
+    # the last step is exported: no checkpoint is picked by a validation number
+    assert card["exported_step"] == 4 and card["selection"] == "last step" and card["final_val_loss"] > 0
     cfg = json.loads((out / "pyserini_hybrid.json").read_text())
     assert (cfg["pooling"], cfg["query_prefix"], cfg["max_passage_length"]) == ("mean", "query: ", 64)
-    from pyserini_hybrid.encoders import TextEncoder
+    from pyserini_hybrid.models.encoder import TextEncoder
 
     emb = TextEncoder(out).embed(["¿Quién ganó?", "誰が勝った？"], "query: ", 32)
     assert emb.shape == (2, 32)
@@ -187,10 +232,13 @@ def test_output_is_a_model_directory_with_card(tmp_path, tiny_multilingual):
 
 
 @pytest.mark.slow
-def test_ddp_two_processes_match_one_process(tmp_path, tiny_multilingual_no_dropout):
-    """torchrun, 2 ranks on gloo, global batch 8 split 4+4 == one process with batch 8 (dropout off)."""
+@pytest.mark.parametrize("negatives", ["none", "paragraph"])
+def test_ddp_two_processes_match_one_process(tmp_path, tiny_multilingual_no_dropout, negatives):
+    """torchrun, 2 ranks on gloo under DistributedDataParallel, global batch 8 split 4+4 == one process with
+    batch 8 (dropout off), with and without hard negatives (gathered across ranks like the positives)."""
     recipe = tmp_path / "r.toml"
     tiny_recipe(tiny_multilingual_no_dropout, recipe, steps=3, save_every=3, eval_every=3)
+    recipe.write_text(recipe.read_text().replace("[data]\n", f'[data]\nhard_negatives = "{negatives}"\n'))
     one, two = tmp_path / "one", tmp_path / "two"
     assert run_train(recipe, "--output", one, "--quiet").returncode == 0
     proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
@@ -209,13 +257,13 @@ def test_ddp_two_processes_match_one_process(tmp_path, tiny_multilingual_no_drop
     moved = [k for k in a if not torch.equal(a[k], start[k])]
     assert moved  # training changed the weights ...
     for k in a:   # ... identically with 1 and 2 ranks (negatives span both ranks)
-        assert torch.allclose(a[k], b[k], atol=2e-5), k
+        assert torch.allclose(a[k], b[k], atol=5e-5), k  # reduction order (DDP buckets) under Adam: ~3e-5
 
 
 @pytest.mark.slow
 def test_bm25_hard_negatives_are_same_language_lexical_neighbours(tmp_path, tiny_multilingual, shared_data):
-    from pyserini_hybrid.negatives import mine_bm25_negatives
-    from pyserini_hybrid.pairs import load_pairs
+    from pyserini_hybrid.train.negatives import mine_bm25_negatives
+    from pyserini_hybrid.train.pairs import load_pairs
 
     pairs = load_pairs(shared_data, languages=["ar"], datasets=["arcd"], quiet=True)
     rows = list(range(len(pairs)))
@@ -246,14 +294,17 @@ def test_bm25_hard_negatives_are_same_language_lexical_neighbours(tmp_path, tiny
 @pytest.mark.slow
 def test_trained_model_retrieves_through_pyserini_commands(tmp_path, tiny_multilingual, converted):
     """Train, then encode + search XQuAD-R (en, es) with python -m pyserini_hybrid.encode / search.faiss."""
-    from pyserini_hybrid import dense
-    from pyserini_hybrid.evaluate import evaluate_run_dir
+    from pyserini_hybrid.evaluate.measures import evaluate_run_dir
+    from pyserini_hybrid.retrieval import dense
 
     out, _ = converted
     recipe = rc.from_dict(_parsed(tiny_recipe(tiny_multilingual, steps=20, eval_every=10, save_every=10)))
     model = train(recipe, tmp_path / "model", quiet=True)
+    # fp32: compared below with stock Pyserini's fp32 encoder, ranking for ranking
     info = dense.run_dense("xquad-r", tmp_path / "runs", str(model), ["en", "es"], hits=100,
-                           index_root=tmp_path / "idx", topics_dir=out)
+                           index_root=tmp_path / "idx", topics_dir=out, precision="fp32")
+    assert info["precision"] == "fp32" and all("--precision fp32" in c for c in info["commands"]
+                                               if "pyserini.encode" in c)
     assert any("pyserini.search.faiss" in c and "--encoded-queries" in c for c in info["commands"])
     result = evaluate_run_dir("xquad-r", tmp_path / "runs", ["en", "es"], out)
     assert set(result["settings"]) == {"en-en", "en-es", "es-en", "es-es", "en-pool", "es-pool"}
@@ -265,7 +316,7 @@ def test_trained_model_retrieves_through_pyserini_commands(tmp_path, tiny_multil
                            "--output", str(tmp_path / "auto.trec"), "--hits", "10", "--device", "cpu"],
                           capture_output=True, text=True, cwd=PROJECT_ROOT, env=ENV)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    from pyserini_hybrid.runs import read_run
+    from pyserini_hybrid.core.trec import read_run
 
     ours = read_run(tmp_path / "runs" / "en.trec")
     stock = read_run(tmp_path / "auto.trec")

@@ -1,7 +1,7 @@
 """``python -m pyserini_hybrid.search.hybrid ...`` is Pyserini's ``python -m pyserini.search.hybrid ...``, flags unchanged,
 with ``--encoder-class hybrid`` registered."""
 
-from ..pyserini_cli import alias
+from ..pyserini_glue.mains import alias
 
 main = alias("pyserini.search.hybrid")
 

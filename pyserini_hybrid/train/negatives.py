@@ -14,10 +14,10 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from .bm25 import build_index, search
-from .files import PROJECT_ROOT, atomic_write, load_json, write_json
+from ..core.files import PROJECT_ROOT, atomic_write, load_json, write_json
+from ..core.trec import read_run
+from ..retrieval.bm25 import build_index, search
 from .pairs import PairSet
-from .runs import read_run
 
 DEPTH = 20
 

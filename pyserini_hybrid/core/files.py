@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .errors import InputError
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DATA_DIR_ENV = "PYSERINI_HYBRID_DATA"
 
 

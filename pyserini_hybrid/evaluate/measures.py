@@ -14,31 +14,19 @@ and, for LAReQA sets, ``pool.trec`` against the multilingual pool. Every retriev
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from . import topics as tp
-from .errors import InputError, cli
-from .files import atomic_write, write_json
-from .runs import ranked, read_run
+from ..core.errors import InputError
+from ..core.trec import ranked, read_qrels_frame, read_run
+from ..data import topic_sets as tp
 
 MEASURES = ["AP", "R@1", "R@10", "nDCG@10", "R@100", "RR@10"]
 MACROS = ("Mo", "Cr", "Mul")
-
-
-def load_qrels_df(paths: list[Path]) -> pd.DataFrame:
-    frames = []
-    for path in paths:
-        q = tp.read_qrels(path)
-        frames.append(pd.DataFrame([(qid, d, r) for qid, docs in q.items() for d, r in docs.items()],
-                                   columns=["query_id", "doc_id", "relevance"]))
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["query_id", "doc_id", "relevance"])
 
 
 def per_query(run: pd.DataFrame, qrels: pd.DataFrame, measures=MEASURES) -> pd.DataFrame:
@@ -153,7 +141,7 @@ def evaluate_run_dir(dataset: str, run_dir: Path, languages=None, topics_dir: Pa
         qrel_files = {x: p for x, p in qrel_files.items() if p.is_file()}
         if not qrel_files:
             continue
-        qrels = load_qrels_df(list(qrel_files.values()))
+        qrels = read_qrels_frame(list(qrel_files.values()))
         if target == tp.POOL:  # the pool holds only the evaluated languages' candidates
             qrels = qrels[qrels["doc_id"].str.split("-", n=1).str[0].isin(langs)]
         if not set(run["query_id"]) & set(qrels["query_id"]):
@@ -206,103 +194,3 @@ def macro_averages(settings: dict, langs: list[str]) -> dict:
 
 # ---------------------------------------------------------------------------------------------
 # Output: JSON, Markdown, heatmap
-
-
-def markdown(result: dict, system: str = "") -> str:
-    title = f"{system} on {result['dataset']}" if system else result["dataset"]
-    lines = [f"## {title}", "", f"Run depth {result['depth']}; {result['run_dir']}", ""]
-    if result["macro"]:
-        lines += ["| average | settings | " + " | ".join(MEASURES) + " |", "|---|---:|" + "---:|" * len(MEASURES)]
-        for name, vals in result["macro"].items():
-            lines.append(f"| {name} | {vals['settings']} | " + " | ".join(f"{vals[m]:.4f}" for m in MEASURES) + " |")
-        lines.append("")
-    if "rank_distance" in result:
-        rd = result["rank_distance"]
-        macro = f"{rd['macro']:.1f}" if rd["macro"] is not None else "undefined"
-        lines += [f"Rank distance (pool, macro over query languages): **{macro}** over {rd['queries']} queries "
-                  f"({rd['queries_undefined']} left out: fewer than two relevant candidates, or none retrieved); "
-                  f"{rd['relevant_missing_from_run']} of {rd['relevant_total']} relevant candidates were "
-                  f"missing from the run and counted at rank {result['depth'] + 1}.", ""]
-    lines += ["| setting | queries | " + " | ".join(MEASURES) + " |", "|---|---:|" + "---:|" * len(MEASURES)]
-    for key, vals in result["settings"].items():
-        lines.append(f"| {key} | {vals['queries']} | " + " | ".join(f"{vals[m]:.4f}" for m in MEASURES) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def heatmap(result: dict, path: Path, measure: str = "AP", title: str = "") -> Path | None:
-    """Query language (rows) x candidate language (columns, plus the pool) matrix of ``measure``."""
-    langs = result["languages"]
-    cols = langs + ([tp.POOL] if any(k.endswith(f"-{tp.POOL}") for k in result["settings"]) else [])
-    if not any(f"{x}-{y}" in result["settings"] for x in langs for y in langs if x != y):
-        return None  # monolingual-only sets (MIRACL) have no matrix to show
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    m = np.full((len(langs), len(cols)), np.nan)
-    for i, x in enumerate(langs):
-        for j, y in enumerate(cols):
-            if f"{x}-{y}" in result["settings"]:
-                m[i, j] = result["settings"][f"{x}-{y}"][measure]
-    fig, ax = plt.subplots(figsize=(max(4.5, 1.5 + 0.6 * len(cols)), max(3.5, 1.2 + 0.55 * len(langs))))
-    im = ax.imshow(m, vmin=0, vmax=1, cmap="viridis")
-    ax.set_xticks(range(len(cols)), cols)
-    ax.set_yticks(range(len(langs)), langs)
-    ax.set_xlabel("candidate language")
-    ax.set_ylabel("query language")
-    for i in range(len(langs)):
-        for j in range(len(cols)):
-            if not np.isnan(m[i, j]):
-                label = f"{m[i, j]:.2f}"
-                ax.text(j, i, label[1:] if label.startswith("0") else label, ha="center", va="center",
-                        fontsize=7, color="white" if m[i, j] < 0.5 else "black")
-    ax.set_title(title or f"m{measure} {result['dataset']}", fontsize=10)
-    fig.colorbar(im, ax=ax, fraction=0.04)
-    fig.tight_layout()
-    with atomic_write(path, "wb") as f:
-        fig.savefig(f, format="png", dpi=120)
-    plt.close(fig)
-    return path
-
-
-def write_outputs(result: dict, output: Path, system: str) -> dict[str, Path]:
-    output.mkdir(parents=True, exist_ok=True)
-    per_query = result.pop("per_query", {})
-    result = {**result, "system": system}
-    paths = {"json": output / "results.json", "markdown": output / "results.md"}
-    write_json(paths["json"], result)
-    with atomic_write(paths["markdown"]) as f:
-        f.write(markdown(result, system))
-    if per_query:
-        rows = pd.concat([t.assign(setting=k) for k, t in per_query.items()])
-        with atomic_write(output / "per-query.tsv") as f:
-            rows.reset_index().to_csv(f, sep="\t", index=False, float_format="%.6f")
-        paths["per_query"] = output / "per-query.tsv"
-    png = heatmap(result, output / "heatmap-map.png", "AP", f"mAP, {system} on {result['dataset']}")
-    if png:
-        paths["heatmap"] = png
-    return paths
-
-
-@cli
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pyserini_hybrid.evaluate", description=__doc__.split("\n")[0])
-    parser.add_argument("--dataset", required=True, choices=list(tp.manifest()))
-    parser.add_argument("--runs", type=Path, required=True, help="run directory (<lang>.trec, pool.trec)")
-    parser.add_argument("--output", type=Path, help="results directory (default <runs>/eval)")
-    parser.add_argument("--system", default=None, help="name shown in tables (default: the run directory's)")
-    parser.add_argument("--languages", nargs="+")
-    parser.add_argument("--depth", type=int, help="run depth (default: run-meta.json's hits)")
-    parser.add_argument("--topics-dir", type=Path)
-    args = parser.parse_args(argv)
-    result = evaluate_run_dir(args.dataset, args.runs, args.languages, args.topics_dir, args.depth)
-    system = args.system or args.runs.parent.name
-    paths = write_outputs(result, args.output or args.runs / "eval", system)
-    print(markdown(result, system))
-    print("wrote " + ", ".join(str(p) for p in paths.values()))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -10,8 +10,8 @@ import csv
 from functools import lru_cache
 from pathlib import Path
 
-from .errors import InputError
-from .files import PROJECT_ROOT
+from ..core.errors import InputError
+from ..core.files import PROJECT_ROOT
 
 TABLE = PROJECT_ROOT / "topics" / "languages.tsv"
 HIGH_RESOURCE_CLASS = 5  # Joshi et al. (2020) class 5, "the winners"; see the table's header

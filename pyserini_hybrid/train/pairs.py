@@ -21,8 +21,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import InputError
-from .files import data_dir, load_json
+from ..core.errors import InputError
+from ..core.files import data_dir, load_json
 
 # dataset -> {language: files under qa-train/}; "parallel" datasets share question ids across languages
 SOURCES = {
@@ -74,12 +74,6 @@ class PairSet:
         positive = self.paragraphs[p].sentences[s]
         return [self.candidate(p, j) for j, x in enumerate(self.paragraphs[p].sentences) if j != s and x != positive]
 
-    def subset(self, rows: list[int]) -> "PairSet":
-        out = PairSet(paragraphs=self.paragraphs, context=self.context, counts=dict(self.counts))
-        for name in ("query", "lang", "dataset", "group", "paragraph", "sentence", "split_key"):
-            column = getattr(self, name)
-            setattr(out, name, [column[i] for i in rows])
-        return out
 
 
 def split_sentences(text: str, lang: str) -> list[tuple[int, int]]:

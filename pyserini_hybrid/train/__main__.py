@@ -14,9 +14,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..core.errors import cli
+from ..core.files import PROJECT_ROOT
 from . import recipe as rc
-from .errors import cli
-from .files import PROJECT_ROOT
 
 
 def default_output(recipe: rc.Recipe, path: str) -> Path:
@@ -35,7 +35,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     recipe = rc.load(args.recipe, args.set)
     output = args.output or default_output(recipe, args.recipe)
-    from .trainer import train
+    from .loop import train
 
     train(recipe, output, args.data_dir, args.quiet)
     if not args.quiet:

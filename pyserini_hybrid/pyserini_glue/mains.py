@@ -23,13 +23,13 @@ import contextlib
 import json
 import os
 import runpy
-import traceback
 import shlex
 import subprocess
 import sys
+import traceback
 from pathlib import Path
 
-from .errors import InputError, cli
+from ..core.errors import InputError, cli
 
 # Pyserini mains that take --encoder-class: only these need our class registered (it imports torch)
 ENCODER_MAINS = ("pyserini.encode", "pyserini.search.faiss", "pyserini.search.hybrid")
@@ -111,7 +111,7 @@ def _worker_run(module: str, args: list[str], log: Path) -> int:
     """Run a main in the worker process (started on first use); a worker that died is replaced."""
     global _worker
     if _worker is None or _worker.poll() is not None:
-        _worker = subprocess.Popen([sys.executable, "-m", "pyserini_hybrid.pyserini_cli", "--worker"],
+        _worker = subprocess.Popen([sys.executable, "-m", "pyserini_hybrid.pyserini_glue.mains", "--worker"],
                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                                    env={**os.environ, "PYTHONUNBUFFERED": "1"})
         atexit.register(_stop_worker)
@@ -186,19 +186,55 @@ def main(argv=None) -> int:
     from .java import configure
 
     configure()
-    if argv[0] in ENCODER_MAINS:
-        from .encoders import check_encode_args
-        from .registry import register
+    argv, precision = take_precision_flag(argv)
+    with contextlib.ExitStack() as scope:
+        if argv[0] in ENCODER_MAINS:
+            from .registry import (
+                check_encode_args,
+                guard_fusion_normalization,
+                registered,
+            )
 
-        check_encode_args(argv[1:])
-        register()
-        if argv[0] == "pyserini.search.hybrid":
-            from .registry import guard_fusion_normalization
-
-            guard_fusion_normalization()
-    module, sys.argv = argv[0], [argv[0], *argv[1:]]
-    runpy.run_module(module, run_name="__main__", alter_sys=True)
+            check_encode_args(argv[1:])
+            scope.enter_context(registered())
+            if precision:
+                scope.enter_context(environment(PRECISION_ENV, precision))
+            if argv[0] == "pyserini.search.hybrid":
+                guard_fusion_normalization()
+        module, sys.argv = argv[0], [argv[0], *argv[1:]]
+        runpy.run_module(module, run_name="__main__", alter_sys=True)
     return 0
+
+
+PRECISION_ENV = "PYSERINI_HYBRID_PRECISION"  # = models.precision.ENV, without importing torch-side code here
+
+
+def take_precision_flag(argv: list[str]) -> tuple[list[str], str | None]:
+    """Our ``--precision fp32|bf16|auto`` on Pyserini's encode/search mains: taken out of the command line
+    (Pyserini would reject it); the main then runs with $PYSERINI_HYBRID_PRECISION set, which our
+    encoder classes read (Pyserini builds them with a model name and a device only)."""
+    if "--precision" not in argv:
+        return argv, None
+    from ..models.precision import PRECISIONS, check
+
+    i = argv.index("--precision")
+    if i + 1 >= len(argv):
+        raise InputError(f"--precision: expected one of {', '.join(PRECISIONS)}")
+    return argv[:i] + argv[i + 2:], check(argv[i + 1])
+
+
+@contextlib.contextmanager
+def environment(name: str, value: str):
+    """``os.environ[name] = value`` for the block only (a worker process runs many mains)."""
+    old = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = old
 
 
 def alias(module: str):

@@ -1,0 +1,3 @@
+"""Evaluation: measures with ir-measures, the paper's Mo/Cr/Mul averages and rank distance (``measures``),
+tables and heatmaps (``render``), and significance tests that respect seeds and translation clusters
+(``significance``); ``python -m pyserini_hybrid.evaluate`` is ``__main__``. May import ``core``, ``data``."""

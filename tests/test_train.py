@@ -322,3 +322,49 @@ def test_trained_model_retrieves_through_pyserini_commands(tmp_path, tiny_multil
     stock = read_run(tmp_path / "auto.trec")
     top = ours[(ours["rank"] <= 10) & ours["query_id"].str.startswith("en-")]
     assert (top.groupby("query_id")["doc_id"].apply(list) == stock.groupby("query_id")["doc_id"].apply(list)).mean() > 0.95
+
+
+# ------------------------------------------------------------------ budgets and validation retrieval
+def test_budget_export_under_a_constant_schedule_is_the_shorter_run(tmp_path, tiny_multilingual_no_dropout):
+    """With a schedule that does not depend on the total, the 6-step run's step-3 export = a 3-step run."""
+    long = rc.from_dict(_parsed(tiny_recipe(tiny_multilingual_no_dropout, steps=6, schedule="constant",
+                                            warmup_steps=2, export_steps=[3], save_every=6, eval_every=3)))
+    short = rc.with_changes(long, train={"steps": 3, "export_steps": []})
+    a = train(long, tmp_path / "long", quiet=True)
+    b = train(short, tmp_path / "short", quiet=True)
+    budget = a / "budgets" / "step-000003"
+    assert json.loads((budget / CARD).read_text())["steps"] == 3
+    wa, wb, w6 = weights(budget), weights(b), weights(a)
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert any(not torch.equal(wa[k], w6[k]) for k in wa)  # and the run went on after it
+
+
+def test_validation_retrieval_scores_a_perfect_and_a_random_encoder(training_pairs):
+    from pyserini_hybrid.train.pairs import split_validation
+    from pyserini_hybrid.train.validation import build_task, evaluate
+
+    _, val = split_validation(training_pairs, 2.0)
+    squad = [r for r in val if training_pairs.dataset[r] == "squad"]
+    task = build_task(training_pairs, squad, max_groups=60)
+    assert {"en-en", "en-es", "es-en", "en-pool"} <= set(task.settings)
+    assert len({training_pairs.group[r] for r in task.queries}) == 60
+    groups = sorted({training_pairs.group[r] for r in task.queries})
+    index = {g: i for i, g in enumerate(groups)}
+    text_groups: dict = {}
+    for r in task.queries:
+        for text in (training_pairs.query[r], training_pairs.positive(r)):
+            text_groups.setdefault(text, set()).add(index[training_pairs.group[r]])
+
+    def perfect(texts):  # one direction per question (a sentence answering two questions has both)
+        out = torch.zeros(len(texts), len(groups))
+        for i, t in enumerate(texts):
+            out[i, sorted(text_groups[t])] = 1.0
+        return out
+
+    def noise(texts):
+        return torch.randn(len(texts), 16, generator=torch.Generator().manual_seed(len(texts)))
+
+    best = evaluate(task, training_pairs, perfect, perfect, normalize=True)
+    assert best["val_mo"] == best["val_cr"] == 1.0 and best["val_mul"] == 1.0
+    worst = evaluate(task, training_pairs, noise, noise, normalize=True)
+    assert worst["val_mo"] < 0.5 and worst["val_cr"] < 0.5

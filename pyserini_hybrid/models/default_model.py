@@ -17,12 +17,8 @@ This module turns that file into what transformers loads:
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import os
-import unicodedata
-from collections import defaultdict
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np

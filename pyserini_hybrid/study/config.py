@@ -7,7 +7,7 @@ errors naming the file.
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.errors import InputError
@@ -19,17 +19,26 @@ UNTUNED, BM25 = "mE5-small", "BM25"
 
 
 KEYS = {  # section -> {key: type}; every key of a study file is checked against these
-    "study": {"name": str, "recipe": str, "seeds": list, "steps": int, "datasets": list, "languages": list,
-              "hits": int, "fusion": str, "extra_seeds_on": list},
+    "study": {"name": str, "recipe": str, "training_data": list, "seeds": list, "budgets": list,
+              "warmup_steps": int, "datasets": list, "languages": list, "curve_languages": dict, "hits": int,
+              "fusion": str, "miracl_seeds": int},
+    "sweep": {"alphas": list, "seeds": list},
+    "native": {"datasets": list, "seeds": list},
+    "selection": {"steps": int, "lr": list, "temperature": list},
     "diversity": {"sets": list, "datasets": list},
     "adversarial": {"dataset": str, "languages": list, "kinds": list, "seed": int},
-    "quick": {"steps": int, "seeds": list, "datasets": list, "languages": list, "hits": int, "diversity": list,
-              "adversarial_languages": list, "adversarial_kinds": list},
+    "quick": {"budgets": list, "seeds": list, "datasets": list, "languages": list, "curve_languages": dict,
+              "hits": int, "diversity": list, "sweep_alphas": list, "selection_steps": int, "selection_lr": list,
+              "adversarial_languages": list, "adversarial_kinds": list, "warmup_steps": int},
 }
+SECTIONS = {"variants", *KEYS}
 
 
 def check_keys(path: Path, raw: dict) -> None:
-    """Unknown keys and wrong types are errors, as in recipes (a typo must not silently change a study)."""
+    """Unknown sections or keys and wrong types are errors, as in recipes (a typo must not silently change a
+    study)."""
+    if set(raw) - SECTIONS:
+        raise InputError(f"{path}: unknown section(s) {', '.join(sorted(set(raw) - SECTIONS))}")
     for section, keys in KEYS.items():
         table = raw.get(section, {})
         if not isinstance(table, dict):
@@ -42,28 +51,40 @@ def check_keys(path: Path, raw: dict) -> None:
             if not isinstance(value, keys[key]) or isinstance(value, bool):
                 raise InputError(f"{path}: {section}.{key} must be {keys[key].__name__}, got {value!r}")
     for name, alpha in raw.get("variants", {}).items():
-        if not isinstance(alpha, (int, float)) or isinstance(alpha, bool):
-            raise InputError(f"{path}: variants.{name} must be a number (alpha), got {alpha!r}")
+        if not isinstance(alpha, (int, float)) or isinstance(alpha, bool) or not 0.0 <= alpha <= 1.0:
+            raise InputError(f"{path}: variants.{name} must be a number (alpha) in [0, 1], got {alpha!r}")
 
 
 @dataclass
 class Study:
+    """A study file, validated. Every batching trains on ``training_data`` (the same groups for all);
+    each model is one run to the largest budget under a constant schedule after a fixed warm-up, and its
+    checkpoints at the smaller budgets are those budgets' models (the schedule does not depend on the total)."""
     name: str
     recipe: Path
+    training_data: list
     seeds: list
-    steps: int
+    budgets: list
+    warmup_steps: int
     datasets: list
     languages: list
+    curve_languages: dict
     hits: int
     fusion: str
+    miracl_seeds: int
     variants: dict
+    sweep: dict
+    native: dict
+    selection: dict
     diversity: list
+    diversity_datasets: list | None
     adversarial: dict
-    extra_seeds_on: list | None = None     # datasets where seeds after the first are run (None: all)
-    diversity_datasets: list | None = None  # datasets the diversity models are run on (None: all)
     quick: bool = False
     source: str = ""
-    extra: dict = field(default_factory=dict)
+
+    @property
+    def steps(self) -> int:
+        return max(self.budgets)
 
     @classmethod
     def load(cls, path: str | Path, quick: bool = False) -> "Study":
@@ -74,53 +95,73 @@ class Study:
             raw = tomllib.loads(path.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as e:
             raise InputError(f"{path}: not a TOML study file ({e})") from None
-        known = {"study", "variants", "diversity", "adversarial", "quick"}
-        if set(raw) - known:
-            raise InputError(f"{path}: unknown section(s) {', '.join(sorted(set(raw) - known))}")
         check_keys(path, raw)
         s = raw.get("study", {})
         try:
             study = cls(name=s["name"], recipe=PROJECT_ROOT / s["recipe"] if not Path(s["recipe"]).is_absolute()
-                        else Path(s["recipe"]), seeds=list(s["seeds"]), steps=int(s["steps"]),
-                        datasets=list(s["datasets"]), languages=list(s.get("languages", [])),
+                        else Path(s["recipe"]), training_data=list(s.get("training_data", [])),
+                        seeds=list(s["seeds"]), budgets=sorted(int(b) for b in s["budgets"]),
+                        warmup_steps=int(s.get("warmup_steps", 0)), datasets=list(s["datasets"]),
+                        languages=list(s.get("languages", [])), curve_languages=dict(s.get("curve_languages", {})),
                         hits=int(s.get("hits", 1000)), fusion=s.get("fusion", "rrf"),
+                        miracl_seeds=int(s.get("miracl_seeds", 1)),
                         variants={k: float(v) for k, v in raw.get("variants", {}).items()},
+                        sweep=dict(raw.get("sweep", {})), native=dict(raw.get("native", {})),
+                        selection=dict(raw.get("selection", {})),
                         diversity=[list(x) for x in raw.get("diversity", {}).get("sets", [])],
-                        adversarial=dict(raw.get("adversarial", {})), source=str(path),
-                        extra_seeds_on=list(s["extra_seeds_on"]) if "extra_seeds_on" in s else None,
                         diversity_datasets=list(raw["diversity"]["datasets"])
-                        if "datasets" in raw.get("diversity", {}) else None)
+                        if "datasets" in raw.get("diversity", {}) else None,
+                        adversarial=dict(raw.get("adversarial", {})), source=str(path))
         except KeyError as e:
             raise InputError(f"{path}: [study] needs {e}") from None
-        for key, names in (("[study] datasets", study.datasets), ("[study] extra_seeds_on", study.extra_seeds_on),
-                           ("[diversity] datasets", study.diversity_datasets)):
-            unknown = sorted(set(names or []) - set(tp.manifest()))
-            if unknown:
-                raise InputError(f"{path}: {key}: unknown dataset(s) {', '.join(unknown)} "
-                                 f"(choose from {', '.join(tp.manifest())})")
-        if "hybrid" not in study.variants or not study.seeds:
-            raise InputError(f"{path}: [variants] must include \"hybrid\" and [study] at least one seed")
-        for name, alpha in study.variants.items():
-            if not 0.0 <= alpha <= 1.0:
-                raise InputError(f"{path}: variant {name!r}: alpha must lie in [0, 1], got {alpha}")
-        from ..train.pairs import SOURCES
-
-        parallel = [set(s["files"]) for s in SOURCES.values() if s["parallel"]]
-        for langs in study.diversity + [list(x) for x in raw.get("quick", {}).get("diversity", [])]:
-            if study.variants["hybrid"] < 1.0 and not any(len(p & set(langs)) >= 2 for p in parallel):
-                raise InputError(f"{path}: diversity set {langs}: X-Y batches need two languages of a parallel "
-                                 f"dataset ({'; '.join(', '.join(sorted(p)) for p in parallel)})")
         if quick:
             q = raw.get("quick", {})
             study.quick = True
-            study.steps = int(q.get("steps", 3))
+            study.budgets = sorted(int(b) for b in q.get("budgets", [2, 4]))
             study.seeds = list(q.get("seeds", study.seeds[:2]))
+            study.warmup_steps = int(q.get("warmup_steps", 1))
             study.datasets = list(q.get("datasets", study.datasets))
             study.languages = list(q.get("languages", study.languages))
+            study.curve_languages = dict(q.get("curve_languages", study.curve_languages))
             study.hits = int(q.get("hits", study.hits))
             study.diversity = [list(x) for x in q.get("diversity", study.diversity[:1])]
+            study.sweep = {"alphas": list(q.get("sweep_alphas", study.sweep.get("alphas", [])[:1])),
+                           "seeds": study.seeds[:1]}
+            study.native = {**study.native, "seeds": study.seeds[:1]} if study.native else {}
+            if study.selection:
+                study.selection = {"steps": int(q.get("selection_steps", 2)),
+                                   "lr": list(q.get("selection_lr", study.selection.get("lr", [])[:2])),
+                                   "temperature": study.selection.get("temperature", [])[:1]}
             if study.adversarial:
                 a = study.adversarial
                 a["languages"] = list(q.get("adversarial_languages", a.get("languages", [])))
                 a["kinds"] = list(q.get("adversarial_kinds", a.get("kinds", [])))
+        study.validate(path)
         return study
+
+    def validate(self, path: Path) -> None:
+        from ..train.pairs import SOURCES
+
+        known = tp.manifest()
+        for key, names in (("[study] datasets", self.datasets), ("[diversity] datasets", self.diversity_datasets),
+                           ("[study] curve_languages", list(self.curve_languages))):
+            unknown = sorted(set(names or []) - set(known))
+            if unknown:
+                raise InputError(f"{path}: {key}: unknown dataset(s) {', '.join(unknown)} (choose from {', '.join(known)})")
+        for key, names in (("[study] training_data", self.training_data), ("[native] datasets",
+                                                                            self.native.get("datasets", []))):
+            unknown = sorted(set(names) - set(SOURCES))
+            if unknown:
+                raise InputError(f"{path}: {key}: unknown training dataset(s) {', '.join(unknown)} "
+                                 f"(choose from {', '.join(SOURCES)})")
+        if "hybrid" not in self.variants or not self.seeds:
+            raise InputError(f"{path}: [variants] must include \"hybrid\" and [study] at least one seed")
+        if not self.budgets or self.budgets[0] < 1 or len(set(self.budgets)) != len(self.budgets):
+            raise InputError(f"{path}: [study] budgets must be distinct positive step counts, got {self.budgets}")
+        if any(not 0.0 <= a <= 1.0 for a in self.sweep.get("alphas", [])):
+            raise InputError(f"{path}: [sweep] alphas must lie in [0, 1], got {self.sweep['alphas']}")
+        parallel = [set(s["files"]) for s in SOURCES.values() if s["parallel"]]
+        for langs in self.diversity:
+            if self.variants["hybrid"] < 1.0 and not any(len(p & set(langs)) >= 2 for p in parallel):
+                raise InputError(f"{path}: diversity set {langs}: X-Y batches need two languages of a parallel "
+                                 f"dataset ({'; '.join(', '.join(sorted(p)) for p in parallel)})")

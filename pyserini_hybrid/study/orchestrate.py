@@ -33,6 +33,7 @@ from .config import BM25, UNTUNED, Study
 from .ledger import Timer
 from .report import write_report
 from .tables import (
+    curves_table,
     diversity_table,
     grouped_table,
     headline,
@@ -41,39 +42,97 @@ from .tables import (
     macro_keys,
     main_table,
     miracl_table,
+    native_table,
     slug,
+    sweep_table,
+    validation_curves,
 )
 
 # ---------------------------------------------------------------------------------------------
 # Training
 
 
-def train_models(study: Study, work: Path, data: str | None, model: str | None, log) -> dict:
-    """{system: [(seed, model dir), ...]} for every variant and seed, and the diversity models."""
-    from ..train.loop import train
+def model_dir(work: Path, label: str, seed: int, recipe) -> Path:
+    return work / "models" / f"{slug(label)}-seed{seed}-{recipe.fingerprint()}"
 
+
+def base_recipe(study: Study, model: str | None):
+    """The study's recipe with its data (the same training groups for every batching), its largest budget,
+    a constant schedule after a fixed warm-up, and exports at the smaller budgets."""
     base = rc.load(study.recipe)
-    changes = {"train": {"steps": study.steps}}
+    changes = {"train": {"steps": study.steps, "schedule": "constant", "warmup_steps": study.warmup_steps,
+                         "export_steps": [b for b in study.budgets if b < study.steps]}}
+    if study.training_data:
+        changes["data"] = {"datasets": list(study.training_data)}
     if model:
         changes["model"] = {"name": str(model)}
-    base = rc.with_changes(base, **changes)
-    trained_langs = base.data.languages
+    return rc.with_changes(base, **changes)
+
+
+def select_settings(study: Study, work: Path, base, data: str | None, log) -> tuple:
+    """Recipe settings chosen on the validation retrieval task (held-out *training* groups, never an
+    evaluation set): hybrid, first seed, every (lr, temperature) of ``[selection]``; the best mean of its
+    Mo/Cr/Mul MRR@10 at the last step wins. Returns (recipe with the choice, table of what was tried)."""
+    from ..train.loop import train
+
+    sel = study.selection
+    if not sel:
+        return base, {}
+    tried = {}
+    for lr in sel.get("lr", [base.train.lr]):
+        for tau in sel.get("temperature", [base.train.temperature]):
+            recipe = rc.with_changes(base, train={"alpha": study.variants["hybrid"], "seed": study.seeds[0],
+                                                  "steps": int(sel["steps"]), "export_steps": [], "lr": float(lr),
+                                                  "temperature": float(tau)})
+            label = f"selection lr={lr} tau={tau}"
+            log(f"[select] {label}")
+            out = train(recipe, model_dir(work, label, study.seeds[0], recipe), data, quiet=True)
+            v = load_json(out / "training-card.json")["validation_retrieval"] or {}
+            scores = [v.get(k) for k in ("val_mo", "val_cr", "val_mul")]
+            tried[label] = {"lr": float(lr), "temperature": float(tau), **v,
+                            "mean": float(sum(scores) / 3) if None not in scores else None}
+    best = max((t for t in tried.values() if t["mean"] is not None), key=lambda t: t["mean"], default=None)
+    if best is None:
+        return base, tried
+    for t in tried.values():
+        t["chosen"] = t is best
+    return rc.with_changes(base, train={"lr": best["lr"], "temperature": best["temperature"]}), tried
+
+
+def train_models(study: Study, work: Path, data: str | None, model: str | None, log) -> dict:
+    """Every model of the study: {"runs": [(label, seed, {budget: model dir})], "base", "selection"}.
+
+    The batchings x seeds (one run each, exported at every budget), the alpha sweep, the +native ablation
+    and the training-language diversity models (the largest budget only)."""
+    from ..train.loop import train
+
+    base, selection = select_settings(study, work, base_recipe(study, model), data, log)
     jobs = []
     for name, alpha in study.variants.items():
         for seed in study.seeds:
             jobs.append((name, seed, rc.with_changes(base, train={"alpha": alpha, "seed": seed})))
+    for alpha in study.sweep.get("alphas", []):
+        for seed in study.sweep.get("seeds", study.seeds[:1]):
+            jobs.append((f"alpha={alpha}", seed, rc.with_changes(base, train={"alpha": float(alpha), "seed": seed,
+                                                                            "export_steps": []})))
+    native = list(study.native.get("datasets", []))
+    for name, alpha in (study.variants.items() if native else []):
+        for seed in study.native.get("seeds", study.seeds[:1]):
+            jobs.append((f"{name} +native", seed, rc.with_changes(
+                base, train={"alpha": alpha, "seed": seed, "export_steps": []},
+                data={"datasets": list(base.data.datasets) + native})))
     for langs in study.diversity:
         jobs.append((f"hybrid [{'+'.join(langs)}]", study.seeds[0],
-                     rc.with_changes(base, train={"alpha": study.variants["hybrid"], "seed": study.seeds[0]},
-                                     data={"languages": list(langs)})))
-    models: dict[str, list] = {}
-    for i, (name, seed, recipe) in enumerate(jobs, 1):
-        out = work / "models" / f"{name.replace(' ', '').replace('[', '-').replace(']', '').replace('+', '-')}" \
-                                f"-seed{seed}-{recipe.fingerprint()}"
-        log(f"[train {i}/{len(jobs)}] {name} seed {seed} -> {out.name}")
+                     rc.with_changes(base, train={"alpha": study.variants["hybrid"], "seed": study.seeds[0],
+                                                  "export_steps": []}, data={"languages": list(langs)})))
+    runs = []
+    for i, (label, seed, recipe) in enumerate(jobs, 1):
+        out = model_dir(work, label, seed, recipe)
+        log(f"[train {i}/{len(jobs)}] {label} seed {seed} -> {out.name}")
         train(recipe, out, data, quiet=True)
-        models.setdefault(name, []).append((seed, out))
-    return {"models": models, "trained_languages": trained_langs, "base": base}
+        dirs = {b: out / "budgets" / f"step-{b:06d}" for b in recipe.train.export_steps}
+        runs.append((label, seed, {**dirs, recipe.train.steps: out}))
+    return {"runs": runs, "base": base, "selection": selection}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -99,10 +158,36 @@ def evaluate_cached(dataset: str, run_dir: Path, langs: list[str], topics_dir: P
     return result, per_query, run_dir
 
 
-def system_runs(study: Study, work: Path, trained: dict, metas: dict, topics_dir: Path, data: str | None,
-                model: str | None, timer: Timer, log, tag: str = "clean", only: list[str] | None = None,
-                datasets: list[str] | None = None, systems: set | None = None) -> dict:
-    """{(system, seed, dataset): (result, per-query)} for BM25, untuned, every trained model and fusion."""
+def dense_jobs(study: Study, trained: dict, metas: dict, untuned: str) -> list[tuple]:
+    """(label, seed, model dir, dataset, languages) of every dense run the report needs."""
+    jobs = []
+    largest = study.steps
+    for dataset in study.datasets:
+        langs = lang_subset(dataset, study, metas)
+        curve = [x for x in study.curve_languages.get(dataset, langs) if x in langs] or langs
+        jobs.append((UNTUNED, 0, untuned, dataset, langs))
+        for label, seed, dirs in trained["runs"]:
+            main = label in study.variants
+            if dataset == "miracl-mini":
+                first = study.seeds[:study.miracl_seeds]
+                if (main and seed in first) or label.endswith("+native") or (
+                        label.startswith("hybrid [") and dataset in (study.diversity_datasets or [dataset])):
+                    jobs.append((label, seed, str(dirs[largest]), dataset, langs))
+                continue
+            if label.startswith("hybrid [") and study.diversity_datasets is not None \
+                    and dataset not in study.diversity_datasets:
+                continue
+            jobs.append((label, seed, str(dirs[largest]), dataset, langs))
+            if main:  # the budget curves, on the curve languages (the largest budget too, for one scale)
+                for budget, path in sorted(dirs.items()):
+                    if budget != largest or curve != langs:
+                        jobs.append((f"{label} @{budget}", seed, str(path), dataset, curve))
+    return jobs
+
+
+def system_runs(study: Study, work: Path, jobs: list[tuple], metas: dict, topics_dir: Path, data: str | None,
+                timer: Timer, log, tag: str = "clean", fusion_of: tuple = (UNTUNED, "hybrid")) -> dict:
+    """{(system, seed, dataset): (result, per-query, run dir)} for BM25, every dense job and its fusion."""
     from ..retrieval.bm25 import run_bm25
     from ..retrieval.dense import run_dense
     from ..retrieval.fusion import run_fusion
@@ -110,51 +195,32 @@ def system_runs(study: Study, work: Path, trained: dict, metas: dict, topics_dir
     out: dict = {}
     runs = work / "runs" / tag
     idx = work / "indexes"
-    dense_models = [(UNTUNED, 0, model)] + [(name, seed, str(d)) for name, items in trained["models"].items()
-                                             for seed, d in items]
-    if systems is not None:
-        dense_models = [m for m in dense_models if (m[0], m[1]) in systems or m[0] in systems]
-    for dataset in datasets or study.datasets:
-        langs = lang_subset(dataset, study, metas, only)
-        models = [m for m in dense_models if runs_on(study, m[0], m[1], dataset)]
-        if not langs:
-            continue
+    for dataset in sorted({j[3] for j in jobs}):
+        langs = lang_subset(dataset, study, metas)
         bm25_dir = runs / "bm25" / dataset
         with timer(f"{tag}: BM25 runs"):
             run_bm25(dataset, bm25_dir, langs, hits=study.hits, index_root=idx / "bm25", topics_dir=topics_dir, data=data)
         with timer(f"{tag}: evaluation"):
             out[(BM25, 0, dataset)] = evaluate_cached(dataset, bm25_dir, langs, topics_dir)
-        for name, seed, path in models:
-            d = runs / "dense" / f"{slug(name)}-{seed}" / dataset
-            log(f"[{tag}] dense {name} seed {seed} on {dataset} ({' '.join(langs)})")
+        for label, seed, path, _, job_langs in [j for j in jobs if j[3] == dataset]:
+            d = runs / "dense" / f"{slug(label)}-{seed}" / dataset
+            log(f"[{tag}] dense {label} seed {seed} on {dataset} ({' '.join(job_langs)})")
             with timer(f"{tag}: dense runs"):
-                run_dense(dataset, d, path, langs, hits=study.hits, index_root=idx / "dense", topics_dir=topics_dir,
-                          data=data)
+                run_dense(dataset, d, path, job_langs, hits=study.hits, index_root=idx / "dense",
+                          topics_dir=topics_dir, data=data)
             with timer(f"{tag}: evaluation"):
-                out[(name, seed, dataset)] = evaluate_cached(dataset, d, langs, topics_dir)
-            if name in (UNTUNED, "hybrid") and systems is None:
-                f = runs / f"fusion-{study.fusion}" / f"{slug(name)}-{seed}" / dataset
+                out[(label, seed, dataset)] = evaluate_cached(dataset, d, job_langs, topics_dir)
+            if label in fusion_of and job_langs == langs:
+                f = runs / f"fusion-{study.fusion}" / f"{slug(label)}-{seed}" / dataset
                 with timer(f"{tag}: fusion runs"):
                     run_fusion(dataset, d, bm25_dir, f, study.fusion, depth=study.hits)
                 with timer(f"{tag}: evaluation"):
-                    out[(f"BM25+{name}", seed, dataset)] = evaluate_cached(dataset, f, langs, topics_dir)
+                    out[(f"BM25+{label}", seed, dataset)] = evaluate_cached(dataset, f, langs, topics_dir)
     return out
 
 
-def runs_on(study: Study, name: str, seed: int, dataset: str) -> bool:
-    """Whether a model is run on a dataset: the study file may spend the second seed and the diversity
-    models only where their tables need them (MIRACL-mini's 21k passages cost the most to encode)."""
-    if name.startswith("hybrid ["):
-        return study.diversity_datasets is None or dataset in study.diversity_datasets
-    if name != UNTUNED and seed != study.seeds[0]:
-        return study.extra_seeds_on is None or dataset in study.extra_seeds_on
-    return True
-
-
-
-
-def adversarial(study: Study, work: Path, trained: dict, metas: dict, topics_dir: Path, data: str | None,
-                model: str, timer: Timer, log) -> dict:
+def adversarial(study: Study, work: Path, jobs: list[tuple], metas: dict, topics_dir: Path, data: str | None,
+                timer: Timer, log) -> dict:
     """Perturbed topics of the chosen languages; mAP drop of each system against its clean runs."""
     from ..core.trec import read_topics, write_topics
     from ..data.perturb import perturb_topics
@@ -164,10 +230,10 @@ def adversarial(study: Study, work: Path, trained: dict, metas: dict, topics_dir
     langs = [x for x in langs if x in metas[dataset]["languages"]]
     if len(langs) < 2:
         return {}
-    systems = {BM25, UNTUNED, *[(n, study.seeds[0]) for n in study.variants]}
     sub = Study(**{**study.__dict__, "datasets": [dataset], "languages": langs})
-    clean = system_runs(sub, work, trained, metas, topics_dir, data, model, timer, log, tag="adv-clean",
-                        systems=systems)
+    jobs = [(label, seed, path, d, langs) for label, seed, path, d, _ in jobs
+            if d == dataset and (label == UNTUNED or (label in study.variants and seed == study.seeds[0]))]
+    clean = system_runs(sub, work, jobs, metas, topics_dir, data, timer, log, tag="adv-clean", fusion_of=())
     parallel = {x: read_topics(tp.topics_path(dataset, x, topics_dir)) for x in langs}
     parallel = {x: {q.split("-", 1)[1]: t for q, t in v.items()} for x, v in parallel.items()}
     table = {}
@@ -191,8 +257,7 @@ def adversarial(study: Study, work: Path, trained: dict, metas: dict, topics_dir
                     f.write((tmp / f"topics.{x}.tsv").read_text(encoding="utf-8"))
             shutil.rmtree(dst, ignore_errors=True)
             tmp.rename(dst)
-        noisy = system_runs(sub, work, trained, metas, adv, data, model, timer, log, tag=f"adv-{kind}",
-                            systems=systems)
+        noisy = system_runs(sub, work, jobs, metas, adv, data, timer, log, tag=f"adv-{kind}", fusion_of=())
         groups = macro_keys(dataset, langs)
         for key in sorted(noisy):
             name = key[0] if key[0] in (BM25, UNTUNED) else key[0]
@@ -210,11 +275,23 @@ def adversarial(study: Study, work: Path, trained: dict, metas: dict, topics_dir
 # The study
 
 
+def relative(path, *roots: Path) -> str:
+    """A path as the report may print it: relative to the project or the study cache, never the machine's."""
+    path = Path(path).resolve()
+    for root, name in roots:
+        if path.is_relative_to(root.resolve()):
+            return f"{name}/{path.relative_to(root.resolve())}" if name else str(path.relative_to(root.resolve()))
+    return path.name
+
+
 def run_study(study: Study, work: Path, report_dir: Path, data: str | None = None, model: str | None = None,
               log=print) -> dict:
+    from ..core.files import PROJECT_ROOT
+
     timer = Timer(ledger=work / "wall-seconds.json")
     t0 = time.time()
     topics_dir = work / "topics"
+    roots = ((work, "<cache>"), (PROJECT_ROOT, ""))
     with timer("topics"):
         metas = {d: convert(d, data, topics_dir, quiet=True)
                  for d in sorted(set(study.datasets) | ({study.adversarial["dataset"]} if study.adversarial else set()))}
@@ -224,35 +301,46 @@ def run_study(study: Study, work: Path, report_dir: Path, data: str | None = Non
         from ..models.encoder import resolve_start
 
         model = resolve_start(trained["base"].model.name)
+    jobs = dense_jobs(study, trained, metas, str(model))
     with timer("clean runs"):
-        results = system_runs(study, work, trained, metas, topics_dir, data, model, timer, log)
+        results = system_runs(study, work, jobs, metas, topics_dir, data, timer, log)
     systems = [BM25, UNTUNED, *study.variants, f"BM25+{UNTUNED}", "BM25+hybrid"]
     weights = Path(model) / "model.safetensors"
-    report = {"study": study.source, "quick": study.quick, "seeds": study.seeds, "steps": study.steps,
-              "hits": study.hits, "fusion": study.fusion, "systems": systems,
-              "start_model": {"path": str(model), "sha256": sha256(weights)[:16] if weights.is_file() else None},
+    report = {"study": relative(study.source, *roots), "quick": study.quick, "seeds": study.seeds,
+              "budgets": study.budgets, "steps": study.steps, "hits": study.hits, "fusion": study.fusion,
+              "systems": systems, "training_data": study.training_data,
+              "recipe": trained["base"].to_dict(), "selection": trained["selection"],
+              "start_model": {"path": relative(model, *roots), "sha256": sha256(weights)[:16] if weights.is_file() else None},
               "tables": {}, "models": {},
-              "commands": {f"{k[0]} ({k[2]})": load_json(v[2] / "run-meta.json").get("commands", [])
-                           for k, v in sorted(results.items()) if k[1] in (0, study.seeds[0])}}
+              "commands": {f"{k[0]} ({k[2]})": [c.replace(str(work.resolve()), "<cache>").replace(
+                  str(PROJECT_ROOT.resolve()) + "/", "") for c in load_json(v[2] / "run-meta.json").get("commands", [])]
+                           for k, v in sorted(results.items()) if k[1] in (0, study.seeds[0]) and "@" not in k[0]}}
     report["tables"]["main"] = main_table(study, results, metas, systems)
     report["headline"] = headline(study, report["tables"]["main"])
-    report["tables"]["miracl"] = miracl_table(study, results, metas, systems)
+    report["tables"]["miracl"] = miracl_table(study, results, metas, systems + [
+        f"{n} +native" for n in study.variants])
+    report["tables"]["curves"] = curves_table(study, results, metas)
+    report["tables"]["sweep"] = sweep_table(study, results, metas)
+    report["tables"]["native"] = native_table(study, results, metas)
+    report["tables"]["validation"] = validation_curves(trained, study)
     with timer("robustness"):
         report["tables"]["unseen"] = grouped_table(study, results, metas, trained, "unseen")
         report["tables"]["distance"] = grouped_table(study, results, metas, trained, "distance")
         report["tables"]["diversity"] = diversity_table(study, results, metas, trained)
     if study.adversarial:
         with timer("adversarial"):
-            report["tables"]["adversarial"] = adversarial(study, work, trained, metas, topics_dir, data, model, timer, log)
-    first = next(d for items in trained["models"].values() for _, d in items)
-    report["data"] = load_json(first / "training-card.json")["data"]  # the variants share these (diversity models use subsets)
-    for name, items in trained["models"].items():
-        for seed, d in items:
-            card = load_json(d / "training-card.json")
-            report["models"][f"{name} seed {seed}"] = {
-                "dir": str(d), "sha256": sha256(d / "model.safetensors")[:16], "train_seconds": card["seconds"],
-                "realised_alpha": card["batches"]["realised_alpha"], "best_val_loss": card["best_val_loss"],
-                "exported_step": card["exported_step"]}
+            report["tables"]["adversarial"] = adversarial(study, work, jobs, metas, topics_dir, data, timer, log)
+    for label, seed, dirs in trained["runs"]:
+        d = dirs[max(dirs)]
+        card = load_json(d / "training-card.json")
+        report["models"][f"{label} seed {seed}"] = {
+            "dir": relative(d, *roots), "sha256": sha256(d / "model.safetensors")[:16],
+            "train_seconds": card["seconds"], "steps": card["steps"], "precision": card.get("precision"),
+            "realised_alpha": card["batches"]["realised_alpha"], "drawn_datasets": card["batches"].get("datasets"),
+            "drawn_languages": card["batches"].get("languages"), "train_pairs": card["train_pairs"],
+            "validation_retrieval": card.get("validation_retrieval"), "budgets": sorted(dirs)}
+    report["data"] = {label: load_json(dirs[max(dirs)] / "training-card.json")["data"]
+                      for label, seed, dirs in trained["runs"] if seed == study.seeds[0]}
     report["seconds"] = {**timer.seconds, "total": round(time.time() - t0, 1)}
     every = timer.totals()
     report["seconds_all_invocations"] = {**every, "sum": round(sum(every.values()), 1)}

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.files import PROJECT_ROOT, atomic_write, write_json
+from ..core.files import atomic_write, write_json
 from .config import BM25, LAREQA, UNTUNED, Study
 from .tables import headline_sentence, slug
 
@@ -21,11 +21,16 @@ def fmt(c: dict | None, digits: int = 4) -> str:
 
 
 def fmt_p(c: dict | None) -> str:
+    """p of hybrid against the row (Holm-adjusted where the cell is in the headline family), with the 95 %
+    interval of hybrid minus the row."""
     from ..evaluate.significance import format_p, stars
 
     if not c or c.get("p_vs_hybrid") is None:
         return "–"
-    return f"{format_p(c['p_vs_hybrid'])}{stars(c['p_vs_hybrid'])}"
+    p = c.get("p_holm", c["p_vs_hybrid"])
+    ci = c.get("ci_hybrid_minus")
+    interval = f" [{ci[0]:+.3f}, {ci[1]:+.3f}]" if ci else ""
+    return f"{format_p(p)}{stars(p)}{' (Holm)' if 'p_holm' in c else ''}{interval}"
 
 
 def table_md(rows: dict, columns: list[str], with_p: bool = True, digits: int = 4) -> list[str]:
@@ -54,28 +59,39 @@ def write_report(report: dict, study: Study, results: dict, metas: dict, report_
     t = report["tables"]
     L = [f"# Study: {study.name}{' (quick smoke run)' if study.quick else ''}", "",
          f"X-X-mono, X-Y and hybrid(α = {study.variants['hybrid']}) batches fine-tuned from the same recipe "
-         f"(`{Path(study.recipe).name}`), {study.steps} steps, seeds {', '.join(map(str, study.seeds))}; runs "
-         f"{study.hits} deep; fusion = {study.fusion}. Every number below is read from `report.json`, written "
-         "by the command that made this report.", "",
-         "```bash", f"python -m pyserini_hybrid.study {Path(study.source).relative_to(PROJECT_ROOT) if Path(study.source).is_relative_to(PROJECT_ROOT) else study.source}"
-         + (" --quick" if study.quick else ""), "```", "",
+         f"(`{Path(study.recipe).name}`) on the same training data ({', '.join(study.training_data) or 'all'}), "
+         f"seeds {', '.join(map(str, study.seeds))}, budgets {', '.join(map(str, study.budgets))} steps: one run per "
+         f"model under a constant learning rate after {study.warmup_steps} warm-up steps, so its step-N checkpoint "
+         "is the N-step model whatever the total; every budget's **last step** is evaluated (no checkpoint is "
+         f"chosen by any number). Runs {study.hits} deep; fusion = {study.fusion}. Every number below is read "
+         "from `report.json`, written by the command that made this report.", "",
+         "```bash", f"python -m pyserini_hybrid.study {report['study']}" + (" --quick" if study.quick else ""), "```", "",
          f"Start model: `{report['start_model']['path']}` (weights sha256 {report['start_model']['sha256']}).", "",
-         "Means over training seeds (± sample standard deviation); p: hybrid against that row on the macro average "
-         "the table shows, with training seeds as a level of variance and the translations of one question as one "
-         "cluster (variance components, Welch–Satterthwaite t; `evaluate/significance.py`), unadjusted in the "
-         "tables, Holm-adjusted over the headline family in the headline; "
-         "* p < 0.05, ** p < 0.01, *** p < 0.001. A difference without a star may well be noise."
-         + (f" Seeds after the first were run on {', '.join(study.extra_seeds_on) or 'no dataset'} only "
-            "(`extra_seeds_on`); elsewhere a trained row is its first seed (no ±)."
-            if study.extra_seeds_on is not None else ""), "",
-         headline_sentence(report["headline"]), "",
+         "Tables: mean over training seeds ± sample standard deviation. p: hybrid against that row on the value "
+         "the table shows (the macro average over settings), with training seeds as a level of variance and the "
+         "translations of one question as one cluster (variance components with a Welch–Satterthwaite t, "
+         "`pyserini_hybrid/evaluate/significance.py`; calibrated in its tests), followed by the 95 % interval of "
+         "hybrid minus the row; the Mo/Cr/Mul mAP cells against X-X-mono and X-Y are Holm-adjusted over that whole "
+         "family (\"(Holm)\"). * p < 0.05, ** p < 0.01, *** p < 0.001. A difference without a star may well be noise.",
+         "", headline_sentence(report["headline"]), "",
          "**The paper's numbers are not beside ours**: the paper's Table 1 values are not available offline here, "
          "and its backbones (XLM-R, LaBSE) and training data differ from ours (multilingual-e5-small, SQuAD "
-         "translations and native QA sets), so absolute numbers would not be comparable anyway.", ""]
+         "translations), so absolute numbers would not be comparable anyway.", ""]
+    if report.get("selection"):
+        L += ["## Recipe settings, chosen on held-out training data", "",
+              "Hybrid, first seed, on the validation retrieval task built from held-out *training* groups "
+              "(MRR@10, Mo/Cr/Mul as in the evaluation; never XQuAD-R, MLQA-R or MIRACL); the best mean was "
+              "used for every model.", "", "| run | lr | temperature | Mo | Cr | Mul | mean | chosen |",
+              "|---|---:|---:|---:|---:|---:|---:|---|"]
+        for label, r in report["selection"].items():
+            L.append(f"| {label} | {r['lr']:g} | {r['temperature']:g} | {fmt({'mean': r.get('val_mo')})} | "
+                     f"{fmt({'mean': r.get('val_cr')})} | {fmt({'mean': r.get('val_mul')})} | "
+                     f"{fmt({'mean': r.get('mean')})} | {'yes' if r.get('chosen') else ''} |")
+        L += [""]
     main = t["main"]
     for dataset in [d for d in LAREQA if d in study.datasets]:
         cols = [f"{dataset} {g} AP" for g in ("Mo", "Cr", "Mul")]
-        L += [f"## {dataset}: mAP (Table 1 layout)", ""] + table_md(main, cols) + [""]
+        L += [f"## {dataset}: mAP (Table 1 layout), {study.steps} steps", ""] + table_md(main, cols) + [""]
         cols = [f"{dataset} {g} {m}" for g in ("Mo", "Cr", "Mul") for m in ("R@1", "R@10")] + [f"{dataset} rank distance"]
         L += [f"{dataset}: R@1, R@10 and rank distance (lower = less language bias)", ""] + \
             table_md(main, cols, with_p=False) + [""]
@@ -128,14 +144,18 @@ def write_report(report: dict, study: Study, results: dict, metas: dict, report_
         png = _bar_plot(t["diversity"], cols, report_dir / "diversity.png", "Training-language diversity", plt,
                         nested=False)
         L += [f"![{png.name}]({png.name})", ""]
-    L += ["## Models, data and time", "", "| model | sha256 (16) | exported step | best val. loss | realised α | train s |",
-          "|---|---|---:|---:|---:|---:|"]
+    L += curve_sections(report, study, report_dir, plt)
+    L += ["## Models, data and time", "", "Batches as actually drawn (from each model's training card).", "",
+          "| model | sha256 (16) | steps | precision | realised α | batches by dataset | val. Mo/Cr/Mul MRR@10 | train s |",
+          "|---|---|---:|---|---:|---|---|---:|"]
     for name, m in report["models"].items():
-        L.append(f"| {name} | `{m['sha256']}` | {m['exported_step']} | {m['best_val_loss']:.4f} | "
-                 f"{m['realised_alpha']:.2f} | {m['train_seconds']:.1f} |")
-    data = report["data"]
-    if data:
-        L += ["", f"Training pairs after filtering: {data.get('pairs_total')} "
+        v = m.get("validation_retrieval") or {}
+        drawn = ", ".join(f"{k} {n}" for k, n in (m.get("drawn_datasets") or {}).items())
+        L.append(f"| {name} | `{m['sha256']}` | {m['steps']} | {m.get('precision')} | {m['realised_alpha']:.2f} | "
+                 f"{drawn} | {fmt({'mean': v.get('val_mo')}, 3)}/{fmt({'mean': v.get('val_cr')}, 3)}/"
+                 f"{fmt({'mean': v.get('val_mul')}, 3)} | {m['train_seconds']:.1f} |")
+    for label, data in (report["data"] or {}).items():
+        L += ["", f"Training pairs of {label} after filtering: {data.get('pairs_total')} "
               f"({', '.join(f'{k} {v}' for k, v in data.get('pairs', {}).items())}); dropped as XQuAD paragraphs: "
               f"{sum(data.get('dropped_xquad', {}).values())}."]
     L += ["", "Wall time (s) of the invocation that wrote this report (work found in the caches costs "
@@ -175,3 +195,106 @@ def _bar_plot(rows: dict, columns: list[str], path: Path, title: str, plt, neste
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def curve_sections(report: dict, study: Study, report_dir: Path, plt) -> list[str]:
+    """Budget curves, the alpha sweep, the +native ablation and the validation curves, each with its plot."""
+    t, L = report["tables"], []
+    curves = t.get("curves") or {}
+    datasets = [d for d in LAREQA if d in study.datasets]
+    if curves and datasets:
+        png = report_dir / "budget-curves.png"
+        metrics = [("Mo AP", "Mo mAP"), ("Cr AP", "Cr mAP"), ("Mul AP", "Mul mAP"), ("rank distance", "rank distance")]
+        fig, axes = plt.subplots(len(datasets), 4, figsize=(16, 3.6 * len(datasets)), squeeze=False)
+        for r, dataset in enumerate(datasets):
+            for c, (key, title) in enumerate(metrics):
+                ax = axes[r][c]
+                for name in study.variants:
+                    xs, mean, lo, hi = [], [], [], []
+                    for budget in study.budgets:
+                        cell = curves.get(name, {}).get(str(budget), {}).get(f"{dataset} {key}")
+                        if cell:
+                            vals = cell["values"]
+                            xs.append(budget)
+                            mean.append(np.mean(vals))
+                            lo.append(min(vals))
+                            hi.append(max(vals))
+                    if xs:
+                        ax.plot(xs, mean, marker="o", label=name)
+                        ax.fill_between(xs, lo, hi, alpha=0.2)
+                ax.set_xscale("log")
+                ax.set_xlabel("training steps")
+                ax.set_title(f"{dataset}: {title}", fontsize=9)
+                if r == 0 and c == 0:
+                    ax.legend(fontsize=7)
+        fig.suptitle("Budget curves (mean over seeds; band: min-max over seeds; curve languages: "
+                     + "; ".join(f"{d} {' '.join(curves.get('_languages', {}).get(d, []))}" for d in datasets) + ")",
+                     fontsize=9)
+        fig.tight_layout()
+        fig.savefig(png, dpi=100)
+        plt.close(fig)
+        L += ["## Budget curves", "", "Mo, Cr, Mul mAP and rank distance after each budget, on the curve languages "
+              "(one run per model, its checkpoints at each budget; every seed). Table: mean ± sd over seeds.", ""]
+        for dataset in datasets:
+            cols = [f"{dataset} {k}" for k, _ in metrics]
+            rows = {f"{name} @{b}": curves[name][str(b)] for name in study.variants for b in study.budgets
+                    if str(b) in curves.get(name, {})}
+            L += table_md(rows, cols, with_p=False) + [""]
+        L += [f"![{png.name}]({png.name})", ""]
+    sweep = t.get("sweep") or {}
+    if len(sweep) >= 3 and datasets:
+        png = report_dir / "alpha-sweep.png"
+        fig, axes = plt.subplots(len(datasets), 2, figsize=(10, 4 * len(datasets)), squeeze=False)
+        for r, dataset in enumerate(datasets):
+            for c, other in enumerate(("Cr", "Mul")):
+                ax = axes[r][c]
+                pts = [(float(a), row.get(f"{dataset} Mo AP"), row.get(f"{dataset} {other} AP"))
+                       for a, row in sweep.items()]
+                pts = [(a, x["mean"], y["mean"]) for a, x, y in pts if x and y]
+                if not pts:
+                    continue
+                ax.plot([p[1] for p in pts], [p[2] for p in pts], "o-", color="tab:blue")
+                for a, x, y in pts:
+                    ax.annotate(f"α={a:g}", (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
+                ends = [p for p in pts if p[0] in (0.0, 1.0)]
+                if len(ends) == 2:
+                    ax.plot([ends[0][1], ends[1][1]], [ends[0][2], ends[1][2]], "--", color="grey",
+                            label="between the pure batchings")
+                    ax.legend(fontsize=7)
+                ax.set_xlabel("Mo mAP")
+                ax.set_ylabel(f"{other} mAP")
+                ax.set_title(f"{dataset}: Mo vs {other}, {study.steps} steps", fontsize=9)
+        fig.tight_layout()
+        fig.savefig(png, dpi=100)
+        plt.close(fig)
+        cols = [f"{d} {g} AP" for d in datasets for g in ("Mo", "Cr", "Mul")]
+        L += ["## α sweep", "", "P(X-X batch) from 0 (X-Y) to 1 (X-X-mono) at the largest budget: does a mix sit "
+              "above the dashed line between the two pure batchings? (seeds: the variants' seeds for 0, 0.5, 1; "
+              f"[sweep] seeds {study.sweep.get('seeds', study.seeds[:1])} for the others)", ""]
+        L += table_md({f"α = {a} ({row['system']})": row for a, row in sweep.items()}, cols, with_p=False)
+        L += ["", f"![{png.name}]({png.name})", ""]
+    native = t.get("native") or {}
+    if native:
+        cols = sorted({c for r in native.values() for c in r})
+        L += ["## +native ablation", "", "Each batching with the native monolingual sets (" +
+              ", ".join(study.native.get("datasets", [])) + ") added to the SQuAD translations, largest budget, "
+              f"seeds {study.native.get('seeds', study.seeds[:1])}; the rows without +native are the same seeds.", ""]
+        L += table_md(native, cols, with_p=False) + [""]
+    val = t.get("validation") or {}
+    if val:
+        png = report_dir / "validation-curves.png"
+        fig, axes = plt.subplots(1, 3, figsize=(14, 3.6))
+        for c, key in enumerate(("val_mo", "val_cr", "val_mul")):
+            for name, steps in val.items():
+                xs = sorted(steps, key=int)
+                axes[c].plot([int(x) for x in xs], [np.mean(steps[x][key]) for x in xs], marker=".", label=name)
+            axes[c].set_title(f"held-out training groups: {key[4:].capitalize()} MRR@10", fontsize=9)
+            axes[c].set_xlabel("training steps")
+        axes[0].legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(png, dpi=100)
+        plt.close(fig)
+        L += ["## Validation on held-out training data", "", "The validation retrieval task (held-out SQuAD "
+              "translation groups) at every evaluation step, mean over seeds. Logged for choosing settings; no "
+              "checkpoint is picked by it.", "", f"![{png.name}]({png.name})", ""]
+    return L

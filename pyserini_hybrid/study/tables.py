@@ -187,44 +187,140 @@ def pair_groups(kind: str, langs: list[str], trained: set[str]) -> dict[str, lis
     return groups
 
 
+def trained_languages(trained: dict, label: str) -> set[str]:
+    """The languages a variant's batches actually drew (its first run's card): X-Y never sees a
+    monolingual-only language, so "seen" is per variant."""
+    from ..core.files import load_json
+
+    for name, _, dirs in trained["runs"]:
+        if name == label:
+            drawn = load_json(dirs[max(dirs)] / "training-card.json")["batches"].get("languages") or {}
+            return {x for pair in drawn for x in pair.split("-")}
+    return set()
+
+
 def grouped_table(study: Study, results: dict, metas: dict, trained: dict, kind: str) -> dict:
-    all_training = trained["base"].data.languages or _training_languages()
+    """Settings grouped by a property of the language pair; for ``unseen`` the groups are per variant (the
+    languages it trained on), so each variant's rows hold only that variant."""
     out = {}
     for dataset in [d for d in LAREQA if d in study.datasets]:
         langs = lang_subset(dataset, study, metas)
-        for label, keys in pair_groups(kind, langs, set(all_training)).items():
-            row = out.setdefault(f"{dataset}: {label}", {"settings": len(keys)})
-            for name in (BM25, UNTUNED, *study.variants):
-                c = cell(results, name, dataset, keys, "AP")
-                if c is None:
-                    continue
-                if name != "hybrid":
-                    test = compare(results, "hybrid", name, dataset, keys, "AP")
-                    c.update(test_fields(test))
-                row[name] = c
+        names = [BM25, UNTUNED, *study.variants]
+        for name in (study.variants if kind == "unseen" else [None]):
+            seen = trained_languages(trained, name) if name else set()
+            for label, keys in pair_groups(kind, langs, seen).items():
+                row = out.setdefault(f"{dataset}: {label}" + (f" [{name}: {'+'.join(sorted(seen))}]" if name else ""),
+                                     {"settings": len(keys)})
+                for system in ([BM25, UNTUNED, name] if name else names):
+                    c = cell(results, system, dataset, keys, "AP")
+                    if c is None:
+                        continue
+                    if system != "hybrid" and system in study.variants:
+                        c.update(test_fields(compare(results, "hybrid", system, dataset, keys, "AP")))
+                    row[system] = c
     return out
 
 
-def _training_languages() -> list[str]:
-    from ..train.pairs import SOURCES
+def _metric_cells(results: dict, name: str, dataset: str, langs: list[str]) -> dict:
+    row = {}
+    for g, keys in macro_keys(dataset, langs).items():
+        c = cell(results, name, dataset, keys, "AP")
+        if c:
+            row[f"{dataset} {g} AP"] = c
+    rd = [results[k][0].get("rank_distance", {}).get("macro") for k in sorted(results)
+          if k[0] == name and k[2] == dataset]
+    rd = [x for x in rd if x is not None]
+    if rd:
+        row[f"{dataset} rank distance"] = {"mean": float(np.mean(rd)), "values": rd, "seeds": len(rd),
+                                           "sd": float(np.std(rd, ddof=1)) if len(rd) > 1 else None}
+    return row
 
-    return sorted({x for s in SOURCES.values() for x in s["files"]})
+
+def curves_table(study: Study, results: dict, metas: dict) -> dict:
+    """{variant: {budget: cells}} on each dataset's curve languages: Mo/Cr/Mul mAP and rank distance after
+    each budget of steps, over the seeds (every seed's value kept for the band)."""
+    out: dict = {}
+    for dataset in [d for d in LAREQA if d in study.datasets]:
+        langs = lang_subset(dataset, study, metas)
+        curve = [x for x in study.curve_languages.get(dataset, langs) if x in langs] or langs
+        for name in study.variants:
+            for budget in study.budgets:
+                label = f"{name} @{budget}"
+                if not any(k[0] == label and k[2] == dataset for k in results):
+                    label = name  # the largest budget on all languages is the curve's last point
+                cells = _metric_cells(results, label, dataset, curve)
+                out.setdefault(name, {}).setdefault(str(budget), {}).update(cells)
+        out.setdefault("_languages", {})[dataset] = curve
+    return out
+
+
+def sweep_table(study: Study, results: dict, metas: dict) -> dict:
+    """{alpha: cells} at the largest budget: the pure batchings, hybrid and the [sweep] alphas."""
+    names = {alpha: name for name, alpha in study.variants.items()}
+    names.update({float(a): f"alpha={a}" for a in study.sweep.get("alphas", [])})
+    out = {}
+    for alpha in sorted(names):
+        row = {"system": names[alpha]}
+        for dataset in [d for d in LAREQA if d in study.datasets]:
+            row.update(_metric_cells(results, names[alpha], dataset, lang_subset(dataset, study, metas)))
+        out[f"{alpha:g}"] = row
+    return out
+
+
+def native_table(study: Study, results: dict, metas: dict) -> dict:
+    """The +native ablation: each batching with and without the native monolingual sets, the same seeds."""
+    if not study.native.get("datasets"):
+        return {}
+    seeds = set(study.native.get("seeds", study.seeds[:1]))
+    out = {}
+    for name in study.variants:
+        for label in (name, f"{name} +native"):
+            sub = {k: v for k, v in results.items() if k[0] != label or k[1] in seeds}
+            row = {}
+            for dataset in [d for d in LAREQA if d in study.datasets]:
+                row.update(_metric_cells(sub, label, dataset, lang_subset(dataset, study, metas)))
+            if "miracl-mini" in study.datasets:
+                keys = [f"{x}-{x}" for x in lang_subset("miracl-mini", study, metas)]
+                c = cell(sub, label, "miracl-mini", keys, "RR@10")
+                if c:
+                    row["miracl-mini RR@10"] = c
+            out[label] = row
+    return out
+
+
+def validation_curves(trained: dict, study: Study) -> dict:
+    """{variant: {step: {val_mo, val_cr, val_mul: [per seed]}}} from the training logs (held-out training
+    groups): the numbers recipe settings are chosen on."""
+    import json
+
+    out: dict = {}
+    for label, seed, dirs in trained["runs"]:
+        if label not in study.variants:
+            continue
+        log = dirs[max(dirs)] / "train-log.jsonl"
+        for line in log.read_text(encoding="utf-8").splitlines():
+            r = json.loads(line)
+            if r.get("val_mo") is not None:
+                step = out.setdefault(label, {}).setdefault(str(r["step"]), {})
+                for k in ("val_mo", "val_cr", "val_mul"):
+                    step.setdefault(k, []).append(r[k])
+    return out
 
 
 def diversity_table(study: Study, results: dict, metas: dict, trained: dict) -> dict:
-    names = [n for n in trained["models"] if n.startswith("hybrid [")] + ["hybrid"]
+    names = [n for n, _, _ in trained["runs"] if n.startswith("hybrid [")] + ["hybrid"]
     table = {}
-    for name in names:  # 2, 4, then all training languages; the main hybrid row says which those are
-        label = name if name.startswith("hybrid [") else f"hybrid [{'+'.join(_training_languages())}]"
+    for name in names:  # subsets, then all training languages; the main hybrid row says which those are
+        label = name if name.startswith("hybrid [") else f"hybrid [{'+'.join(sorted(trained_languages(trained, name)))}]"
         row = table.setdefault(label, {})
         for dataset in [d for d in LAREQA if d in study.datasets]:
             for g, keys in macro_keys(dataset, lang_subset(dataset, study, metas)).items():
-                c = cell(results, name, dataset, keys, "AP")
+                c = cell({k: v for k, v in results.items() if k[1] == study.seeds[0]}, name, dataset, keys, "AP")
                 if c:
                     row[f"{dataset} {g} AP"] = {"mean": c["values"][0], "seeds": 1}
         if "miracl-mini" in study.datasets:
             keys = [f"{x}-{x}" for x in lang_subset("miracl-mini", study, metas)]
-            c = cell(results, name, "miracl-mini", keys, "RR@10")
+            c = cell({k: v for k, v in results.items() if k[1] == study.seeds[0]}, name, "miracl-mini", keys, "RR@10")
             if c:
                 row["miracl-mini RR@10"] = {"mean": c["values"][0], "seeds": 1}
     return table

@@ -42,12 +42,22 @@ def card(trainer, log: list[dict]) -> dict:
         "final_train_loss_mean_last_10": float(np.mean([r["loss"] for r in steps[-10:]])) if steps else None,
         "first_train_loss": steps[0]["loss"] if steps else None,
         "batches": {"mono": kinds.count("mono"), "cross": kinds.count("cross"),
-                    "realised_alpha": kinds.count("mono") / len(kinds) if kinds else None},
+                    "realised_alpha": kinds.count("mono") / len(kinds) if kinds else None,
+                    "datasets": _counts(d for r in steps for d in r["dataset"]),
+                    "languages": _counts(x for r in steps for x in r["langs"])},
+        "validation_retrieval": {k: vals[-1].get(k) for k in ("val_mo", "val_cr", "val_mul")} if vals else None,
         "precision": trainer.precision, "sub_batch": trainer.recipe.train.sub_batch,
         "frozen_word_embedding_parameters": trainer.frozen, "world_size": trainer.world,
         "threads": torch.get_num_threads(), "seconds": round(trainer.seconds, 1),
         "torch": torch.__version__, "git_commit": git_commit(),
     }
+
+
+def _counts(items) -> dict:
+    out: dict = {}
+    for x in items:
+        out[x] = out.get(x, 0) + 1
+    return dict(sorted(out.items()))
 
 
 def batching_name(alpha: float) -> str:

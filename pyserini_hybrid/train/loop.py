@@ -29,7 +29,7 @@ import torch
 from ..core.errors import InputError
 from ..core.files import write_json
 from ..models import precision as prec
-from ..models.encoder import BiEncoder
+from ..models.encoder import BiEncoder, token_ids
 from . import checkpoints
 from .card import CARD, card, model_card_text, read_log
 from .checkpoints import LOG
@@ -45,14 +45,23 @@ from .loss import info_nce
 from .pairs import PairSet, load_pairs, split_validation
 from .recipe import Recipe
 from .samplers import Batch, HybridBatchSampler, validation_batches
+from .validation import build_task
+from .validation import evaluate as evaluate_retrieval
 
 RECIPE = "train-recipe.json"
 
 
-def linear_schedule(optimizer, warmup: int, total: int):
+def lr_schedule(optimizer, train):
+    """Linear warm-up, then linear decay to 0 at the last step (``linear``) or constant (``constant``: the
+    learning rate at step N does not depend on the total, so one run's step-N model is the N-step budget)."""
+    total = train.steps
+    warmup = train.warmup_steps if train.schedule == "constant" else int(train.warmup_ratio * total)
+
     def factor(step: int) -> float:
         if step < warmup:
             return (step + 1) / max(1, warmup)
+        if train.schedule == "constant":
+            return 1.0
         return max(0.0, (total - step) / max(1, total - warmup))
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
@@ -85,6 +94,7 @@ class Trainer:
         self.train_rows, self.val_rows = split_validation(self.pairs, recipe.data.validation_percent)
         self.sampler = HybridBatchSampler(self.pairs, self.train_rows, t.batch_size, t.alpha, t.seed)
         self.val_batches = validation_batches(self.pairs, self.val_rows, t.batch_size, t.seed)
+        self.val_task = build_task(self.pairs, self.val_rows, recipe.data.validation_groups)
         self.bm25_negatives = self._mine() if recipe.data.hard_negatives == "bm25" else {}
         torch.manual_seed(t.seed + self.rank)
         self.model = BiEncoder.build(recipe.model.name, recipe.model.encoder_config(), t.sub_batch)
@@ -93,7 +103,7 @@ class Trainer:
         self.model.module.train()
         self.ddp = wrap(self.model.module)
         self.optimizer = optimizer_for(self.model.module, t.lr, t.weight_decay)
-        self.scheduler = linear_schedule(self.optimizer, int(t.warmup_ratio * t.steps), t.steps)
+        self.scheduler = lr_schedule(self.optimizer, t)
         self.step = 0
         self.seconds = 0.0
 
@@ -180,13 +190,30 @@ class Trainer:
                                          [self.pairs.positive(i) for i in b.positives])
                     by[b.kind].append(info_nce(q, p, self.recipe.train.temperature,
                                                normalize=self.recipe.model.l2_norm).item())
+            if self.val_task is not None:
+                with torch.inference_mode(), self._autocast():
+                    retrieval = evaluate_retrieval(self.val_task, self.pairs, self._embedder("query"),
+                                                   self._embedder("passage"), self.recipe.model.l2_norm)
+            else:
+                retrieval = {}
         finally:
             module.train()
         every = by["mono"] + by["cross"]
-        return {"step": self.step, "val_loss": float(np.mean(every)),
+        return {"step": self.step, **retrieval, "val_loss": float(np.mean(every)),
                 "val_loss_mono": float(np.mean(by["mono"])) if by["mono"] else None,
                 "val_loss_cross": float(np.mean(by["cross"])) if by["cross"] else None,
                 "val_batches": len(every)}
+
+    def _embedder(self, side: str):
+        """texts -> pooled embeddings with this side's prefix and length, in batches of 64."""
+        c = self.model.config
+        prefix, length = (c.query_prefix, c.max_query_length) if side == "query" else (c.passage_prefix,
+                                                                                        c.max_passage_length)
+
+        def embed(texts):
+            ids = token_ids(self.model.tokenizer, texts, prefix, length)
+            return torch.cat([self.model.module.embed(ids[i:i + 64]) for i in range(0, len(ids), 64)])
+        return embed
 
     # ---------------------------------------------------------------- run
     def _log(self, record: dict) -> None:
@@ -216,7 +243,9 @@ class Trainer:
                 val = self.validate()
                 if val:
                     self._log(val)
-            if self.step % t.save_every == 0 or last:
+            if self.step in t.export_steps and self.rank == 0:
+                self.export(self.output / "budgets" / f"step-{self.step:06d}")
+            if self.step % t.save_every == 0 or last or self.step in t.export_steps:
                 checkpoints.save(self)
         bar.close()
         if self.rank == 0:
@@ -224,18 +253,21 @@ class Trainer:
         barrier()
         return self.output
 
-    def export(self) -> None:
-        """The last step's weights (fp32) as the model directory; the card is written last."""
-        record = card(self, read_log(self.output / LOG))
-        tmp = self.output / ".export"
+    def export(self, where: Path | None = None) -> None:
+        """This step's weights (fp32) as a model directory: the output itself at the last step, or a budget's
+        ``budgets/step-N/`` (the model after N steps of the same run); the card is written last."""
+        where = where or self.output
+        record = card(self, [r for r in read_log(self.output / LOG) if r.get("step", 0) <= self.step])
+        where.mkdir(parents=True, exist_ok=True)
+        tmp = where / ".export"
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
         self.model.save(tmp, trained_with="pyserini-hybrid", training_card=CARD)
         (tmp / "README.md").write_text(model_card_text(record), encoding="utf-8")
         for f in tmp.iterdir():
-            os.replace(f, self.output / f.name)
+            os.replace(f, where / f.name)
         tmp.rmdir()
-        write_json(self.output / CARD, record)  # last: marks the directory complete
+        write_json(where / CARD, record)  # last: marks the directory complete
 
 
 @functools.lru_cache(maxsize=4)

@@ -20,6 +20,7 @@ from ..models.config import POOLINGS, EncoderConfig
 from ..models.precision import PRECISIONS
 
 HARD_NEGATIVES = ("none", "paragraph", "bm25")
+SCHEDULES = ("linear", "constant")
 
 
 _E5 = EncoderConfig()  # the encoding defaults are defined once, in the model's config
@@ -49,6 +50,7 @@ class DataArgs:
     hard_negatives: str = "none"                    # "paragraph": another sentence of the positive's paragraph;
                                                     # "bm25": the best BM25 sentence of its language (not the positive)
     validation_percent: float = 2.0                 # paragraphs held out (with their translations)
+    validation_groups: int = 300                    # held-out groups in the validation retrieval task (0: none)
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,11 @@ class TrainArgs:
     steps: int = 300                # optimiser steps
     lr: float = 3e-5
     weight_decay: float = 0.01
-    warmup_ratio: float = 0.1       # linear warm-up, then linear decay to 0
+    warmup_ratio: float = 0.1       # linear warm-up over this share of the steps, then linear decay to 0
+    schedule: str = "linear"        # "linear" (warm-up, decay to 0 at the last step) | "constant" (warm-up, then
+                                    # constant: a checkpoint at step N is the same whatever the total, for budgets)
+    warmup_steps: int = 0           # with "constant": warm-up steps (fixed, not a share of the total)
+    export_steps: list = field(default_factory=list)  # also export the model at these steps (budgets/step-N/)
     temperature: float = 0.05
     max_grad_norm: float = 1.0
     freeze_word_embeddings: bool = False
@@ -137,6 +143,10 @@ def validate(r: Recipe, where: str) -> None:
          f"{m.max_passage_length}"),
         (t.seed >= 0, f"train.seed must be non-negative, got {t.seed}"),
         (t.threads >= 0 and t.sub_batch >= 0, "train.threads and train.sub_batch must be non-negative"),
+        (t.schedule in SCHEDULES, f"train.schedule must be one of {', '.join(SCHEDULES)}, got {t.schedule!r}"),
+        (t.warmup_steps >= 0 and d.validation_groups >= 0, "train.warmup_steps and data.validation_groups must be >= 0"),
+        (all(isinstance(x, int) and 1 <= x < t.steps for x in t.export_steps),
+         f"train.export_steps must be steps between 1 and train.steps - 1 ({t.steps - 1}), got {t.export_steps}"),
         (t.precision in PRECISIONS, f"train.precision must be one of {', '.join(PRECISIONS)}, got {t.precision!r}"),
         (d.hard_negatives in HARD_NEGATIVES, f"data.hard_negatives must be one of {', '.join(HARD_NEGATIVES)}, "
                                              f"got {d.hard_negatives!r}"),

@@ -73,7 +73,7 @@ def test_index_is_reused(xquad_bm25):
 def test_miracl_fallback_analyzer(converted, tmp_path):
     out, _ = converted
     info = bm25.run_bm25("miracl-mini", tmp_path / "runs", ["sw"], index_root=tmp_path / "idx", topics_dir=out)
-    assert info["analyzers"]["sw"] == bm25.FALLBACK_ANALYZER
+    assert info["analyzers"]["sw"] == "WhitespaceAnalyzer"  # what Anserini 1.7.1 gives sw (and yo, ha, so)
     assert not (tmp_path / "runs" / "pool.trec").exists()
     result = evaluate_run_dir("miracl-mini", tmp_path / "runs", ["sw"], out)
     assert result["settings"]["sw-sw"]["queries"] == 120

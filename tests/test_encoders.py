@@ -124,8 +124,10 @@ def run(*args):
 
 
 @pytest.mark.slow
-def test_registered_class_and_stock_auto_route_agree(tiny_model, corpus):
-    """`--encoder-class hybrid` through our entry points = stock Pyserini's auto class with E5 flags."""
+def test_registered_class_and_stock_auto_route_agree(tiny_model, corpus, monkeypatch):
+    """`--encoder-class hybrid` through our entry points = stock Pyserini's auto class with E5 flags (both in
+    fp32: stock Pyserini has no bf16 path to compare with)."""
+    monkeypatch.setenv("PYSERINI_HYBRID_PRECISION", "fp32")
     work, _ = corpus
     for route, encode_flags in (("hybrid", ["--encoder-class", "hybrid"]),
                                 ("auto", ["--encoder-class", "auto", "--pooling", "mean", "--l2-norm",

@@ -102,3 +102,12 @@ def test_no_package_file_is_git_ignored():
     if proc.returncode == 128:
         pytest.skip("not a git checkout")
     assert proc.stdout.split() == []
+
+
+def test_committed_reports_hold_no_machine_path():
+    """Reports name files relative to the project or the cache, never by this machine's absolute paths."""
+    pattern = re.compile(r"(?<![\w.<>-])/(?:work|root|home|tmp|mnt|Users|var)/")
+    bad = [f"{p.relative_to(PROJECT_ROOT)}:{n}" for p in sorted((PROJECT_ROOT / "reports").rglob("*"))
+           if p.suffix in (".md", ".json") for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
+           if pattern.search(line) or str(PROJECT_ROOT) in line]
+    assert not bad

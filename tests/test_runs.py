@@ -21,7 +21,8 @@ def test_read_run_types_and_empty_file(tmp_path):
     df = read_run(tmp_path / "r.trec")
     assert df.loc[0, "query_id"] == "101" and df.loc[0, "doc_id"] == "7#0" and df.loc[0, "score"] == 3.5
     (tmp_path / "empty.trec").write_text("")
-    assert len(read_run(tmp_path / "empty.trec")) == 0
+    with pytest.raises(InputError, match=r"empty\.trec: empty run \(0 bytes\)"):
+        read_run(tmp_path / "empty.trec")
 
 
 @pytest.mark.parametrize("text", ["q1 Q0 d1 1 high tag\n", "q1 Q0 d1 1\n", "q1 Q0 d1 1 2.0 t extra\n"])

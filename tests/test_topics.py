@@ -140,3 +140,18 @@ def test_pyserini_reads_our_topics(converted):
     it = DefaultQueryIterator.from_topics(str(tp.topics_path("xquad-r", "zh", out)))
     got = list(it)
     assert len(got) == 1190 and got[0][0].startswith("zh-")
+
+
+def test_shared_copies_match_the_manifests_checksums(converted, shared_data):
+    """The built-in manifest checks the shared data exactly: no warning, nothing unchecked."""
+    from pyserini_hybrid.core.files import sha256
+
+    _, metas = converted
+    for name, spec in tp.builtin_manifest().items():
+        for lang, lspec in spec["languages"].items():
+            sums = lspec["sha256"] if isinstance(lspec["sha256"], dict) else {"file": lspec["sha256"]}
+            for key, digest in sums.items():
+                assert sha256(shared_data / lspec[key]) == digest, (name, lang, key)
+    for name in ("xquad-r", "mlqa-r", "miracl-mini"):
+        assert metas[name]["warnings"] == [] and metas[name]["unchecked"] == []
+    assert metas["miracl-mini"]["languages"] == sorted(MIRACL_QUERIES)  # the shared data has only the five

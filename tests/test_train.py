@@ -368,3 +368,18 @@ def test_validation_retrieval_scores_a_perfect_and_a_random_encoder(training_pai
     assert best["val_mo"] == best["val_cr"] == 1.0 and best["val_mul"] == 1.0
     worst = evaluate(task, training_pairs, noise, noise, normalize=True)
     assert worst["val_mo"] < 0.5 and worst["val_cr"] < 0.5
+
+
+def test_a_few_steps_improve_retrieval_over_the_start_model(tmp_path, tiny_multilingual_no_dropout):
+    """Training does what it is for: 30 steps on real pairs raise MRR@10 on held-out training groups
+    (mono, cross and pooled) above the untrained start."""
+    recipe = rc.from_dict(_parsed(tiny_recipe(tiny_multilingual_no_dropout, steps=30, eval_every=30,
+                                              save_every=30)))
+    trainer = Trainer(recipe, tmp_path / "out", quiet=True)
+    before = trainer.validate()
+    for _ in range(30):
+        trainer.train_step()
+    after = trainer.validate()
+    for key in ("val_mo", "val_cr", "val_mul"):  # a 2-layer, 32-wide model: small but clear gains
+        assert after[key] > 1.1 * before[key], (key, before[key], after[key])
+    assert after["val_mo"] > before["val_mo"] + 0.02

@@ -51,6 +51,27 @@ def load_json(path: Path):
         raise InputError(f"{path}: {kind} ({e.msg}; line {e.lineno}, column {e.colno})") from None
 
 
+def check_safetensors(path: str | os.PathLike) -> None:
+    """Raise InputError when a ``.safetensors`` file is truncated or damaged: its 8-byte header length,
+    its JSON header and the tensors' byte ranges must account for the file's size exactly (milliseconds,
+    where hashing a 470 MB file takes seconds). transformers would otherwise fail much later."""
+    path = Path(path)
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(8)
+        n = int.from_bytes(head, "little") if len(head) == 8 else -1
+        if n < 2 or n > min(size - 8, 100 << 20):
+            raise InputError(f"{path}: truncated or damaged safetensors file ({size} bytes; unreadable header)")
+        try:
+            header = json.loads(f.read(n))
+            end = max((int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"), default=0)
+        except (ValueError, KeyError, TypeError, IndexError, AttributeError):
+            raise InputError(f"{path}: truncated or damaged safetensors file ({size} bytes; unreadable header)") from None
+    if 8 + n + end != size:
+        raise InputError(f"{path}: truncated or damaged safetensors file ({size} bytes, its header describes "
+                         f"{8 + n + end})")
+
+
 def sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:

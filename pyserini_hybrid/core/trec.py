@@ -1,8 +1,11 @@
 """TREC-style files, one reader and one writer each: Pyserini TSV topics, TREC qrels, TREC runs.
 
 Every module reads and writes these files only through here, so a format rule (validation, ordering,
-atomic replacement) lives in one place. pandas' C parser reads runs of millions of lines in seconds, where ``ir_measures.read_trec_run`` (a
-Python generator) takes minutes; we hand ir_measures a DataFrame it accepts directly.
+atomic replacement) lives in one place. The readers validate fully where they read: encoding, empty
+files, the type of every field, duplicates; a violation is one ``InputError`` naming the file and the
+line. pandas' C parser reads runs of millions of lines in seconds, where ``ir_measures.read_trec_run``
+(a Python generator) takes minutes; we hand ir_measures a DataFrame it accepts directly, and the run
+checks are vectorised (a line number is looked up only once a check has failed).
 """
 
 from __future__ import annotations
@@ -18,6 +21,25 @@ from .files import atomic_write, require_file
 
 QRELS_COLUMNS = ["query_id", "doc_id", "relevance"]
 COLUMNS = ["query_id", "iteration", "doc_id", "rank", "score", "tag"]
+RUN_FORMAT = "not a TREC run 'qid Q0 docid rank score tag'"
+
+
+def _lines(path: Path, what: str) -> list[str]:
+    """The file's lines (split on newlines only, as Pyserini's readers split), or a one-line error for a
+    missing file, a byte that is not UTF-8 (by line) or a file with nothing in it."""
+    if not path.is_file():
+        raise InputError(f"{path}: {what} file not found")
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        column = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
+        raise InputError(f"{path}:{line}: not UTF-8 text (byte 0x{data[e.start]:02x} at column {column}; "
+                         "save the file as UTF-8)") from None
+    if not text.strip():
+        raise InputError(f"{path}: empty {what} file ({len(data)} bytes)")
+    return [line.rstrip("\r") for line in text.removeprefix("\ufeff").split("\n")]
 
 
 # --------------------------------------------------------------------------------------------- topics
@@ -31,18 +53,24 @@ def clean(text: str) -> str:
 def read_topics(path: Path) -> dict[str, str]:
     """Pyserini's TSV topics (qid<TAB>text) as {qid: text}, order kept; a bad line is named."""
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: topic file not found")
-    topics = {}
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    topics: dict[str, str] = {}
+    first: dict[str, int] = {}
+    for n, line in enumerate(_lines(path, "topic"), 1):
         if not line.strip():
             continue
         if "\t" not in line:
             raise InputError(f"{path}:{n}: expected 'qid<TAB>text'")
         qid, text = line.split("\t", 1)
+        if not qid.strip() or qid != qid.strip():
+            raise InputError(f"{path}:{n}: empty qid or one with spaces around it ({qid!r}); expected 'qid<TAB>text'")
+        if "\t" in text:
+            raise InputError(f"{path}:{n}: more than one tab (Pyserini would read only the text up to the second); "
+                             "expected 'qid<TAB>text'")
         if qid in topics:
-            raise InputError(f"{path}:{n}: duplicate qid {qid}")
-        topics[qid] = clean(text)
+            raise InputError(f"{path}:{n}: duplicate qid {qid} (first on line {first[qid]})")
+        if not clean(text):
+            raise InputError(f"{path}:{n}: empty question for qid {qid}")
+        topics[qid], first[qid] = clean(text), n
     return topics
 
 
@@ -59,14 +87,21 @@ def write_topics(path: Path, topics) -> None:
 
 def read_qrels(path: Path) -> dict[str, dict[str, int]]:
     """TREC qrels (qid iter docid rel) as {qid: {docid: rel}}, with a named error on a bad line."""
+    path = Path(path)
     qrels: dict[str, dict[str, int]] = {}
-    for n, line in enumerate(require_file(Path(path)).read_text(encoding="utf-8").splitlines(), 1):
+    first: dict[tuple[str, str], int] = {}
+    for n, line in enumerate(_lines(path, "qrels"), 1):
         parts = line.split()
         if not parts:
             continue
         if len(parts) != 4 or not re.fullmatch(r"-?\d+", parts[3]):
-            raise InputError(f"{path}: line {n} is not a TREC qrels line 'qid iter docid relevance'")
-        qrels.setdefault(parts[0], {})[parts[2]] = int(parts[3])
+            raise InputError(f"{path}:{n}: not a TREC qrels line 'qid iter docid relevance' ({line.strip()[:80]!r})")
+        qid, docid = parts[0], parts[2]
+        if (qid, docid) in first:
+            raise InputError(f"{path}:{n}: duplicate judgement of {docid} for query {qid} "
+                             f"(first on line {first[qid, docid]})")
+        first[qid, docid] = n
+        qrels.setdefault(qid, {})[docid] = int(parts[3])
     return qrels
 
 
@@ -87,20 +122,73 @@ def write_qrels(path: Path, rows) -> None:
 
 
 def read_run(path: Path) -> pd.DataFrame:
-    """A TREC run as a DataFrame (query_id, doc_id, score, rank), or a one-line error naming the file."""
+    """A TREC run as a DataFrame (query_id, doc_id, score, rank), or a one-line error naming the file and
+    line: a 0-byte or blank file, a line without six fields, a score that is not a finite number, a rank
+    that is not an integer, a (qid, docid) pair listed twice."""
+    path = Path(path)
     require_file(path)
     if path.stat().st_size == 0:
-        return pd.DataFrame({"query_id": pd.Series(dtype=str), "doc_id": pd.Series(dtype=str),
-                             "score": pd.Series(dtype=float), "rank": pd.Series(dtype=int)})
+        raise InputError(f"{path}: empty run (0 bytes): the command that wrote it failed or found nothing")
     try:
         df = pd.read_csv(path, sep=r"\s+", header=None, names=COLUMNS, dtype={"query_id": str, "doc_id": str},
                          engine="c", na_filter=False, on_bad_lines="error")
-    except (pd.errors.ParserError, ValueError, UnicodeDecodeError) as e:
-        raise InputError(f"{path}: not a TREC run 'qid Q0 docid rank score tag' ({str(e).splitlines()[0]})") from None
-    if df["tag"].eq("").any() or not pd.api.types.is_numeric_dtype(df["score"]):
-        bad = int(df.index[df["tag"].eq("")][0]) + 1 if df["tag"].eq("").any() else "?"
-        raise InputError(f"{path}: not a TREC run 'qid Q0 docid rank score tag' (line {bad})")
+    except pd.errors.EmptyDataError:
+        raise InputError(f"{path}: empty run (only blank lines)") from None
+    except UnicodeDecodeError:
+        _lines(path, "run")  # raises with the line of the first byte that is not UTF-8
+        raise
+    except (pd.errors.ParserError, ValueError) as e:
+        message = str(e).splitlines()[0]
+        m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", message)
+        detail = f"line {m.group(2)}: {m.group(3)} fields" if m else message  # pandas counts file lines
+        raise InputError(f"{path}: {RUN_FORMAT} ({detail})") from None
+    if not len(df):
+        raise InputError(f"{path}: empty run (only blank lines)")
+    short = df["tag"].eq("")
+    if short.any():
+        row = int(np.flatnonzero(short.to_numpy())[0])
+        raise InputError(f"{path}: {RUN_FORMAT} (line {_file_line(path, row)}: fewer than 6 fields)")
+    if not pd.api.types.is_numeric_dtype(df["score"]):
+        bad = pd.to_numeric(df["score"], errors="coerce").isna().to_numpy()
+        row = int(np.flatnonzero(bad)[0])
+        raise InputError(f"{path}: {RUN_FORMAT} (line {_file_line(path, row)}: score {df['score'].iloc[row]!r} "
+                         "is not a number)")
+    finite = np.isfinite(df["score"].to_numpy(dtype=float))
+    if not finite.all():
+        row = int(np.flatnonzero(~finite)[0])
+        raise InputError(f"{path}:{_file_line(path, row)}: score {df['score'].iloc[row]} is not a finite number")
+    if not pd.api.types.is_integer_dtype(df["rank"]):
+        bad = pd.to_numeric(df["rank"], errors="coerce")
+        row = int(np.flatnonzero((bad.isna() | (bad != bad.round())).to_numpy())[0])
+        raise InputError(f"{path}: {RUN_FORMAT} (line {_file_line(path, row)}: rank '{df['rank'].iloc[row]}' "
+                         "is not an integer)")
+    _check_unique_pairs(path, df)
     return df[["query_id", "doc_id", "score", "rank"]]
+
+
+def _check_unique_pairs(path: Path, df: pd.DataFrame) -> None:
+    """A docid twice for one query would be counted twice by some measures and once by others."""
+    q, _ = pd.factorize(df["query_id"])
+    d, docs = pd.factorize(df["doc_id"])
+    dup = pd.Series(q.astype(np.int64) * max(1, len(docs)) + d).duplicated().to_numpy()
+    if dup.any():
+        row = int(np.flatnonzero(dup)[0])
+        qid, docid = df["query_id"].iloc[row], df["doc_id"].iloc[row]
+        same = np.flatnonzero((q == q[row]) & (d == d[row]))
+        raise InputError(f"{path}:{_file_line(path, row)}: duplicate docid {docid} for query {qid} "
+                         f"(first on line {_file_line(path, int(same[0]))}; duplicate lines in all: {int(dup.sum())})")
+
+
+def _file_line(path: Path, row: int) -> int:
+    """The 1-based line of the ``row``-th (0-based) non-blank line: pandas skips blank lines."""
+    seen = -1
+    with open(path, "rb") as f:
+        for n, line in enumerate(f, 1):
+            if line.strip():
+                seen += 1
+                if seen == row:
+                    return n
+    return row + 1
 
 
 def ranked(run: pd.DataFrame) -> pd.DataFrame:

@@ -21,7 +21,16 @@ from ..core.files import (
     write_json,
 )
 from ..core.trec import clean, read_qrels, read_topics, write_qrels, write_topics
-from .topic_sets import CORPUS_VARIANTS, POOL, converted_dir, dataset_spec
+from . import miracl
+from .corpus import read_json_collection
+from .corpus import write_corpus as write_corpus_shards
+from .topic_sets import (
+    CORPUS_VARIANTS,
+    POOL,
+    converted_dir,
+    dataset_spec,
+    known_languages,
+)
 
 # ---------------------------------------------------------------------------------------------
 # LAReQA (XQuAD-R, MLQA-R)
@@ -86,11 +95,23 @@ def write_corpus(path: Path, docs) -> None:
             f.write(json.dumps({"id": docid, "contents": contents}, ensure_ascii=False) + "\n")
 
 
-def _verify_source(path: Path, expected_sha: str | None, warnings: list[str]) -> str:
+def _verify_source(path: Path, expected_sha: str | None, warnings: list[str], origin: str = "topics/manifest.json") -> str:
     digest = sha256(require_file(path))
     if expected_sha and digest != expected_sha:
-        warnings.append(f"{path}: checksum differs from topics/manifest.json (other data; counts may differ)")
+        warnings.append(f"{path}: checksum differs from {origin} (other data; counts may differ)")
     return digest
+
+
+def _origin(spec: dict) -> str:
+    return spec.get("origin") or "topics/manifest.json"
+
+
+def _unchecked(dataset: str, spec: dict, langs: list[str]) -> list[str]:
+    """One warning for the languages that have no checksum to be checked against (not the shared copies)."""
+    if not langs:
+        return []
+    return [f"{dataset}: {', '.join(langs)}: no checksum in {_origin(spec)} (not the shared copies): counts are "
+            "the files' own, their checksums are recorded in meta.json and the runs' run-meta.json"]
 
 
 def convert_lareqa(dataset: str, spec: dict, root: Path, out: Path) -> dict:
@@ -101,8 +122,11 @@ def convert_lareqa(dataset: str, spec: dict, root: Path, out: Path) -> dict:
     for lang in langs:
         lspec = spec["languages"][lang]
         path = root / lspec["file"]
-        sources[lang] = {"file": lspec["file"], "sha256": _verify_source(path, lspec.get("sha256"), warnings)}
+        sources[lang] = {"file": lspec["file"],
+                         "sha256": _verify_source(path, lspec.get("sha256"), warnings, _origin(spec))}
         by_lang[lang] = parse_lareqa(path, lang)
+    unchecked = [x for x in langs if not spec["languages"][x].get("sha256")]
+    warnings += _unchecked(dataset, spec, unchecked)
 
     # source id -> {lang: answer docid}: the relevant candidate of each translation of a question
     answers: dict[str, dict[str, str]] = {}
@@ -138,110 +162,157 @@ def convert_lareqa(dataset: str, spec: dict, root: Path, out: Path) -> dict:
             want = spec["languages"][lang].get(key)
             if want is not None and want != counts[lang][key]:
                 warnings.append(f"{dataset}/{lang}: {counts[lang][key]} {key}, manifest expects {want}")
-    for key, want in spec.get("settings", {}).items():
+    for key, want in spec.get("settings", {}).items() if len(langs) == len(spec["languages"]) else ():
         if settings[key] != want:
             warnings.append(f"{dataset}: {settings[key]} {key} settings, manifest expects {want}")
     return {"dataset": dataset, "format": "lareqa", "languages": langs, "counts": counts,
             "settings": settings, "corpus_variants": list(CORPUS_VARIANTS), "sources": sources,
-            "warnings": warnings}
+            "unchecked": unchecked, "warnings": warnings}
+
 
 
 # ---------------------------------------------------------------------------------------------
-# MIRACL
+# Monolingual sets: MIRACL (any of its languages) and plain Pyserini topics + qrels + JsonCollection
 
 
-def load_miracl_corpus(path: Path | None, hub: list[str] | None):
-    """MIRACL passages through ``datasets``: a local corpus.jsonl, else the hub dataset (needs a network)."""
-    import datasets
-
-    if path is not None and path.is_file():
-        _check_jsonl(path)
-        return datasets.load_dataset("json", data_files=str(path), split="train")
-    if hub:
-        return datasets.load_dataset(*hub, split="train")
-    raise InputError(f"{path}: MIRACL corpus not found")
-
-
-def _check_jsonl(path: Path) -> None:
-    """Fail on the first unreadable line by number (datasets' own error hides the file and line)."""
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                doc = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise InputError(f"{path}: malformed or truncated JSON on line {n} ({e.msg})") from None
-            if not isinstance(doc, dict) or not {"docid", "text"} <= doc.keys():
-                raise InputError(f"{path}: line {n} lacks docid/text (MIRACL corpus layout)")
+def pick_languages(dataset: str, known: list[str], present: list[str], requested, previous: list[str],
+                   where: str, warnings: list[str]) -> list[str]:
+    """The languages to convert: those asked for that are here (unknown codes are an error; absent ones
+    are skipped, and said so), plus those converted before that are still here; none asked: all here."""
+    if requested:
+        unknown = [x for x in requested if x not in known]
+        if unknown:
+            raise InputError(f"{dataset}: unknown language code {', '.join(unknown)} (known: {', '.join(known)})")
+        wanted = [x for x in requested if x in present]
+        if not wanted:
+            raise InputError(f"{dataset}: none of {', '.join(requested)} in {where} "
+                             f"(present: {', '.join(present) or 'none'})")
+        skipped = [x for x in requested if x not in present]
+        if skipped:
+            warnings.append(f"{dataset}: {', '.join(skipped)} not in {where}; skipped (present: {', '.join(present)})")
+        return sorted(set(wanted) | (set(previous) & set(present)))
+    if not present:
+        raise InputError(f"{where}: no {dataset} language here (known: {', '.join(known)})")
+    return list(present)
 
 
-def _bundled_miracl(name: str):
-    """Pyserini's own MIRACL topics and qrels (Anserini fetches them from GitHub: needs a network)."""
-    from ..pyserini_glue.java import configure
-
-    configure()
-    try:
-        from pyserini.search import get_qrels_file, get_topics
-
-        topics = get_topics(name)
-        return ([(str(q), clean(t["title"])) for q, t in topics.items()], Path(get_qrels_file(name)))
-    except Exception as e:  # noqa: BLE001 - pyjnius raises JavaException; say what failed in one line
-        raise InputError(f"Pyserini topics {name}: not available ({str(e).splitlines()[0]})") from None
+def _without_derived(sources: dict) -> dict:
+    return {k: {x: y for x, y in v.items() if x not in ("passages_sha256", "files")} for k, v in sources.items()}
 
 
-def convert_miracl(dataset: str, spec: dict, root: Path, out: Path, source: str = "auto") -> dict:
+def convert_miracl(dataset: str, spec: dict, root: Path, out: Path, source: str = "auto", languages=None,
+                   previous: dict | None = None, previous_dir: Path | None = None, shard: int | None = None) -> dict:
     warnings: list[str] = []
-    langs = list(spec["languages"])
+    known = miracl.known_languages(spec)
+    present = miracl.present_languages(spec, root)
+    where = str(root / spec["dir"]) if spec.get("dir") else str(root)
+    before = [x for x in (previous or {}).get("languages", []) if x in known]
+    if spec.get("source") == "hub" and not languages:
+        if not before:
+            raise InputError(f"{dataset}: name the languages to convert (--languages, of {', '.join(known)}): "
+                             "each one is a whole Wikipedia from the hub")
+        languages = before
+    langs = pick_languages(dataset, known, present, languages, before, where, warnings)
+    counts, sources, unchecked = {}, {}, []
+    for lang in langs:
+        lspec = miracl.language_spec(spec, lang)
+        src = miracl._sources(lspec, root, source, spec.get("source") == "hub")
+        expected = lspec.get("sha256") or {}
+        old = (previous or {}).get("sources", {}).get(lang)
+        if previous_dir is not None and old and _without_derived(old) == src and lang in previous["counts"]:
+            miracl.carry(lang, previous_dir, out)
+            sources[lang], counts[lang] = old, previous["counts"][lang]
+        else:
+            counts[lang] = miracl.convert_language(lang, lspec, src, root, out, shard)
+            sources[lang] = src
+        local = [k for k in ("corpus", "topics", "qrels") if "sha256" in src[k]]
+        for k in local:
+            if expected.get(k) and expected[k] != src[k]["sha256"]:
+                warnings.append(f"{root / lspec[k]}: checksum differs from {_origin(spec)} (other data; counts may differ)")
+        if local and not all(expected.get(k) for k in local):
+            unchecked.append(lang)
+        for key, mkey in (("questions", "queries"), ("candidates", "passages")):
+            want = lspec.get(mkey)
+            if want is not None and want != counts[lang][key] and "file" in src["topics"]:
+                warnings.append(f"{dataset}/{lang}: {counts[lang][key]} {key}, {_origin(spec)} expects {want}")
+    warnings += _unchecked(dataset, spec, unchecked)
+    return {"dataset": dataset, "format": "miracl", "languages": langs, "counts": counts,
+            "settings": {"mono": len(langs)}, "corpus_variants": list(CORPUS_VARIANTS), "sources": sources,
+            "unchecked": unchecked, "warnings": warnings}
+
+
+def convert_pyserini(dataset: str, spec: dict, root: Path, out: Path, languages=None, shard: int | None = None) -> dict:
+    """A user's own Pyserini files per language: TSV topics, TREC qrels, a JsonCollection (monolingual)."""
+    warnings: list[str] = []
+    known = list(spec["languages"])
+    langs = pick_languages(dataset, known, known, languages, [], _origin(spec), warnings)
     counts, sources = {}, {}
     for lang in langs:
         lspec = spec["languages"][lang]
-        files = {k: root / lspec[k] for k in ("corpus", "topics", "qrels")}
-        use_files = source == "files" or (source == "auto" and files["topics"].is_file())
-        if use_files:
-            topics = list(read_topics(files["topics"]).items())
-            qrels_path = files["qrels"]
-            sources[lang] = {k: {"file": lspec[k], "sha256": _verify_source(p, lspec["sha256"][k], warnings)}
-                             for k, p in files.items()}
-        else:
-            topics, qrels_path = _bundled_miracl(lspec["bundled_topics"])
-            sources[lang] = {"topics": lspec["bundled_topics"]}
-        qrels = read_qrels(qrels_path)
-        corpus = load_miracl_corpus(files["corpus"], lspec.get("hub_corpus"))
-        write_topics(out / f"topics.{lang}.tsv", [(q, t) for q, t in topics if q in qrels])
-        contents = ((d["docid"], clean(f"{d.get('title') or ''} {d['text']}")) for d in corpus)
-        docs = list(contents)
-        for variant in CORPUS_VARIANTS:  # passages have no separate context; both names point at them
-            write_corpus(out / "corpus" / variant / lang / "docs.jsonl", docs)
+        expected = lspec.get("sha256") or {}
+        sources[lang] = {k: {"file": lspec[k], "sha256": _verify_source(root / lspec[k], expected.get(k), warnings,
+                                                                        _origin(spec))}
+                         for k in ("topics", "qrels")}
+        topics, qrels = read_topics(root / lspec["topics"]), read_qrels(root / lspec["qrels"])
+        kept = [(q, t) for q, t in topics.items() if q in qrels]
+        if not kept:
+            raise InputError(f"{root / lspec['qrels']}: no judged query is among the topics of {root / lspec['topics']}")
+        write_topics(out / f"topics.{lang}.tsv", kept)
+        written = write_corpus_shards(out / "corpus" / "sentence" / lang, read_json_collection(root / lspec["corpus"]),
+                                      shard)
+        (out / "corpus" / "context").mkdir(parents=True, exist_ok=True)
+        (out / "corpus" / "context" / lang).symlink_to(Path("..") / "sentence" / lang)
+        sources[lang]["corpus"] = {"file": lspec["corpus"], "passages_sha256": written["sha256"]}
+        if expected.get("corpus") and expected["corpus"] != written["sha256"]:
+            warnings.append(f"{root / lspec['corpus']}: passages' checksum differs from {_origin(spec)}")
         write_qrels(out / "qrels" / f"{lang}-{lang}.txt",
-                         [(q, d) for q, judged in qrels.items() for d, rel in judged.items() if rel > 0])
-        # keep graded/negative judgements too: copy the qrels as given for users who want them
-        (out / "qrels" / f"{lang}-{lang}.judged.txt").write_text(
-            "".join(f"{q} 0 {d} {r}\n" for q, judged in qrels.items() for d, r in judged.items()), encoding="utf-8")
-        n_topics = sum(1 for q, _ in topics if q in qrels)
-        counts[lang] = {"questions": n_topics, "candidates": len(docs)}
-        for key, mkey in (("questions", "queries"), ("candidates", "passages")):
-            want = lspec.get(mkey)
-            if want is not None and want != counts[lang][key] and use_files:
-                warnings.append(f"{dataset}/{lang}: {counts[lang][key]} {key}, manifest expects {want}")
-    return {"dataset": dataset, "format": "miracl", "languages": langs, "counts": counts,
-            "settings": {"mono": len(langs)}, "corpus_variants": list(CORPUS_VARIANTS),
-            "sources": sources, "warnings": warnings}
+                    [(q, d) for q, judged in qrels.items() for d, rel in judged.items() if rel > 0])
+        counts[lang] = {"questions": len(kept), "candidates": written["passages"],
+                        "topics_without_qrels": len(topics) - len(kept)}
+    unchecked = [x for x in langs if not spec["languages"][x].get("sha256")]
+    warnings += _unchecked(dataset, spec, unchecked)
+    return {"dataset": dataset, "format": "pyserini", "languages": langs, "counts": counts,
+            "settings": {"mono": len(langs)}, "corpus_variants": list(CORPUS_VARIANTS), "sources": sources,
+            "unchecked": unchecked, "warnings": warnings}
 
 
 def convert(dataset: str, data: str | Path | None = None, topics_dir: Path | None = None,
-            miracl_source: str = "auto", quiet: bool = False) -> dict:
-    """Convert one dataset into ``topics/<dataset>/``; the directory appears whole or not at all."""
-    spec = dataset_spec(dataset)
-    root = data_dir(data)
-    with atomic_directory(converted_dir(dataset, topics_dir)) as out:
+            miracl_source: str = "auto", quiet: bool = False, languages=None, shard_size: int | None = None) -> dict:
+    """Convert one dataset into ``topics/<dataset>/``; the directory appears whole or not at all.
+
+    ``languages``: for MIRACL and Pyserini-format sets, the languages to convert (added to those converted
+    before); LAReQA sets are always converted whole (their pool needs every language)."""
+    spec = dataset_spec(dataset, data)
+    root = Path(spec["root"]) if spec.get("root") else data_dir(data)
+    if spec.get("root") and not root.is_dir():
+        raise InputError(f"{root}: directory of {spec['origin']} not found")
+    if languages and spec["format"] == "lareqa":
+        known = known_languages(dataset, data=data)
+        unknown = [x for x in languages if x not in known]
+        if unknown:
+            raise InputError(f"{dataset}: unknown language code {', '.join(unknown)} (known: {', '.join(known)})")
+    target = converted_dir(dataset, topics_dir)
+    previous = load_meta_if_any(target)
+    with atomic_directory(target) as out:
         if spec["format"] == "lareqa":
             meta = convert_lareqa(dataset, spec, root, out)
+        elif spec["format"] == "miracl":
+            meta = convert_miracl(dataset, spec, root, out, miracl_source, languages, previous,
+                                  target if previous else None, shard_size)
         else:
-            meta = convert_miracl(dataset, spec, root, out, miracl_source)
+            meta = convert_pyserini(dataset, spec, root, out, languages, shard_size)
         meta["data_dir"] = str(root)
+        if spec.get("origin"):
+            meta["topic_set_file"] = spec["origin"]
         write_json(out / "meta.json", meta)
     if not quiet:
         for w in meta["warnings"]:
             print(f"warning: {w}", file=sys.stderr)
     return meta
+
+
+def load_meta_if_any(directory: Path) -> dict | None:
+    try:
+        return json.loads((directory / "meta.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None

@@ -1,14 +1,19 @@
-"""Topic-set names and paths: XQuAD-R, MLQA-R and MIRACL as Pyserini names its topics (conversion: ``convert``).
+"""Topic-set names and paths: XQuAD-R, MLQA-R, MIRACL and users' own sets as Pyserini names its topics
+(conversion: ``convert``; users' sets: ``user_sets``; MIRACL's languages: ``miracl``).
 
-A converted set lives in ``topics/<dataset>/`` (git-ignored; it derives from data we may not commit):
+``manifest()`` is the one place names resolve: the package's ``topics/manifest.json`` (the built-in
+default) and every user topic-set file in reach (``--topic-sets FILE``, ``$PYSERINI_HYBRID_TOPIC_SETS``,
+``topic-sets.toml`` in the data directory). A converted set lives in ``topics/<dataset>/`` (git-ignored;
+it derives from data we may not commit):
 
-- ``topics.<lang>.tsv``           Pyserini TSV topics (qid, question); qids are unique across languages
-- ``topics.all.tsv``              every language's topics in one file (one search per index covers all)
-- ``corpus/<variant>/<lang>/docs.jsonl``  Pyserini JsonCollection; ``sentence`` or ``context`` (the
-                                  candidate sentence followed by its paragraph, as LAReQA encodes it)
+- ``topics.<lang>.tsv``           Pyserini TSV topics (qid, question); LAReQA qids are unique across languages
+- ``topics.all.tsv``              every language's topics in one file (LAReQA: one search per index covers all)
+- ``corpus/<variant>/<lang>/``    Pyserini JsonCollection, ``docs.jsonl`` or, past a shard's size,
+                                  ``docs-00000.jsonl`` ...; ``sentence`` or ``context`` (LAReQA: the candidate
+                                  sentence followed by its paragraph; monolingual sets: the same passages)
 - ``qrels/<X>-<Y>.txt``           TREC qrels for query language X against candidates in Y (X == Y: mono)
 - ``qrels/<X>-pool.txt``          TREC qrels against the multilingual pool (LAReQA sets only)
-- ``meta.json``                   counts, languages, settings and source checksums
+- ``meta.json``                   counts, languages, settings, source checksums and warnings
 
 Users name sets as Pyserini names its topics: ``xquad-r-en`` (topics), ``xquad-r-en-de`` and
 ``xquad-r-en-pool`` (qrels); ``python -m pyserini_hybrid.topics path NAME`` prints the file.
@@ -16,38 +21,86 @@ Users name sets as Pyserini names its topics: ``xquad-r-en`` (topics), ``xquad-r
 
 from __future__ import annotations
 
+import hashlib
 import json
+import sys
 from pathlib import Path
 
 from ..core.errors import InputError
 from ..core.files import PROJECT_ROOT, load_json
+from . import user_sets
 
 TOPICS_DIR = PROJECT_ROOT / "topics"
 MANIFEST = TOPICS_DIR / "manifest.json"
 CORPUS_VARIANTS = ("sentence", "context")
 POOL = "pool"
+DEFAULT_DATASETS = ("xquad-r", "mlqa-r", "miracl-mini")  # what ``topics convert`` does without names
+
+register_topic_sets = user_sets.register
+use_data_dir = user_sets.use_data_dir
+_last_meta: dict[str, dict] = {}  # the meta each dataset was last loaded with (its converted languages)
 
 
-def manifest() -> dict:
+def builtin_manifest() -> dict:
+    """The package's own sets (``topics/manifest.json``)."""
     return {k: v for k, v in load_json(MANIFEST).items() if not k.startswith("_")}
 
 
-def dataset_spec(dataset: str) -> dict:
-    specs = manifest()
+def manifest(data=None) -> dict:
+    """Every set in reach, by name: the built-in ones, then the users' (``user_sets``)."""
+    builtin = builtin_manifest()
+    return {**builtin, **user_sets.user_sets(builtin, data)}
+
+
+def dataset_spec(dataset: str, data=None) -> dict:
+    specs = manifest(data)
     if dataset not in specs:
-        raise InputError(f"{MANIFEST}: unknown dataset {dataset!r} (known: {', '.join(specs)})")
+        raise InputError(f"unknown dataset {dataset!r} (known: {', '.join(specs)}; "
+                         f"declare your own in a topic-set file: --topic-sets FILE)")
     return specs[dataset]
 
 
-def check_languages(dataset: str, languages) -> list[str]:
-    known = list(dataset_spec(dataset)["languages"])
+def known_languages(dataset: str, data=None) -> list[str]:
+    """Every language code the set can have (MIRACL: its 18 languages and any the spec lists)."""
+    spec = dataset_spec(dataset, data)
+    if spec["format"] == "miracl":
+        from .miracl import known_languages as miracl_languages
+
+        return miracl_languages(spec)
+    return list(spec["languages"])
+
+
+def present_languages(dataset: str, data=None) -> list[str]:
+    """The languages a set has in the data (MIRACL: those found in its directory; a hub-sourced set: all)."""
+    spec = dataset_spec(dataset, data)
+    if spec["format"] != "miracl":
+        return list(spec["languages"])
+    from ..core.files import data_dir
+    from .miracl import present_languages as found
+
+    return found(spec, Path(spec["root"]) if spec.get("root") else data_dir(data))
+
+
+def check_languages(dataset: str, languages, meta: dict | None = None) -> list[str]:
+    """The languages to run: all converted ones by default; a code the set cannot have is an error, one it
+    can have but that was not converted (not in the data) is skipped with a line saying so, and nothing
+    left is an error naming what exists."""
+    known = known_languages(dataset)
+    meta = meta or _last_meta.get(dataset)
+    available = list(meta["languages"]) if meta else known
     if not languages:
-        return known
+        return available
     unknown = [lang for lang in languages if lang not in known]
     if unknown:
         raise InputError(f"{dataset}: unknown language code {', '.join(unknown)} (known: {', '.join(known)})")
-    return list(languages)
-
+    chosen = [lang for lang in languages if lang in available]
+    if not chosen:
+        raise InputError(f"{dataset}: none of {', '.join(languages)} here (converted: {', '.join(available)})")
+    skipped = [lang for lang in languages if lang not in available]
+    if skipped:
+        print(f"{dataset}: {', '.join(skipped)} not in the data; skipped (converted: {', '.join(available)})",
+              file=sys.stderr)
+    return list(dict.fromkeys(chosen))
 
 
 def converted_dir(dataset: str, topics_dir: Path | None = None) -> Path:
@@ -56,9 +109,24 @@ def converted_dir(dataset: str, topics_dir: Path | None = None) -> Path:
 
 def data_key(meta: dict) -> str:
     """A short fingerprint of a converted set's source files: caches built from other data never match."""
-    import hashlib
+    return hashlib.sha256(json.dumps(_stable(meta["sources"]), sort_keys=True).encode()).hexdigest()[:12]
 
-    return hashlib.sha256(json.dumps(meta["sources"], sort_keys=True).encode()).hexdigest()[:12]
+
+def language_key(meta: dict, lang: str) -> str:
+    """The fingerprint of one language's sources (its candidates depend on nothing else): adding a language
+    to a monolingual set keeps the other languages' indexes."""
+    return hashlib.sha256(json.dumps([meta["format"], _stable(meta["sources"][lang])], sort_keys=True).encode()).hexdigest()[:12]
+
+
+DERIVED = ("files",)  # how a corpus was cut into files says nothing about its content
+
+
+def _stable(obj):
+    """Sources without what follows from the rest: a local file's checksum already fixes its passages'."""
+    if isinstance(obj, dict):
+        return {k: _stable(v) for k, v in obj.items()
+                if k not in DERIVED and not (k == "passages_sha256" and "sha256" in obj)}
+    return obj
 
 
 def topics_path(dataset: str, lang: str = "all", topics_dir: Path | None = None) -> Path:
@@ -76,32 +144,45 @@ def corpus_dir(dataset: str, lang: str, variant: str = "sentence", topics_dir: P
 
 
 def resolve(name: str, topics_dir: Path | None = None) -> Path:
-    """``xquad-r-en`` -> topics file; ``xquad-r-en-de`` / ``xquad-r-en-pool`` -> qrels file."""
-    for dataset in sorted(manifest(), key=len, reverse=True):
+    """``xquad-r-en`` -> topics file; ``xquad-r-en-de`` / ``xquad-r-en-pool`` -> qrels file (user sets too)."""
+    specs = manifest()
+    for dataset in sorted(specs, key=len, reverse=True):
         if not name.startswith(dataset + "-"):
             continue
         parts = name[len(dataset) + 1:].split("-")
-        langs = list(dataset_spec(dataset)["languages"])
+        langs = known_languages(dataset)
         if len(parts) == 1 and parts[0] in langs + ["all"]:
             path = topics_path(dataset, parts[0], topics_dir)
         elif len(parts) == 2 and parts[0] in langs and parts[1] in langs + [POOL]:
             path = qrels_path(dataset, parts[0], parts[1], topics_dir)
         else:
-            raise InputError(f"{name}: unknown topic set (languages of {dataset}: {', '.join(langs)})")
+            continue  # perhaps a longer-named set's prefix: try the others first
         if not path.is_file():
             raise InputError(f"{path}: no such file; convert first (python -m pyserini_hybrid.topics convert {dataset})")
         return path
-    raise InputError(f"{name}: unknown topic set (datasets: {', '.join(manifest())})")
+    near = [d for d in specs if name.startswith(d + "-")]
+    if near:
+        raise InputError(f"{name}: unknown topic set (languages of {near[0]}: {', '.join(known_languages(near[0]))})")
+    raise InputError(f"{name}: unknown topic set (datasets: {', '.join(specs)})")
 
 
 def load_meta(dataset: str, topics_dir: Path | None = None, data: str | Path | None = None,
-              auto_convert: bool = True) -> dict:
-    """The converted set's meta.json, converting first when it is missing."""
+              auto_convert: bool = True, languages=None) -> dict:
+    """The converted set's meta.json, converting first when it is missing or lacks a requested language
+    that a monolingual set can have (MIRACL: converting adds it, when it is in the data)."""
     path = converted_dir(dataset, topics_dir) / "meta.json"
-    if not path.is_file():
+    meta = load_json(path) if path.is_file() else None
+    if meta is not None and languages and meta["format"] != "lareqa":
+        known = known_languages(dataset, data)
+        if any(x in known and x not in meta["languages"] for x in languages):
+            meta = None
+    if meta is None:
         if not auto_convert:
             raise InputError(f"{path}: not converted yet (run: python -m pyserini_hybrid.topics convert {dataset})")
         from .convert import convert
 
-        convert(dataset, data, topics_dir)
-    return load_json(path)
+        spec = dataset_spec(dataset, data)
+        convert(dataset, data, topics_dir, languages=languages if spec["format"] != "lareqa" else None)
+        meta = load_json(path)
+    _last_meta[dataset] = meta
+    return meta

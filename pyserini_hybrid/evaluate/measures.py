@@ -14,7 +14,7 @@ and, for LAReQA sets, ``pool.trec`` against the multilingual pool. Every retriev
 
 from __future__ import annotations
 
-import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +22,8 @@ import pandas as pd
 from tqdm import tqdm
 
 from ..core.errors import InputError
-from ..core.trec import ranked, read_qrels_frame, read_run
+from ..core.files import load_json
+from ..core.trec import ranked, read_qrels_frame, read_run, read_topics
 from ..data import topic_sets as tp
 
 MEASURES = ["AP", "R@1", "R@10", "nDCG@10", "R@100", "RR@10"]
@@ -84,14 +85,25 @@ def rank_distance(run: pd.DataFrame, qrels: pd.DataFrame, depth: int) -> pd.Data
     return out
 
 
+def run_meta(run_dir: Path) -> dict:
+    """The run directory's ``run-meta.json`` ({} when there is none), its fields' types checked."""
+    path = run_dir / "run-meta.json"
+    if not path.is_file():
+        return {}
+    meta = load_json(path)  # malformed or truncated: one line naming the file
+    if not isinstance(meta, dict):
+        raise InputError(f"{path}: expected a JSON object")
+    hits, langs = meta.get("hits"), meta.get("languages")
+    if hits is not None and (isinstance(hits, bool) or not isinstance(hits, int) or hits < 1):
+        raise InputError(f"{path}: 'hits' must be a positive integer, got {hits!r}")
+    if langs is not None and (not isinstance(langs, list) or not all(isinstance(x, str) for x in langs)):
+        raise InputError(f"{path}: 'languages' must be a list of language codes, got {langs!r}")
+    return meta
+
+
 def run_depth(run_dir: Path) -> int | None:
     """The depth the runs were made with (run-meta.json's hits), if recorded."""
-    meta = run_dir / "run-meta.json"
-    if meta.is_file():
-        hits = json.loads(meta.read_text(encoding="utf-8")).get("hits")
-        if hits:
-            return int(hits)
-    return None
+    return run_meta(run_dir).get("hits") or None
 
 
 def query_language(qid: str, languages: list[str], fallback: str) -> str:
@@ -107,19 +119,43 @@ def _check_run_matches(path: Path, run: pd.DataFrame, known_qids: set[str], data
                          f"(e.g. {stray[0]!r}); was it made from other topics?")
 
 
+def _languages(dataset: str, run_dir: Path, languages, warnings: list[str]) -> list[str]:
+    """The languages to evaluate: given, else run-meta.json's, else those with a run file (said so); a
+    chosen language without its run file is said too, since its settings are then missing."""
+    if languages:
+        chosen, source = list(languages), "--languages"
+    elif run_meta(run_dir).get("languages"):
+        chosen, source = run_meta(run_dir)["languages"], "run-meta.json"
+    else:
+        chosen, source = None, ""
+    langs = tp.check_languages(dataset, chosen)
+    present = [x for x in langs if (run_dir / f"{x}.trec").is_file()]
+    if chosen is None and present and len(present) < len(langs):
+        warnings.append(f"{run_dir}: no run-meta.json and run files for {len(present)} of {len(langs)} "
+                        f"{dataset} languages; evaluating {', '.join(present)} only "
+                        f"(no runs for {', '.join(x for x in langs if x not in present)})")
+        return present
+    missing = [x for x in langs if x not in present]
+    if missing and present:
+        warnings.append(f"{run_dir}: no run file for {', '.join(missing)} (languages from {source or 'the dataset'}); "
+                        "their candidate-side settings are missing from the averages")
+    return langs
+
+
 def evaluate_run_dir(dataset: str, run_dir: Path, languages=None, topics_dir: Path | None = None,
-                     depth: int | None = None) -> dict:
-    """Measures for every setting whose run file exists in ``run_dir``."""
-    meta = tp.load_meta(dataset, topics_dir)
+                     depth: int | None = None, data: str | Path | None = None) -> dict:
+    """Measures for every setting whose run file exists in ``run_dir``; ``result["warnings"]`` says what
+    was left out (also printed)."""
+    if depth is not None and depth < 1:
+        raise InputError(f"--depth {depth}: must be a positive number of hits")
+    meta = tp.load_meta(dataset, topics_dir, data)
     if not run_dir.is_dir():
         raise InputError(f"{run_dir}: run directory not found")
-    if not languages and (run_dir / "run-meta.json").is_file():  # the languages the runs were made for
-        languages = json.loads((run_dir / "run-meta.json").read_text(encoding="utf-8")).get("languages")
-    langs = tp.check_languages(dataset, languages)
+    warnings: list[str] = []
+    langs = _languages(dataset, run_dir, languages, warnings)
     known = set()
     for lang in meta["languages"]:
-        known |= {line.split("\t", 1)[0] for line in
-                  tp.topics_path(dataset, lang, topics_dir).read_text(encoding="utf-8").splitlines() if line}
+        known |= set(read_topics(tp.topics_path(dataset, lang, topics_dir)))
     targets = [y for y in langs if (run_dir / f"{y}.trec").is_file()]
     if meta["format"] == "lareqa" and (run_dir / f"{tp.POOL}.trec").is_file():
         targets.append(tp.POOL)
@@ -160,8 +196,11 @@ def evaluate_run_dir(dataset: str, run_dir: Path, languages=None, topics_dir: Pa
             rank_distances = rank_distance(run, qrels, depth)  # the pool is the last target
         del run
 
+    for w in warnings:
+        print(f"warning: {w}", file=sys.stderr)
     result = {"dataset": dataset, "run_dir": str(run_dir), "depth": depth, "measures": MEASURES,
-              "languages": langs, "settings": settings, "macro": macro_averages(settings, langs)}
+              "languages": langs, "settings": settings, "macro": macro_averages(settings, langs),
+              "warnings": warnings}
     if rank_distances is not None:
         rd = rank_distances
         rd["lang"] = [query_language(q, langs, "") for q in rd.index]

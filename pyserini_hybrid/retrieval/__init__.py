@@ -1,3 +1,5 @@
-"""Retrieval: BM25 (``bm25``), dense (``dense``) and BM25+dense fusion (``fusion``) runs over whole topic
-sets, each a thin orchestration of Pyserini's CLI writing one run directory, with the shared flag
-vocabulary in ``options``. May import ``core``, ``data``, ``models``, ``pyserini_glue``."""
+"""Retrieval: BM25 (``bm25``, or Pyserini's prebuilt MIRACL indexes: ``prebuilt``), dense (``dense``, large
+corpora encoded in shards and merged, with progress in passages: ``shards``) and BM25+dense fusion
+(``fusion``) runs over whole topic sets, each a thin orchestration of Pyserini's CLI writing one run
+directory, with the shared flag vocabulary in ``options``. May import ``core``, ``data``, ``models``,
+``pyserini_glue``."""

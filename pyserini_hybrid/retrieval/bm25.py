@@ -21,29 +21,25 @@ from tqdm import tqdm
 from ..core.errors import InputError, cli
 from ..core.files import PROJECT_ROOT, atomic_directory, load_json, write_json
 from ..core.trec import merge_runs_by_score
+from ..data import analyzers
 from ..data import topic_sets as tp
+from ..data.corpus import count_passages
 from ..pyserini_glue.mains import display, run, run_to_file
-from .options import DEFAULT_HITS, checked_args, prune_runs, retrieval_parser
+from .options import (
+    DEFAULT_HITS,
+    cached_path,
+    checked_args,
+    prune_runs,
+    retrieval_parser,
+    unchecked_sources,
+)
+from .prebuilt import prebuilt_index
 
-# Languages with their own analyzer in Anserini 1.7.1 (io.anserini.analysis.AnalyzerMap; "en" is
-# Anserini's DefaultEnglishAnalyzer). Any other code, among ours el, vi and sw, silently falls back to
-# DefaultEnglishAnalyzer: Unicode word tokens, lower-casing, English stopwords and Porter stemming,
-# which leaves non-Latin words unstemmed and is what Pyserini's own MIRACL-sw BM25 gets.
-ANSERINI_ANALYZERS = {
-    "ar": "ArabicAnalyzer", "bn": "BengaliAnalyzer", "da": "DanishAnalyzer", "de": "GermanAnalyzer",
-    "en": "DefaultEnglishAnalyzer", "es": "SpanishAnalyzer", "fa": "PersianAnalyzer", "fi": "FinnishAnalyzer",
-    "fr": "FrenchAnalyzer", "hi": "HindiAnalyzer", "hu": "HungarianAnalyzer", "id": "IndonesianAnalyzer",
-    "it": "ItalianAnalyzer", "ja": "JapaneseAnalyzer", "ko": "CJKAnalyzer", "nl": "DutchAnalyzer",
-    "no": "NorwegianAnalyzer", "pl": "MorfologikAnalyzer", "pt": "PortugueseAnalyzer", "ru": "RussianAnalyzer",
-    "sv": "SwedishAnalyzer", "te": "TeluguAnalyzer", "th": "ThaiAnalyzer", "tr": "TurkishAnalyzer",
-    "uk": "UkrainianMorfologikAnalyzer", "zh": "CJKAnalyzer",
-}
-FALLBACK_ANALYZER = "DefaultEnglishAnalyzer (fallback)"
-FALLBACK_LANGUAGE = "en"  # what Anserini falls back to for codes it has no analyzer for
-
-
-def analyzer(lang: str) -> str:
-    return ANSERINI_ANALYZERS.get(lang, FALLBACK_ANALYZER)
+# which analyzer Anserini gives each --language code (read from its jar; see data/analyzers.py)
+ANSERINI_ANALYZERS = analyzers.ANSERINI_ANALYZERS
+FALLBACK_ANALYZER = analyzers.FALLBACK_ANALYZER
+FALLBACK_LANGUAGE = analyzers.FALLBACK_LANGUAGE
+analyzer = analyzers.anserini_analyzer
 
 
 def index_args(corpus: Path, index: Path, lang: str, threads: int) -> list[str]:
@@ -67,7 +63,7 @@ def build_index(corpus: Path, index: Path, lang: str, threads: int, log: Path) -
     marker = index / "analyzer-language"
     if marker.is_file() and any(index.glob("segments_*")):
         return marker.read_text(encoding="utf-8").strip()
-    expected = sum(1 for line in open(corpus / "docs.jsonl", encoding="utf-8") if line.strip())
+    expected = count_passages(corpus)
     for language in (lang, FALLBACK_LANGUAGE):
         try:
             with atomic_directory(index) as tmp:
@@ -98,7 +94,9 @@ def _logged_reason(output: str) -> str:
 
 
 def _indexed_count(output: str) -> int:
-    m = re.findall(r"Total ([\d,]+) documents indexed", output)
+    """Documents Anserini indexed: its "indexed:" counter (a document whose analysis failed still counts in
+    "Total N documents indexed", e.g. Thai without the JRE's segmentation: 1 of 1 "indexed", counter 0)."""
+    m = re.findall(r"indexed:\s+([\d,]+)", output) or re.findall(r"Total ([\d,]+) documents indexed", output)
     return int(m[-1].replace(",", "")) if m else -1
 
 
@@ -109,18 +107,21 @@ def search(index: Path, topics: Path, output: Path, lang: str, hits: int, thread
 
 def run_bm25(dataset: str, output: Path, languages=None, variant: str = "sentence", hits: int = DEFAULT_HITS,
              threads: int = 2, index_root: Path | None = None, topics_dir: Path | None = None,
-             data: str | None = None, force: bool = False) -> dict:
+             data: str | None = None, force: bool = False, prebuilt: bool = False) -> dict:
     """Index and search every candidate language of ``dataset``; write ``<Y>.trec`` and ``pool.trec``.
 
     Indexes are built once per source data; a run is searched again only when the dataset, its source
     files, languages, corpus variant, depth or analyzer changed since the last complete run's
-    ``run-meta.json`` (or with ``force``). Run files of other languages are removed."""
-    meta = tp.load_meta(dataset, topics_dir, data)
-    langs = tp.check_languages(dataset, languages)
+    ``run-meta.json`` (or with ``force``). Run files of other languages are removed. ``prebuilt``:
+    search Pyserini's prebuilt ``miracl-v1.0-<lang>`` index (the full MIRACL corpus) instead of indexing."""
+    meta = tp.load_meta(dataset, topics_dir, data, languages=languages)
+    langs = tp.check_languages(dataset, languages, meta)
     index_root = index_root or PROJECT_ROOT / "indexes" / "bm25"
+    lareqa = meta["format"] == "lareqa"
+    names = {lang: prebuilt_index(dataset, meta, lang) for lang in langs} if prebuilt else {}
     output.mkdir(parents=True, exist_ok=True)
     log = output / "pyserini.log"
-    if meta["format"] != "lareqa":  # monolingual sets: each index gets its own language's topics
+    if not lareqa:  # monolingual sets: each index gets its own language's topics
         topics = {lang: tp.topics_path(dataset, lang, topics_dir) for lang in langs}
     elif len(langs) == len(meta["languages"]):  # one search per index covers every query language
         topics = dict.fromkeys(langs, tp.topics_path(dataset, "all", topics_dir))
@@ -130,31 +131,38 @@ def run_bm25(dataset: str, output: Path, languages=None, variant: str = "sentenc
                                   for lang in langs), encoding="utf-8")
         topics = dict.fromkeys(langs, subset)
     key = {"dataset": dataset, "languages": langs, "corpus_variant": variant, "hits": hits,
-           "data": tp.data_key(meta)}
+           "data": tp.data_key(meta), **({"prebuilt": True} if prebuilt else {})}
     previous = load_json(output / "run-meta.json") if (output / "run-meta.json").is_file() else {}
     reuse = not force and {k: previous.get(k) for k in key} == key
     if not reuse:  # a run killed half-way must not leave a meta that matches its mixed run files
         (output / "run-meta.json").unlink(missing_ok=True)
-    pool = meta["format"] == "lareqa" and len(langs) > 1
+    pool = lareqa and len(langs) > 1
     prune_runs(output, {f"{lang}.trec" for lang in langs} | ({f"{tp.POOL}.trec"} if pool else set()))
-    commands, analyzers, searched = [], {}, False
+    commands, used_analyzers, searched = [], {}, False
     for lang in tqdm(langs, desc=f"BM25 {dataset}", unit="lang"):
-        corpus = tp.corpus_dir(dataset, lang, variant, topics_dir)
-        index = index_root / dataset / f"{variant}-{key['data']}" / lang
-        used = build_index(corpus, index, lang, threads, log)
-        analyzers[lang] = analyzer(lang) if used == lang else FALLBACK_ANALYZER
-        commands.append(display("pyserini.index.lucene", index_args(corpus, index, used, threads)))
+        if prebuilt:
+            index, used = names[lang], lang
+            used_analyzers[lang] = f"{analyzer(lang)} (prebuilt index {names[lang]})"
+        else:
+            corpus = tp.corpus_dir(dataset, lang, variant, topics_dir)
+            index = cached_path(index_root / dataset / f"{variant}-{key['data']}" / lang,
+                                index_root / dataset / f"{variant}-{lang}-{tp.language_key(meta, lang)}" / lang, lareqa)
+            used = build_index(corpus, index, lang, threads, log)
+            used_analyzers[lang] = analyzer(lang) if used == lang else FALLBACK_ANALYZER
+            commands.append(display("pyserini.index.lucene", index_args(corpus, index, used, threads)))
         out = output / f"{lang}.trec"
-        if not (reuse and out.is_file() and previous.get("analyzers", {}).get(lang) == analyzers[lang]):
+        if not (reuse and out.is_file() and previous.get("analyzers", {}).get(lang) == used_analyzers[lang]):
             search(index, topics[lang], out, used, hits, threads, log)
             searched = True
         commands.append(display("pyserini.search.lucene", search_args(index, topics[lang], out, used, hits, threads)))
     if pool and (searched or not (output / f"{tp.POOL}.trec").is_file()):
         merge_runs_by_score([output / f"{lang}.trec" for lang in langs], output / f"{tp.POOL}.trec", hits)
         searched = True
-    info = {"system": "bm25", **key, "analyzers": analyzers,
-            "pool": "per-language runs merged by BM25 score" if meta["format"] == "lareqa" else None,
+    info = {"system": "bm25", **key, "analyzers": used_analyzers,
+            "pool": "per-language runs merged by BM25 score" if lareqa else None,
             "commands": commands}
+    if unchecked_sources(meta, langs):  # data without a checksum to check: its own, for the record
+        info["unchecked_sources"] = unchecked_sources(meta, langs)
     if searched or info != previous:  # left untouched when up to date: fusion compares its time stamp
         write_json(output / "run-meta.json", info)
     return info
@@ -164,10 +172,13 @@ def run_bm25(dataset: str, output: Path, languages=None, variant: str = "sentenc
 def main(argv=None) -> int:
     parser = retrieval_parser("bm25", __doc__.split("\n")[0])
     parser.add_argument("--force", action="store_true", help="search again even where runs are up to date")
+    parser.add_argument("--prebuilt", action="store_true",
+                        help="MIRACL languages: search Pyserini's prebuilt miracl-v1.0-<lang> index (full corpus; "
+                             "downloaded once into ~/.cache/pyserini or $PYSERINI_CACHE) instead of indexing locally")
     args = checked_args(parser, argv)
     output = args.output or PROJECT_ROOT / "runs" / "bm25" / args.dataset
     info = run_bm25(args.dataset, output, args.languages, args.corpus, args.hits, args.threads,
-                    args.index_dir, args.topics_dir, args.data_dir, args.force)
+                    args.index_dir, args.topics_dir, args.data_dir, args.force, args.prebuilt)
     print(f"BM25 runs for {args.dataset} ({len(info['languages'])} languages, depth {args.hits}) -> {output}")
     return 0
 

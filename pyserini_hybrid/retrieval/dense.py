@@ -29,7 +29,22 @@ from ..data import topic_sets as tp
 from ..models import precision as prec
 from ..models.config import CONFIG_NAME, EncoderConfig
 from ..pyserini_glue.mains import display, run, run_to_file
-from .options import DEFAULT_HITS, checked_args, prune_runs, retrieval_parser
+from .options import (
+    DEFAULT_HITS,
+    cached_path,
+    checked_args,
+    prune_runs,
+    retrieval_parser,
+    unchecked_sources,
+)
+from .shards import (
+    EncodeProgress,
+    is_index,
+    merge_indexes,
+    merged_dir,
+    shard_dirs,
+    shard_ranges,
+)
 
 
 def model_key(model_dir: Path) -> str:
@@ -57,11 +72,12 @@ def resolve_model(model: str | None) -> Path:
 
 
 def encode_args(corpus: Path, index: Path, model_dir: Path, dimension: int, batch_size: int,
-                variant: str = "sentence", precision: str = "fp32") -> list:
+                variant: str = "sentence", precision: str = "fp32", shard: tuple[int, int] | None = None) -> list:
     # a context candidate is "sentence\nparagraph": Pyserini splits it into two fields, which our
     # encoder joins again with a space (title = the sentence, text = its paragraph)
     fields = ["text"] if variant == "sentence" else ["title", "text"]
-    return ["input", "--corpus", corpus, "--fields", *fields, "output", "--embeddings", index, "--to-faiss",
+    shard_flags = ["--shard-id", shard[0], "--shard-num", shard[1]] if shard else []
+    return ["input", "--corpus", corpus, "--fields", *fields, *shard_flags, "output", "--embeddings", index, "--to-faiss",
             "encoder", "--encoder", model_dir, "--encoder-class", "hybrid", "--fields", *fields,
             "--dimension", dimension, "--device", "cpu", "--batch-size", batch_size, "--precision", precision]
 
@@ -72,30 +88,36 @@ def search_args(index: Path, topics: Path, queries: Path, output: Path, hits: in
 
 
 def build_index(corpus: Path, index: Path, model_dir: Path, dimension: int, batch_size: int, variant: str,
-                log: Path, precision: str = "fp32") -> None:
-    if (index / "index").is_file() and (index / "docid").is_file():
+                log: Path, precision: str = "fp32", shard: tuple[int, int] | None = None) -> None:
+    if is_index(index):
         return
     with atomic_directory(index) as tmp:
-        run("pyserini.encode", encode_args(corpus, tmp, model_dir, dimension, batch_size, variant, precision), log)
+        run("pyserini.encode", encode_args(corpus, tmp, model_dir, dimension, batch_size, variant, precision, shard), log)
 
 
-def merge_indexes(parts: list[Path], output: Path) -> None:
-    """Concatenate flat faiss indexes and their docid files (the multilingual pool)."""
-    import faiss
-    import numpy as np
-
-    if (output / "index").is_file():
-        return
-    vectors, docids = [], []
-    for part in parts:
-        index = faiss.read_index(str(part / "index"))
-        vectors.append(index.reconstruct_n(0, index.ntotal))
-        docids += (part / "docid").read_text(encoding="utf-8").splitlines()
-    merged = faiss.IndexFlatIP(vectors[0].shape[1])
-    merged.add(np.concatenate(vectors))
-    with atomic_directory(output) as tmp:
-        faiss.write_index(merged, str(tmp / "index"))
-        (tmp / "docid").write_text("\n".join(docids) + "\n", encoding="utf-8")
+def encode_language(corpus: Path, index: Path, passages: int, model_dir: Path, dimension: int, batch_size: int,
+                    variant: str, log: Path, precision: str, shard_num: int, shard_id: int | None,
+                    progress: EncodeProgress, label: str) -> list[str]:
+    """Encode one language (whole, or in ``shard_num`` shards; only shard ``shard_id`` when given) and,
+    with every shard there, merge them; returns the Pyserini commands. Cached parts are skipped."""
+    if shard_num == 1:
+        jobs = [(index, None, passages)]
+    else:
+        jobs = [(d, (i, shard_num), end - start) for i, (d, (start, end))
+                in enumerate(zip(shard_dirs(index, shard_num), shard_ranges(passages, shard_num)))]
+    commands = []
+    for out, shard, n in jobs if shard_id is None else [jobs[shard_id]]:
+        if is_index(out) or (shard is not None and is_index(merged_dir(index, shard_num))):
+            progress.skip(n)
+        else:
+            tag = label + (f" shard {shard[0] + 1}/{shard_num}" if shard else "")
+            with progress.follow(log, n, batch_size, tag):
+                build_index(corpus, out, model_dir, dimension, batch_size, variant, log, precision, shard)
+        commands.append(display("pyserini.encode", encode_args(corpus, out, model_dir, dimension, batch_size,
+                                                               variant, precision, shard)))
+    if shard_num > 1 and shard_id is None:
+        merge_indexes(shard_dirs(index, shard_num), merged_dir(index, shard_num))
+    return commands
 
 
 def encode_queries(topic_files: list[Path], model_dir: Path, output: Path, precision: str | None = None) -> Path:
@@ -118,19 +140,43 @@ def encode_queries(topic_files: list[Path], model_dir: Path, output: Path, preci
 def run_dense(dataset: str, output: Path, model: str | None = None, languages=None, variant: str = "sentence",
               hits: int = DEFAULT_HITS, threads: int = 2, batch_size: int = 256, index_root: Path | None = None,
               topics_dir: Path | None = None, data: str | None = None, force: bool = False,
-              precision: str | None = None) -> dict:
+              precision: str | None = None, shard_num: int = 1, shard_id: int | None = None) -> dict:
     """Dense runs of a topic set; ``precision`` (fp32, bf16, auto; default: $PYSERINI_HYBRID_PRECISION, else
-    the model directory's setting) is resolved here, recorded in run-meta.json and part of the cache key."""
-    meta = tp.load_meta(dataset, topics_dir, data)
-    langs = tp.check_languages(dataset, languages)
+    the model directory's setting) is resolved here, recorded in run-meta.json and part of the cache key.
+    ``shard_num``: encode each corpus in that many shards (``pyserini.encode --shard-id/--shard-num``) and
+    merge them; with ``shard_id`` only that shard is encoded (one process or machine per shard) and
+    nothing is searched: a last call without ``shard_id`` merges the shards and searches."""
+    meta = tp.load_meta(dataset, topics_dir, data, languages=languages)
+    langs = tp.check_languages(dataset, languages, meta)
+    if shard_num < 1 or (shard_id is not None and not 0 <= shard_id < shard_num):
+        raise InputError(f"--shard-id {shard_id} --shard-num {shard_num}: need 0 <= shard-id < shard-num")
     model_dir = resolve_model(model)
     dimension = int(load_json(model_dir / "config.json")["hidden_size"])
     precision = prec.resolve(prec.requested(precision, os.environ.get(prec.ENV), EncoderConfig.load(model_dir).precision))
     key = f"{model_key(model_dir)}-{precision}"
-    cache = (index_root or PROJECT_ROOT / "indexes" / "dense") / key / f"{dataset}-{tp.data_key(meta)}"
-    output.mkdir(parents=True, exist_ok=True)
+    root = (index_root or PROJECT_ROOT / "indexes" / "dense") / key
+    cache = root / f"{dataset}-{tp.data_key(meta)}"
     log = output / "pyserini.log"
     lareqa = meta["format"] == "lareqa"
+    fields = variant if lareqa else "sentence"  # a monolingual set's passages have no separate context
+    indexes, commands = {}, []
+    progress = EncodeProgress(sum(meta["counts"][x]["candidates"] for x in langs), f"encode {dataset}")
+    try:
+        for lang in langs:
+            corpus = tp.corpus_dir(dataset, lang, variant, topics_dir)
+            where = cached_path(cache / variant / lang,
+                                root / f"{dataset}-{lang}-{tp.language_key(meta, lang)}" / variant / lang, lareqa)
+            commands += encode_language(corpus, where, meta["counts"][lang]["candidates"], model_dir, dimension,
+                                        batch_size, fields, log, precision, shard_num, shard_id, progress, lang)
+            indexes[lang] = merged_dir(where, shard_num)
+    finally:
+        progress.close()
+    if shard_id is not None:
+        print(f"dense {dataset}: shard {shard_id + 1} of {shard_num} encoded ({', '.join(langs)}); "
+              f"run again without --shard-id, once every shard is there, to merge and search")
+        return {"system": "dense", "dataset": dataset, "languages": langs, "shard": [shard_id, shard_num],
+                "commands": commands}
+    output.mkdir(parents=True, exist_ok=True)
     topic_files = {x: tp.topics_path(dataset, x, topics_dir) for x in langs}
     # keyed by the topics' text too: perturbed or edited topics must not reuse other queries' vectors
     topics_key = hashlib.sha256(b"".join(f.read_bytes() for f in topic_files.values())).hexdigest()[:10]
@@ -139,15 +185,8 @@ def run_dense(dataset: str, output: Path, model: str | None = None, languages=No
     if lareqa:  # every index is searched with the topics of every query language
         all_topics = output / "topics.tsv"
         all_topics.write_text("".join(f.read_text(encoding="utf-8") for f in topic_files.values()), encoding="utf-8")
-    indexes, commands = {}, []
-    for lang in tqdm(langs, desc=f"encode {dataset}", unit="lang"):
-        corpus = tp.corpus_dir(dataset, lang, variant, topics_dir)
-        indexes[lang] = cache / variant / lang
-        build_index(corpus, indexes[lang], model_dir, dimension, batch_size, variant, log, precision)
-        commands.append(display("pyserini.encode", encode_args(corpus, indexes[lang], model_dir, dimension,
-                                                               batch_size, variant, precision)))
     if lareqa and len(langs) > 1:
-        indexes[tp.POOL] = cache / variant / ("pool-" + "-".join(langs))
+        indexes[tp.POOL] = cache / variant / ("pool-" + "-".join(langs) + (f"-shards-{shard_num}" if shard_num > 1 else ""))
         merge_indexes([indexes[x] for x in langs], indexes[tp.POOL])
     for target, index in indexes.items():
         topics = all_topics if lareqa else topic_files[target]
@@ -158,6 +197,10 @@ def run_dense(dataset: str, output: Path, model: str | None = None, languages=No
             "encoder_config": load_json(model_dir / CONFIG_NAME),
             "pool": "per-language flat indexes concatenated (each candidate encoded once)" if lareqa else None,
             "commands": commands}
+    if shard_num > 1:
+        info["shards"] = {"num": shard_num, "merged": "shard indexes concatenated in shard order"}
+    if unchecked_sources(meta, langs):
+        info["unchecked_sources"] = unchecked_sources(meta, langs)
     previous = output / "run-meta.json"
     if not force and previous.is_file() and load_json(previous) == info and \
             all((output / f"{t}.trec").is_file() for t in indexes):
@@ -182,10 +225,18 @@ def main(argv=None) -> int:
     parser.add_argument("--precision", choices=prec.PRECISIONS,
                         help="encoding precision (default: $PYSERINI_HYBRID_PRECISION, else the model's, else auto: "
                              "bf16 where the CPU has avx512_bf16/AMX)")
+    parser.add_argument("--shard-num", type=int, default=1,
+                        help="encode each corpus in N shards (pyserini.encode --shard-id/--shard-num) and merge them")
+    parser.add_argument("--shard-id", type=int,
+                        help="encode only this shard (0-based) and stop: one process or machine per shard; then "
+                             "run once more without it to merge and search")
     args = checked_args(parser, argv)
     output = args.output or PROJECT_ROOT / "runs" / "dense" / args.dataset
     info = run_dense(args.dataset, output, args.model, args.languages, args.corpus, args.hits, args.threads,
-                     args.batch_size, args.index_dir, args.topics_dir, args.data_dir, args.force, args.precision)
+                     args.batch_size, args.index_dir, args.topics_dir, args.data_dir, args.force, args.precision,
+                     args.shard_num, args.shard_id)
+    if args.shard_id is not None:
+        return 0
     print(f"dense runs for {args.dataset} ({len(info['languages'])} languages, {info['model_key']}) -> {output}")
     return 0
 

@@ -26,7 +26,7 @@ from ..core.files import PROJECT_ROOT, load_json, write_json
 from ..core.trec import read_run, write_run
 from ..data import topic_sets as tp
 from ..pyserini_glue.mains import display, run_to_file
-from .options import DEFAULT_HITS, prune_runs
+from .options import DEFAULT_HITS, add_topic_set_flags, prune_runs, use_topic_sets
 
 METHODS = ("rrf", "interpolation")
 RRF_K = 60
@@ -104,7 +104,7 @@ def main(argv=None) -> int:
     import argparse
 
     parser = argparse.ArgumentParser(prog="python -m pyserini_hybrid.fusion", description=__doc__.split("\n")[0])
-    parser.add_argument("--dataset", required=True, choices=list(tp.manifest()))
+    parser.add_argument("--dataset", required=True, help="a topic set, built-in or your own (--topic-sets)")
     parser.add_argument("--dense", type=Path, required=True, help="dense run directory")
     parser.add_argument("--sparse", type=Path, required=True, help="BM25 run directory")
     parser.add_argument("--method", choices=METHODS, default="rrf")
@@ -112,7 +112,9 @@ def main(argv=None) -> int:
     parser.add_argument("--hits", type=int, default=DEFAULT_HITS, help="depth read from each run and written")
     parser.add_argument("--output", type=Path, help="run directory (default runs/fusion-<method>/<dataset>)")
     parser.add_argument("--force", action="store_true")
+    add_topic_set_flags(parser)
     args = parser.parse_args(argv)
+    use_topic_sets(args)
     output = args.output or PROJECT_ROOT / "runs" / f"fusion-{args.method}" / args.dataset
     run_fusion(args.dataset, args.dense, args.sparse, output, args.method, args.alpha, args.hits, args.force)
     print(f"fused runs for {args.dataset} ({args.method}) -> {output}")

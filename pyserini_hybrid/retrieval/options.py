@@ -17,11 +17,29 @@ def prune_runs(run_dir: Path, keep: set[str]) -> None:
             path.unlink()
 
 
+def add_topic_set_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--topic-sets", action="append", metavar="FILE",
+                        help="a topic-set file of your own (TOML/JSON; repeatable); its sets are then named like "
+                             "the built-in ones (also $PYSERINI_HYBRID_TOPIC_SETS, topic-sets.toml in the data dir)")
+    parser.add_argument("--data-dir", help="data directory (default ../shared/data or $PYSERINI_HYBRID_DATA)")
+
+
+def use_topic_sets(args: argparse.Namespace, dataset_attr: str | None = "dataset") -> None:
+    """Make the command's own topic-set files and data directory count, then check the dataset name."""
+    from ..data import topic_sets as tp
+
+    tp.register_topic_sets(getattr(args, "topic_sets", None))
+    tp.use_data_dir(getattr(args, "data_dir", None))
+    if dataset_attr:
+        tp.dataset_spec(getattr(args, dataset_attr))
+
+
 def retrieval_parser(system: str, description: str) -> argparse.ArgumentParser:
-    from ..data.topic_sets import CORPUS_VARIANTS, manifest
+    from ..data.topic_sets import CORPUS_VARIANTS
 
     parser = argparse.ArgumentParser(prog=f"python -m pyserini_hybrid.{system}", description=description)
-    parser.add_argument("--dataset", required=True, choices=list(manifest()))
+    parser.add_argument("--dataset", required=True,
+                        help="a topic set: xquad-r, mlqa-r, miracl-mini, miracl or one of your own (--topic-sets)")
     parser.add_argument("--output", type=Path, help=f"run directory (default runs/{system}/<dataset>)")
     parser.add_argument("--languages", nargs="+", help="candidate and query languages (default: all)")
     parser.add_argument("--corpus", choices=CORPUS_VARIANTS, default="sentence",
@@ -30,7 +48,7 @@ def retrieval_parser(system: str, description: str) -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--index-dir", type=Path, help=f"index root (default indexes/{system})")
     parser.add_argument("--topics-dir", type=Path)
-    parser.add_argument("--data-dir")
+    add_topic_set_flags(parser)
     return parser
 
 
@@ -38,4 +56,16 @@ def checked_args(parser: argparse.ArgumentParser, argv) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.hits < 1:
         raise InputError(f"--hits {args.hits}: must be positive")
+    use_topic_sets(args)
     return args
+
+
+def cached_path(legacy: Path, per_language: Path, lareqa: bool) -> Path:
+    """Where a language's index lives: under the whole set's data key (LAReQA, and any index built so
+    before), else under its own language's key, so adding a language leaves the others' indexes valid."""
+    return legacy if lareqa or legacy.exists() else per_language
+
+
+def unchecked_sources(meta: dict, langs: list[str]) -> dict:
+    """The real checksums of data that had none to be checked against (recorded in run-meta.json)."""
+    return {x: meta["sources"][x] for x in langs if x in meta.get("unchecked", [])}

@@ -8,6 +8,8 @@ from pathlib import Path
 
 from ..core.errors import cli
 from ..core.files import PROJECT_ROOT
+from ..core.lock import output_lock
+from ..models.default_model import check_start_model
 from .config import Study
 from .orchestrate import run_study
 
@@ -26,7 +28,10 @@ def main(argv=None) -> int:
     suffix = "-quick" if study.quick else ""
     work = args.work_dir or PROJECT_ROOT / "work" / f"study-{study.name}{suffix}"
     report_dir = args.report_dir or PROJECT_ROOT / "reports" / f"{study.name}{suffix}"
-    run_study(study, work, report_dir, args.data_dir, args.model)
+    if args.model:
+        check_start_model(args.model, "--model")
+    with output_lock(work, "study"):  # one study per work directory (its caches and ledger)
+        run_study(study, work, report_dir, args.data_dir, args.model)
     print(f"report: {report_dir / 'report.md'}")
     return 0
 

@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..core.errors import cli
+from ..core.errors import InputError, cli
 from ..core.files import PROJECT_ROOT, atomic_write, write_json
 from ..data import topic_sets as tp
 from ..data.convert import convert
@@ -31,15 +31,25 @@ DATASETS = ["xquad-r", "mlqa-r", "miracl-mini"]
 SYSTEMS = ["bm25", "dense", "fusion-rrf", "fusion-interpolation"]
 
 
-def summary_table(results: dict[tuple[str, str], dict]) -> str:
-    """README's table: Mo/Cr/Mul mAP on the LAReQA sets, nDCG@10 / R@100 per MIRACL-mini language."""
+def summary_table(results: dict[tuple[str, str], dict], formats: dict[str, str] | None = None) -> str:
+    """README's table: Mo/Cr/Mul mAP on the LAReQA-format sets, then nDCG@10 / R@100 per language for each
+    monolingual set (MIRACL, users' MIRACL- or Pyserini-format sets)."""
     systems = sorted({s for s, _ in results})
+    datasets = list(dict.fromkeys(d for _, d in results))
+    formats = formats or {}
+
+    def is_lareqa(d):
+        if d in formats:
+            return formats[d] == "lareqa"
+        return any({"Cr", "Mul"} & set(r.get("macro", {})) for (_, x), r in results.items() if x == d)
+
     lines = []
-    lareqa = [d for d in ("xquad-r", "mlqa-r") if any(k[1] == d for k in results)]
+    lareqa = [d for d in datasets if is_lareqa(d)]
     if lareqa:
         head = "| system | " + " | ".join(f"{d} {m}" for d in lareqa for m in ("Mo", "Cr", "Mul")) + " | " + \
                " | ".join(f"{d} rank dist." for d in lareqa) + " |"
-        lines += ["mAP (AP over the run) on XQuAD-R / MLQA-R; rank distance on the multilingual pool (lower = less language bias).", "",
+        lines += ["mAP (AP over the run) on " + " / ".join(CAPTIONS.get(d, d) for d in lareqa)
+                  + "; rank distance on the multilingual pool (lower = less language bias).", "",
                   head, "|---|" + "---:|" * (4 * len(lareqa))]
         for s in systems:
             cells = []
@@ -51,25 +61,60 @@ def summary_table(results: dict[tuple[str, str], dict]) -> str:
                       else "–" for d in lareqa]
             lines.append(f"| {s} | " + " | ".join(cells) + " |")
         lines.append("")
-    miracl = [results[(s, "miracl-mini")] for s in systems if (s, "miracl-mini") in results]
-    if miracl:
-        langs = miracl[0]["languages"]
-        lines += ["MIRACL-mini (dev queries on the small sub-corpus; not comparable with official MIRACL numbers).", "",
+    for d in (d for d in datasets if not is_lareqa(d)):
+        runs = [results[(s, d)] for s in systems if (s, d) in results]
+        langs = list(dict.fromkeys(x for r in runs for x in r["languages"]))
+        lines += [MONOLINGUAL_CAPTIONS.get(d, f"{d} (monolingual; nDCG@10 and R@100 per language)."), "",
                   "| system | " + " | ".join(f"{x} nDCG@10 | {x} R@100" for x in langs) + " |",
                   "|---|" + "---:|" * (2 * len(langs))]
         for s in systems:
-            r = results.get((s, "miracl-mini"))
+            r = results.get((s, d))
             if r:
                 cells = [f"{r['settings'][f'{x}-{x}'][m]:.4f}" if f"{x}-{x}" in r["settings"] else "–"
                          for x in langs for m in ("nDCG@10", "R@100")]
                 lines.append(f"| {s} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+        lines.append("")
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+CAPTIONS = {"xquad-r": "XQuAD-R", "mlqa-r": "MLQA-R"}
+MONOLINGUAL_CAPTIONS = {
+    "miracl-mini": "MIRACL-mini (dev queries on the small sub-corpus; not comparable with official MIRACL numbers).",
+    "miracl": "MIRACL (v1.0 dev queries on the full corpora).",
+}
+
+
+def select(datasets: list[str], languages, data) -> tuple[dict[str, list[str] | None], list[str]]:
+    """dataset -> the languages to run (None: all it has), and a line per part of the selection skipped.
+    Nothing left is a one-line error naming what exists."""
+    plan, skipped, matched = {}, [], set()
+    for d in datasets:
+        have = tp.present_languages(d, data)
+        if not have:
+            skipped.append(f"{d}: no data here")
+            continue
+        if not languages:
+            plan[d] = None
+            continue
+        wanted = [x for x in languages if x in have]
+        matched |= set(wanted)
+        if not wanted:
+            skipped.append(f"{d}: none of {', '.join(languages)} (it has {', '.join(have)})")
+        else:
+            plan[d] = wanted
+    if languages and plan and set(languages) - matched:
+        skipped.append(f"languages {', '.join(x for x in languages if x not in matched)}: in none of "
+                       f"{', '.join(datasets)}")
+    if not plan:
+        raise InputError("nothing to run: " + "; ".join(skipped))
+    return plan, skipped
 
 
 @cli
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pyserini_hybrid.benchmark", description=__doc__.split("\n")[0])
-    parser.add_argument("--datasets", nargs="+", choices=DATASETS, default=DATASETS)
+    parser.add_argument("--datasets", nargs="+", default=DATASETS,
+                        help=f"topic sets (default {' '.join(DATASETS)}; also miracl and your own, --topic-sets)")
     parser.add_argument("--systems", nargs="+", choices=SYSTEMS, default=["bm25"],
                         help="dense: the --model directory, default the embedded multilingual-e5-small; "
                              "fusion-rrf / fusion-interpolation: BM25 + dense through pyserini.fusion "
@@ -85,28 +130,39 @@ def main(argv=None) -> int:
     parser.add_argument("--force", action="store_true", help="search again even where runs are up to date")
     parser.add_argument("--work-dir", type=Path, default=PROJECT_ROOT,
                         help="where topics/, indexes/, runs/ and results/ go (default: the project)")
+    parser.add_argument("--prebuilt", action="store_true",
+                        help="BM25 on MIRACL languages: Pyserini's prebuilt miracl-v1.0-<lang> indexes (network once)")
+    parser.add_argument("--shard-num", type=int, default=1, help="dense: encode each corpus in N shards and merge")
+    parser.add_argument("--topic-sets", action="append", metavar="FILE",
+                        help="a topic-set file of your own (TOML/JSON; repeatable): its sets can be --datasets")
     args = parser.parse_args(argv)
+    tp.register_topic_sets(args.topic_sets)
+    tp.use_data_dir(args.data_dir)
+    for dataset in args.datasets:
+        tp.dataset_spec(dataset, args.data_dir)  # an unknown name: one line naming the known ones
 
     work = args.work_dir
     topics_dir = work / "topics" if work != PROJECT_ROOT else None
-    results, timings = {}, {}
-    for dataset in args.datasets:
+    plan, skipped = select(args.datasets, args.languages, args.data_dir)
+    for line in skipped:
+        print(f"skipped: {line}", file=sys.stderr)
+    results, timings, formats = {}, {}, {}
+    for dataset, wanted in plan.items():
         t0 = time.time()
-        meta = convert(dataset, args.data_dir, topics_dir)
-        langs = [x for x in meta["languages"] if not args.languages or x in args.languages]
-        if not langs:
-            print(f"{dataset}: none of {args.languages} here; skipped", file=sys.stderr)
-            continue
+        lareqa = tp.dataset_spec(dataset, args.data_dir)["format"] == "lareqa"
+        meta = convert(dataset, args.data_dir, topics_dir, languages=None if lareqa else wanted)
+        formats[dataset] = meta["format"]
+        langs = [x for x in meta["languages"] if not wanted or x in wanted]
         for system in sorted(args.systems, key=SYSTEMS.index):  # fusion after its inputs
             run_dir = work / "runs" / system / dataset
             t1 = time.time()
             if system == "bm25":
                 run_bm25(dataset, run_dir, langs, args.corpus, args.hits, args.threads,
-                         work / "indexes" / "bm25", topics_dir, args.data_dir, args.force)
+                         work / "indexes" / "bm25", topics_dir, args.data_dir, args.force, args.prebuilt)
             elif system == "dense":
                 run_dense(dataset, run_dir, args.model, langs, args.corpus, args.hits, args.threads,
                           index_root=work / "indexes" / "dense", topics_dir=topics_dir, data=args.data_dir,
-                          force=args.force, precision=args.precision)
+                          force=args.force, precision=args.precision, shard_num=args.shard_num)
             else:
                 run_fusion(dataset, work / "runs" / "dense" / dataset, work / "runs" / "bm25" / dataset, run_dir,
                            system.split("-", 1)[1], depth=args.hits, force=args.force)
@@ -117,14 +173,17 @@ def main(argv=None) -> int:
             results[(system, dataset)] = result
         timings[dataset] = round(time.time() - t0, 1)
         print(f"{dataset}: done in {timings[dataset]} s")
-    table = summary_table(results)
+    if not results:  # never replace an earlier summary with an empty one
+        raise InputError("nothing was run: " + ("; ".join(skipped) or "no dataset selected"))
+    table = summary_table(results, formats)
     out = work / "results" / "summary.md"
     with atomic_write(out) as f:
         f.write(table)
     write_json(work / "results" / "summary.json",
                {"argv": sys.argv[1:] if argv is None else list(argv), "seconds": timings, "corpus": args.corpus,
-                "hits": args.hits, "results": {f"{s}/{d}": {k: v for k, v in r.items() if k != "settings"}
-                                               for (s, d), r in results.items()}})
+                "hits": args.hits, "skipped": skipped,
+                "results": {f"{s}/{d}": {k: v for k, v in r.items() if k != "settings"}
+                            for (s, d), r in results.items()}})
     print(table)
     print(f"wrote {out}")
     return 0

@@ -125,6 +125,7 @@ class Study:
             study.curve_languages = dict(q.get("curve_languages", study.curve_languages))
             study.hits = int(q.get("hits", study.hits))
             study.diversity = [list(x) for x in q.get("diversity", study.diversity[:1])]
+            study.diversity_datasets = [d for d in study.diversity_datasets or study.datasets if d in study.datasets]
             study.sweep = {"alphas": list(q.get("sweep_alphas", study.sweep.get("alphas", [])[:1])),
                            "seeds": study.seeds[:1]}
             study.native = {**study.native, "seeds": study.seeds[:1]} if study.native else {}

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ..core.errors import cli
 from ..core.files import PROJECT_ROOT
+from ..models.default_model import check_start_model
 from . import recipe as rc
 
 
@@ -35,9 +36,10 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     recipe = rc.load(args.recipe, args.set)
     output = args.output or default_output(recipe, args.recipe)
+    check_start_model(recipe.model.name)
     from .loop import train
 
-    train(recipe, output, args.data_dir, args.quiet)
+    train(recipe, output, args.data_dir, args.quiet)  # holds the output's lock: one writer per output
     if not args.quiet:
         print(f"model: {output}")
     return 0

@@ -2,22 +2,28 @@
 
 ``checkpoints/step-NNNNNN/state.pt`` is written atomically; the newest ``keep`` are kept. Resuming
 restores everything a step depends on and truncates ``train-log.jsonl`` to the checkpoint's step (a
-killed run may have logged steps past it).
+killed run may have logged steps past it). Resuming never corrupts the record: a checkpoint that cannot
+be read (truncated, damaged) is set aside as ``corrupt-step-N`` with a warning and the newest intact one
+is used; a log line that cannot be read (a kill mid-write) is dropped with a warning; a run killed before
+its first checkpoint starts again from step 0, its log moved aside to ``train-log.jsonl.stale``.
 """
 
 from __future__ import annotations
 
 import json
+import pickle
 import shutil
+import sys
 from pathlib import Path
 
 import torch
 
 from ..core.errors import InputError
-from ..core.files import atomic_directory
+from ..core.files import atomic_directory, atomic_write
 from .distributed import all_gather_object
 
 LOG = "train-log.jsonl"
+STATE_KEYS = ("step", "model", "optimizer", "scheduler", "torch_rng", "sampler", "seconds", "recipe")
 
 
 def trainable_state(model: torch.nn.Module) -> dict:
@@ -53,17 +59,59 @@ def save(trainer) -> Path:
     return path
 
 
+def warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr, flush=True)
+
+
+def load_state(path: Path) -> dict:
+    """A checkpoint's state, or InputError when the file is truncated, damaged or lacks a field."""
+    try:
+        state = torch.load(path / "state.pt", weights_only=False, map_location="cpu")
+    except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError, AttributeError) as e:
+        raise InputError(f"{path / 'state.pt'}: unreadable checkpoint ({str(e).splitlines()[0][:120]})") from None
+    missing = [k for k in STATE_KEYS if not isinstance(state, dict) or k not in state]
+    if missing:
+        raise InputError(f"{path / 'state.pt'}: incomplete checkpoint (no {', '.join(missing)})")
+    return state
+
+
+def newest_intact(trainer) -> tuple[Path | None, dict | None]:
+    """The newest checkpoint that loads; unreadable newer ones are set aside (rank 0) with a warning."""
+    for path in reversed(checkpoints(trainer.output)):
+        try:
+            return path, load_state(path)
+        except InputError as e:
+            if trainer.rank == 0:
+                aside = path.with_name(f"corrupt-{path.name}")
+                shutil.rmtree(aside, ignore_errors=True)
+                path.rename(aside)
+                warn(f"{e}; set aside as {aside.name}, resuming from an older checkpoint if there is one")
+    return None, None
+
+
+def start_afresh(output: Path) -> None:
+    """No checkpoint to resume: a log left by a run killed before its first checkpoint is moved aside,
+    so its steps are neither logged twice nor counted in the card."""
+    log = output / LOG
+    if log.is_file() and log.stat().st_size:
+        stale = log.with_name(LOG + ".stale")
+        log.replace(stale)
+        warn(f"{log}: left by a run stopped before its first checkpoint; kept as {stale.name}, "
+             "training starts at step 0")
+
+
 def resume(trainer) -> bool:
-    """Restore the newest checkpoint into ``trainer``; False when there is none."""
-    found = checkpoints(trainer.output)
-    if not found:
+    """Restore the newest intact checkpoint into ``trainer``; False when there is none."""
+    path, state = newest_intact(trainer)
+    if state is None:
+        if trainer.rank == 0:
+            start_afresh(trainer.output)
         return False
-    state = torch.load(found[-1] / "state.pt", weights_only=False)
     if state["recipe"] != trainer.recipe.fingerprint():
-        raise InputError(f"{found[-1]} was written by another recipe; use a new --output or remove it")
+        raise InputError(f"{path} was written by another recipe; use a new --output or remove it")
     missing = trainer.model.model.load_state_dict(state["model"], strict=False)
     if missing.unexpected_keys:
-        raise InputError(f"{found[-1]}: weights do not fit the model ({missing.unexpected_keys[:3]} ...)")
+        raise InputError(f"{path}: weights do not fit the model ({missing.unexpected_keys[:3]} ...)")
     trainer.optimizer.load_state_dict(state["optimizer"])
     trainer.scheduler.load_state_dict(state["scheduler"])
     trainer.sampler.load_state_dict(state["sampler"])
@@ -77,7 +125,23 @@ def resume(trainer) -> bool:
 
 
 def truncate_log(log: Path, step: int) -> None:
-    if log.is_file():
-        keep = [x for x in log.read_text(encoding="utf-8").splitlines()
-                if x.strip() and json.loads(x).get("step", 0) <= step]
-        log.write_text("".join(x + "\n" for x in keep), encoding="utf-8")
+    """Keep the log's records up to ``step``; a line that is not a JSON record is dropped with a warning."""
+    if not log.is_file():
+        return
+    keep, bad = [], []
+    for n, line in enumerate(log.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            at = int(record.get("step", 0))
+        except (ValueError, TypeError, AttributeError):
+            bad.append(n)
+            continue
+        if at <= step:
+            keep.append(line)
+    if bad:
+        warn(f"{log}: dropped {len(bad)} unreadable line(s) (line {', '.join(map(str, bad[:5]))}: "
+             "cut off by a killed run?)")
+    with atomic_write(log) as f:
+        f.write("".join(x + "\n" for x in keep))

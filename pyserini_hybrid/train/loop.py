@@ -28,6 +28,7 @@ import torch
 
 from ..core.errors import InputError
 from ..core.files import write_json
+from ..core.lock import output_lock  # issue 19: one writer per output
 from ..models import precision as prec
 from ..models.encoder import BiEncoder, token_ids
 from . import checkpoints
@@ -288,4 +289,7 @@ def train(recipe: Recipe, output: Path, data: str | None = None, quiet: bool = F
                 print(f"{output}: already trained with this recipe ({finished['steps']} steps)")
             return output
         raise InputError(f"{output} holds a model trained with another recipe; choose another --output")
-    return Trainer(recipe, output, data, quiet).run()
+    # issue 19, one writer per output: a second training run on it exits 2 naming this one's pid
+    # (under torchrun rank 0 holds the lock for all ranks)
+    with output_lock(output, "training run") if os.environ.get("RANK", "0") == "0" else contextlib.nullcontext():
+        return Trainer(recipe, output, data, quiet).run()

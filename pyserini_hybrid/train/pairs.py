@@ -23,6 +23,7 @@ from pathlib import Path
 
 from ..core.errors import InputError
 from ..core.files import data_dir, load_json
+from ..core.squad import check_squad
 
 # dataset -> {language: files under qa-train/}; "parallel" datasets share question ids across languages
 SOURCES = {
@@ -90,7 +91,7 @@ def xquad_contamination(root: Path) -> tuple[set[str], set[str]]:
     if not path.is_file():
         raise InputError(f"{path}: missing; it is needed to drop XQuAD paragraphs from SQuAD training data")
     ids, texts = set(), set()
-    for article in load_json(path)["data"]:
+    for article in check_squad(load_json(path), path):
         for para in article["paragraphs"]:
             texts.add(_norm(para["context"]))
             ids.update(q["id"] for q in para["qas"])
@@ -102,16 +103,8 @@ def _norm(text: str) -> str:
 
 
 def _read_squad(path: Path) -> list[dict]:
-    raw = load_json(path)
-    try:
-        data = raw["data"]
-        for article in data:
-            for para in article["paragraphs"]:
-                para["context"], [(q["id"], q["question"], q["answers"]) for q in para["qas"]]
-    except (KeyError, TypeError) as e:
-        raise InputError(f"{path}: not SQuAD format (data/paragraphs/context/qas with id, question, answers): "
-                         f"missing {e}") from None
-    return data
+    """The articles of a SQuAD-format file, every field's type checked (one line naming the field)."""
+    return check_squad(load_json(path), path)
 
 
 def _answer_start(context: str, answers: list[dict]) -> int | None:

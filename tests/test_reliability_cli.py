@@ -1,6 +1,7 @@
 """No error path prints a Python traceback for bad input (issue 19): each case runs as the CLI command a
 user would type and must end with exit 2 and one line ``error: <file>[:<line>]: <problem>``."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -51,16 +52,12 @@ def perturb(path, tmp):
     return ["pyserini_hybrid.perturb", str(path), "--lang", "sw", "--kind", "typos", "-o", str(tmp / "out.tsv")]
 
 
-def case_score_abc(tmp, topics, shared):
-    runs = good_run_dir(topics, tmp / "runs")
-    edit_line(runs / "en.trec", 5, 4, "abc")
-    return evaluate(runs, topics), "en.trec: not a TREC run 'qid Q0 docid rank score tag' (line 5: score 'abc'"
-
-
-def case_score_nan(tmp, topics, shared):
-    runs = good_run_dir(topics, tmp / "runs")
-    edit_line(runs / "en.trec", 9, 4, "nan")
-    return evaluate(runs, topics), "(line 9: score 'nan' is not a number)"
+def bad_score(line: int, value: str, expected: str):
+    def case(tmp, topics, shared):
+        runs = good_run_dir(topics, tmp / "runs")
+        edit_line(runs / "en.trec", line, 4, value)
+        return evaluate(runs, topics), expected
+    return case
 
 
 def case_empty_run(tmp, topics, shared):
@@ -135,19 +132,57 @@ def case_model_name_missing_dir(tmp, topics, shared):
         "no such model directory"
 
 
-def case_negative_passage_length(tmp, topics, shared):
-    return ["pyserini_hybrid.train", RECIPE, "--set", "model.max_passage_length=-3", "--output", str(tmp / "out")], \
-        "max_passage_length must be positive"
+def train_set(setting: str, expected: str):
+    def case(tmp, topics, shared):
+        return ["pyserini_hybrid.train", RECIPE, "--set", setting, "--output", str(tmp / "out")], expected
+    return case
 
 
-def case_zero_passage_length(tmp, topics, shared):
-    return ["pyserini_hybrid.train", RECIPE, "--set", "model.max_passage_length=0", "--output", str(tmp / "out")], \
-        "max_passage_length must be positive"
+def retrieval_flag(system: str, flags: list[str], expected: str):
+    def case(tmp, topics, shared):
+        return [f"pyserini_hybrid.{system}", "--dataset", "miracl-mini", "--topics-dir", str(tmp / "t"),
+                "--output", str(tmp / "run"), *flags], expected
+    return case
 
 
-def case_negative_seed(tmp, topics, shared):
-    return ["pyserini_hybrid.train", RECIPE, "--set", "train.seed=-1", "--output", str(tmp / "out")], \
-        "train.seed must be non-negative"
+def miracl_passage(change, expected: str):
+    """A MIRACL-layout sw whose corpus.jsonl is the real one, edited by ``change(lines)``."""
+    def case(tmp, topics, shared):
+        data = tmp / "data" / "miracl-mini" / "sw"
+        data.mkdir(parents=True)
+        for name in ("topics.dev.tsv", "qrels.dev.tsv"):
+            (data / name).symlink_to(shared / "miracl-mini/sw" / name)
+        lines = (shared / "miracl-mini/sw/corpus.jsonl").read_text(encoding="utf-8").splitlines()
+        (data / "corpus.jsonl").write_text("".join(x + "\n" for x in change(lines)), encoding="utf-8")
+        return ["pyserini_hybrid.topics", "convert", "miracl-mini", "--languages", "sw", "--data-dir",
+                str(tmp / "data"), "--topics-dir", str(tmp / "topics")], expected
+    return case
+
+
+def null_text(lines):
+    lines[4] = json.dumps({**json.loads(lines[4]), "text": None})
+    return lines
+
+
+def case_lareqa_answer_start_string(tmp, topics, shared):
+    data = tmp / "data" / "lareqa" / "xquad-r"
+    data.mkdir(parents=True)
+    for src in (shared / "lareqa/xquad-r").iterdir():
+        (data / src.name).symlink_to(src)
+    raw = json.loads((shared / "lareqa/xquad-r/ar.json").read_text(encoding="utf-8"))
+    qa = raw["data"][0]["paragraphs"][0]["qas"][0]
+    qa["answers"][0]["answer_start"] = str(qa["answers"][0]["answer_start"])
+    (data / "ar.json").unlink()
+    (data / "ar.json").write_text(json.dumps(raw, ensure_ascii=False), encoding="utf-8")
+    return ["pyserini_hybrid.topics", "convert", "xquad-r", "--data-dir", str(tmp / "data"), "--topics-dir",
+            str(tmp / "topics")], "answers[0].answer_start: expected an integer, got str"
+
+
+def case_study_languages_match_nothing(tmp, topics, shared):
+    (tmp / "s.toml").write_text('[study]\nname = "x"\nrecipe = "encoders/me5-small-hybrid-cpu.toml"\nseeds = [1]\n'
+                                'budgets = [2]\ndatasets = ["xquad-r"]\nlanguages = ["xx"]\n[variants]\nhybrid = 0.5\n')
+    return ["pyserini_hybrid.study", str(tmp / "s.toml"), "--work-dir", str(tmp / "work")], \
+        "[study] languages xx: in none of the datasets (xquad-r: ar,"
 
 
 def case_cache_dir_is_a_file(tmp, topics, shared):
@@ -155,10 +190,22 @@ def case_cache_dir_is_a_file(tmp, topics, shared):
     return ["pyserini_hybrid.default_model", "--cache-dir", str(tmp / "cache")], str(tmp / "cache")
 
 
-CASES = [v for k, v in sorted(globals().items()) if k.startswith("case_")]
+TABLE = {  # cases of one shape, differing in a value
+    "score_abc": bad_score(5, "abc", "en.trec: not a TREC run 'qid Q0 docid rank score tag' (line 5: score 'abc'"),
+    "score_nan": bad_score(9, "nan", "(line 9: score 'nan' is not a number)"),
+    "negative_passage_length": train_set("model.max_passage_length=-3", "max_passage_length must be positive"),
+    "zero_passage_length": train_set("model.max_passage_length=0", "max_passage_length must be positive"),
+    "negative_seed": train_set("train.seed=-1", "train.seed must be non-negative"),
+    "bm25_threads_zero": retrieval_flag("bm25", ["--threads", "0"], "--threads 0: must be at least 1"),
+    "dense_model_missing": retrieval_flag("dense", ["--model", "./no-model"], "--model ./no-model: no such model"),
+    "miracl_text_null": miracl_passage(null_text, "corpus.jsonl:5: text must be a string, got null"),
+    "miracl_duplicate_docid": miracl_passage(lambda x: x + x[2:3], f"corpus.jsonl:{3597 + 1}: duplicate docid"),
+    "miracl_empty_corpus": miracl_passage(lambda x: [], "corpus.jsonl: empty MIRACL corpus (no passages)"),
+}
+CASES = {**{k[5:]: v for k, v in sorted(globals().items()) if k.startswith("case_")}, **TABLE}
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.__name__[5:] for c in CASES])
+@pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
 def test_error_case_is_one_line_without_traceback(case, tmp_path, converted, shared_data):
     topics, _ = converted
     work = tmp_path / "w"

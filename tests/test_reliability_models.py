@@ -89,3 +89,45 @@ def _umask():
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def tiny_bert(path):
+    """A 1-layer, 8-wide BERT with a word-level tokenizer built in code (random weights, no download)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
+
+    vocab = {w: i for i, w in enumerate(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "query:", "passage:", "a", "b"])}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]")
+    model = BertModel(BertConfig(vocab_size=len(vocab), hidden_size=8, num_hidden_layers=1, num_attention_heads=1,
+                                 intermediate_size=16, max_position_embeddings=16, pad_token_id=0),
+                      add_pooling_layer=False)
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return model, tokenizer
+
+
+def test_load_transformer_names_a_truncated_weights_file(tmp_path):
+    from pyserini_hybrid.models.encoder import load_transformer
+
+    tiny_bert(tmp_path / "m")
+    load_transformer(str(tmp_path / "m"))  # the intact directory loads
+    truncate(tmp_path / "m" / "model.safetensors")
+    with pytest.raises(InputError, match=r"m/model\.safetensors: truncated or damaged safetensors file"):
+        load_transformer(str(tmp_path / "m"))
+
+
+def test_an_exported_model_gets_the_usual_file_mode(tmp_path):
+    """safetensors writes 0600; a model directory others use (a shared export) must be readable: 0666 - umask."""
+    from pyserini_hybrid.models.config import EncoderConfig
+    from pyserini_hybrid.models.encoder import BiEncoder
+
+    model, tokenizer = tiny_bert(tmp_path / "src")
+    old = os.umask(0o022)
+    try:
+        BiEncoder(model, tokenizer, EncoderConfig()).save(tmp_path / "out")
+    finally:
+        os.umask(old)
+    modes = {f.name: f.stat().st_mode & 0o777 for f in (tmp_path / "out").iterdir()}
+    assert "model.safetensors" in modes and set(modes.values()) == {0o644}, modes

@@ -65,11 +65,16 @@ def test_duplicate_qrels_judgement_names_both_lines(tmp_path, shared_data):
     path.write_text("\n".join(lines + [lines[2]]) + "\n", encoding="utf-8")
     with pytest.raises(InputError, match=rf"qrels\.dev\.tsv:{len(lines) + 1}: duplicate judgement of .* \(first on line 3\)"):
         read_qrels(path)
-    path.write_text("", encoding="utf-8")
-    with pytest.raises(InputError, match=r"qrels\.dev\.tsv: empty qrels file"):
-        read_qrels(path)
-    path.write_text("1 0 d1 1\n1 0 d2 yes\n", encoding="utf-8")
-    with pytest.raises(InputError, match=r"qrels\.dev\.tsv:2: not a TREC qrels line"):
+
+
+@pytest.mark.parametrize("text,message", [
+    ("", r"qrels\.dev\.tsv: empty qrels file"),
+    ("1 0 d1 1\n1 0 d2 yes\n", r"qrels\.dev\.tsv:2: not a TREC qrels line"),
+])
+def test_bad_qrels_files(tmp_path, text, message):
+    path = tmp_path / "qrels.dev.tsv"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(InputError, match=message):
         read_qrels(path)
 
 
@@ -98,27 +103,25 @@ def test_bad_score_names_the_line(real_run, bad, message):
         read_run(real_run)
 
 
-def test_empty_and_duplicate_runs(real_run):
+def test_duplicate_run_line_names_both_lines(real_run):
     assert len(read_run(real_run)) == len(lines_of(real_run))
     lines = lines_of(real_run)
     q, _, d = lines[3].split()[:3]
     real_run.write_text("\n".join(lines + [f"{q} Q0 {d} 99 0.5 test"]) + "\n")
     with pytest.raises(InputError, match=rf"sw\.trec:{len(lines) + 1}: duplicate docid {d} for query {q} \(first on line 4"):
         read_run(real_run)
-    real_run.write_text("")
-    with pytest.raises(InputError, match=r"sw\.trec: empty run \(0 bytes\)"):
-        read_run(real_run)
-    real_run.write_text("\n\n")
-    with pytest.raises(InputError, match=r"sw\.trec: empty run"):
-        read_run(real_run)
-    real_run.write_bytes(b"1 Q0 d\xe9 1 1.0 t\n")
-    with pytest.raises(InputError, match=r"sw\.trec:1: not UTF-8 text"):
-        read_run(real_run)
-    real_run.write_text("1 Q0 d1 1 1.0 t\n\n\n1 Q0 d2 x 0.5 t\n")
-    with pytest.raises(InputError, match=r"sw\.trec: not a TREC run .*\(line 4: rank 'x' is not an integer\)"):
-        read_run(real_run)
-    real_run.write_text("1 Q0 d1 1 1.0 t\n\n1 Q0 d2 2 0.5 t extra\n")
-    with pytest.raises(InputError, match=r"sw\.trec: not a TREC run .*\(line 3: 7 fields\)"):
+
+
+@pytest.mark.parametrize("content,message", [
+    (b"", r"sw\.trec: empty run \(0 bytes\)"),
+    (b"\n\n", r"sw\.trec: empty run"),
+    (b"1 Q0 d\xe9 1 1.0 t\n", r"sw\.trec:1: not UTF-8 text"),
+    (b"1 Q0 d1 1 1.0 t\n\n\n1 Q0 d2 x 0.5 t\n", r"sw\.trec: not a TREC run .*\(line 4: rank 'x' is not an integer\)"),
+    (b"1 Q0 d1 1 1.0 t\n\n1 Q0 d2 2 0.5 t extra\n", r"sw\.trec: not a TREC run .*\(line 3: 7 fields\)"),
+])
+def test_bad_run_files(real_run, content, message):
+    real_run.write_bytes(content)
+    with pytest.raises(InputError, match=message):
         read_run(real_run)
 
 

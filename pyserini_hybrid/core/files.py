@@ -35,13 +35,22 @@ def require_file(path: Path) -> Path:
     return path
 
 
+def not_utf8(path: Path, data: bytes, e: UnicodeDecodeError, first_line: int = 1) -> InputError:
+    """The one wording of a byte that is not UTF-8: ``<file>:<line>: not UTF-8 text (byte 0xNN at column C; ...)``."""
+    line = data.count(b"\n", 0, e.start) + first_line
+    column = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
+    return InputError(f"{path}:{line}: not UTF-8 text (byte 0x{data[e.start]:02x} at column {column}; "
+                      "save the file as UTF-8)")
+
+
 def load_json(path: Path):
     """json.load that reports a missing, malformed or truncated file by name and position."""
     require_file(path)
+    data = path.read_bytes()
     try:
-        text = path.read_text(encoding="utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise InputError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+        raise not_utf8(path, data, e) from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:
@@ -49,6 +58,24 @@ def load_json(path: Path):
         truncated = e.pos >= len(body) - 1 or not body.endswith(("}", "]"))
         kind = "truncated JSON" if truncated else "malformed JSON"
         raise InputError(f"{path}: {kind} ({e.msg}; line {e.lineno}, column {e.colno})") from None
+
+
+def read_jsonl(path: str | os.PathLike):
+    """(line number, object) of every non-blank line of a JSONL file, read one line at a time; a line
+    that is not UTF-8 or not JSON fails by file and line number (the wording of ``load_json``)."""
+    path = Path(require_file(Path(path)))
+    with open(path, "rb") as f:
+        for n, raw in enumerate(f, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise not_utf8(path, raw, e, n) from None
+            if not line.strip():
+                continue
+            try:
+                yield n, json.loads(line)
+            except json.JSONDecodeError as e:
+                raise InputError(f"{path}: malformed or truncated JSON on line {n} ({e.msg}; column {e.colno})") from None
 
 
 def check_safetensors(path: str | os.PathLike) -> None:
@@ -123,6 +150,18 @@ def atomic_directory(path: str | os.PathLike):
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def usual_file_modes(directory: str | os.PathLike) -> None:
+    """The usual file mode (0666 minus the umask) on every file of ``directory``: mkstemp and safetensors
+    write 0600, which would make a shared cache or an exported model unreadable to everyone else. Only
+    files this user owns are changed."""
+    mode = 0o666 & ~_umask()
+    for f in Path(directory).iterdir():
+        st = f.lstat()
+        if f.is_file() and not f.is_symlink() and st.st_uid == os.geteuid() and (st.st_mode & 0o777) != mode:
+            with contextlib.suppress(OSError):
+                os.chmod(f, mode)
 
 
 def _umask() -> int:

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import InputError
-from .files import atomic_write, require_file
+from .files import atomic_write, not_utf8, require_file
 
 QRELS_COLUMNS = ["query_id", "doc_id", "relevance"]
 COLUMNS = ["query_id", "iteration", "doc_id", "rank", "score", "tag"]
@@ -33,10 +33,7 @@ def _lines(path: Path, what: str) -> list[str]:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
-        line = data.count(b"\n", 0, e.start) + 1
-        column = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
-        raise InputError(f"{path}:{line}: not UTF-8 text (byte 0x{data[e.start]:02x} at column {column}; "
-                         "save the file as UTF-8)") from None
+        raise not_utf8(path, data, e) from None
     if not text.strip():
         raise InputError(f"{path}: empty {what} file ({len(data)} bytes)")
     return [line.rstrip("\r") for line in text.removeprefix("\ufeff").split("\n")]

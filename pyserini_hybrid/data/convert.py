@@ -20,6 +20,7 @@ from ..core.files import (
     sha256,
     write_json,
 )
+from ..core.squad import check_squad
 from ..core.trec import clean, read_qrels, read_topics, write_qrels, write_topics
 from . import miracl
 from .corpus import read_json_collection
@@ -54,20 +55,14 @@ class Question:
 def parse_lareqa(path: Path, lang: str) -> tuple[list[Candidate], list[Question]]:
     """Candidates and questions of one LAReQA file, validated so that bad input fails by name."""
     data = load_json(path)
-    try:
-        articles = data["data"]
-    except (TypeError, KeyError):
-        raise InputError(f"{path}: not a LAReQA/SQuAD file (no top-level 'data' list)") from None
+    if not isinstance(data, dict) or "data" not in data:
+        raise InputError(f"{path}: not a LAReQA/SQuAD file (no top-level 'data' list)")
+    articles = check_squad(data, path, lareqa=True)  # every field's type, or one line naming its JSON path
     candidates, questions = [], []
     for a, article in enumerate(articles):
-        for p, para in enumerate(article.get("paragraphs", [])):
+        for p, para in enumerate(article["paragraphs"]):
             where = f"{path}: article {a} paragraph {p}"
-            try:
-                context, sentences, breaks, qas = (
-                    para["context"], para["sentences"], para["sentence_breaks"], para["qas"])
-            except KeyError as e:
-                raise InputError(f"{where}: missing field {e.args[0]!r} (LAReQA files have sentences "
-                                 "and sentence_breaks per paragraph)") from None
+            context, sentences, breaks, qas = para["context"], para["sentences"], para["sentence_breaks"], para["qas"]
             if len(sentences) != len(breaks):
                 raise InputError(f"{where}: {len(sentences)} sentences but {len(breaks)} sentence_breaks")
             ids = [f"{lang}-{a}-{p}-{s}" for s in range(len(sentences))]
@@ -225,6 +220,7 @@ def convert_miracl(dataset: str, spec: dict, root: Path, out: Path, source: str 
         else:
             counts[lang] = miracl.convert_language(lang, lspec, src, root, out, shard)
             sources[lang] = src
+        warnings += miracl.dropped_judgements(lang, lspec, src, counts[lang], root)
         local = [k for k in ("corpus", "topics", "qrels") if "sha256" in src[k]]
         for k in local:
             if expected.get(k) and expected[k] != src[k]["sha256"]:

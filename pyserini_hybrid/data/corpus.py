@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 from ..core.errors import InputError
+from ..core.files import read_jsonl
 
 SHARD_ENV = "PYSERINI_HYBRID_SHARD_PASSAGES"
 DEFAULT_SHARD_SIZE = 1_000_000  # passages per JsonCollection file (MIRACL en has 32.9 M)
@@ -79,17 +80,10 @@ def read_json_collection(path: Path):
     else:
         raise InputError(f"{path}: corpus not found")
     for file in files:
-        with open(file, encoding="utf-8") as f:
-            for n, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    doc = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise InputError(f"{file}: malformed or truncated JSON on line {n} ({e.msg})") from None
-                if not isinstance(doc, dict) or "id" not in doc or "contents" not in doc:
-                    raise InputError(f"{file}: line {n} lacks id/contents (Pyserini JsonCollection)")
-                yield str(doc["id"]), doc["contents"]
+        for n, doc in read_jsonl(file):
+            if not isinstance(doc, dict) or "id" not in doc or "contents" not in doc:
+                raise InputError(f"{file}: line {n} lacks id/contents (Pyserini JsonCollection)")
+            yield str(doc["id"]), doc["contents"]
 
 
 def link_tree(src: Path, dst: Path) -> None:

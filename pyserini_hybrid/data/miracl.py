@@ -14,12 +14,16 @@ own checksum recorded in ``meta.json`` and its counts taken from the files.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import sys
+from array import array
 from pathlib import Path
 
+import numpy as np
+
 from ..core.errors import InputError
-from ..core.files import sha256
+from ..core.files import read_jsonl, sha256
 from ..core.trec import clean, read_qrels, read_topics, write_qrels, write_topics
 from .analyzers import anserini_analyzer
 from .corpus import link_tree, write_corpus
@@ -74,20 +78,24 @@ def hub_data_files(hub: list[str]) -> str:
 
 
 def stream_passages(path: Path | None, hub: list[str] | None):
-    """(docid, contents) of MIRACL passages through ``datasets``, streamed: a local corpus.jsonl, else the
-    hub dataset (needs a network, or ``$PYSERINI_HYBRID_MIRACL_HUB``). Contents = title + text."""
-    import datasets
-
+    """(docid, contents) of MIRACL passages through ``datasets``, streamed: a local corpus.jsonl (checked
+    line by line first), else the hub dataset (needs a network, or ``$PYSERINI_HYBRID_MIRACL_HUB``).
+    Contents = title + text."""
     if path is not None and path.is_file():
-        _check_jsonl(path)
+        check_corpus(path)
         where, files = str(path), str(path)
     elif hub:
         where = files = hub_data_files(hub)
     else:
         raise InputError(f"{path}: MIRACL corpus not found")
+    import datasets
+
     try:
         stream = datasets.load_dataset("json", data_files=files, split="train", streaming=True)
-        for d in stream:
+        for d in stream:  # (datasets fills a key a row lacks with None: a missing title is None here)
+            problem = _passage_problem({k: v for k, v in d.items() if not (k == "title" and v is None)})
+            if problem:
+                raise InputError(f"{where}: passage {d.get('docid')!r}: {problem}")
             yield d["docid"], clean(f"{d.get('title') or ''} {d['text']}")
     except InputError:
         raise
@@ -98,20 +106,45 @@ def stream_passages(path: Path | None, hub: list[str] | None):
                          f"(${HUB_ENV}=DIR)") from None
 
 
-def _check_jsonl(path: Path) -> None:
-    """Fail on the first unreadable line by number (datasets' own error hides the file and line)."""
-    import json
+def _passage_problem(doc) -> str | None:
+    """What is wrong with one passage object (None: nothing): docid and text strings, title a string if given."""
+    if not isinstance(doc, dict) or not {"docid", "text"} <= doc.keys():
+        return "lacks docid/text (MIRACL corpus layout)"
+    for key in ("docid", "text", "title"):
+        if key in doc and not isinstance(doc[key], str):
+            value = doc[key]
+            return f"{key} must be a string, got {'null' if value is None else type(value).__name__}"
+    if not doc["docid"].strip():
+        return "empty docid"
+    return None
 
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                doc = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise InputError(f"{path}: malformed or truncated JSON on line {n} ({e.msg})") from None
-            if not isinstance(doc, dict) or not {"docid", "text"} <= doc.keys():
-                raise InputError(f"{path}: line {n} lacks docid/text (MIRACL corpus layout)")
+
+def _docid_hash(docid: str) -> int:
+    return int.from_bytes(hashlib.blake2b(docid.encode("utf-8"), digest_size=8).digest(), "little", signed=True)
+
+
+def check_corpus(path: Path) -> int:
+    """Check a local corpus.jsonl before ``datasets`` reads it (its own errors hide the file and line):
+    every line JSON with string docid, text and title, no docid twice, at least one passage. Docids are
+    remembered as 8-byte hashes (MIRACL en has 32.9 M); only a repeated hash is looked up again."""
+    hashes = array("q")
+    for n, doc in read_jsonl(path):
+        problem = _passage_problem(doc)
+        if problem:
+            raise InputError(f"{path}:{n}: {problem}")
+        hashes.append(_docid_hash(doc["docid"]))
+    if not hashes:
+        raise InputError(f"{path}: empty MIRACL corpus (no passages)")
+    ordered = np.sort(np.frombuffer(hashes, dtype=np.int64))
+    repeated = set(ordered[1:][ordered[1:] == ordered[:-1]].tolist())
+    if repeated:
+        first: dict[str, int] = {}
+        for n, doc in read_jsonl(path):
+            if _docid_hash(doc["docid"]) in repeated:
+                if doc["docid"] in first:
+                    raise InputError(f"{path}:{n}: duplicate docid {doc['docid']} (first on line {first[doc['docid']]})")
+                first[doc["docid"]] = n
+    return len(hashes)
 
 
 def bundled(name: str):
@@ -171,27 +204,53 @@ def _sources(lspec: dict, root: Path, source: str, hub_set: bool) -> dict:
 
 
 def convert_language(lang: str, lspec: dict, sources: dict, root: Path, out: Path, shard: int | None) -> dict:
-    """One language into ``out``: topics (those with judgements), qrels, corpus shards; its counts."""
+    """One language into ``out``: corpus shards, then the topics with judgements and the qrels, less the
+    judgements of docids the corpus lacks (counted: ``judgements_without_passage``); its counts."""
     if "bundled" in sources["topics"]:
         topics, qrels_file = bundled(sources["topics"]["bundled"])
     else:
         topics, qrels_file = list(read_topics(root / lspec["topics"]).items()), root / lspec["qrels"]
     qrels = read_qrels(qrels_file)
-    kept = [(q, t) for q, t in topics if q in qrels]
-    if not kept:
+    if not any(q in qrels for q, _ in topics):
         raise InputError(f"{qrels_file}: no judged query is among the topics of {lang} (topics and qrels do not match)")
-    write_topics(out / f"topics.{lang}.tsv", kept)
     corpus = root / lspec["corpus"] if "file" in sources["corpus"] else None
-    written = write_corpus(out / "corpus" / "sentence" / lang, stream_passages(corpus, lspec.get("hub_corpus")), shard)
+    judged, found = {d for docs in qrels.values() for d in docs}, set()
+
+    def passages():  # remembers which judged docids the corpus has (a few thousand, not the corpus)
+        for docid, contents in stream_passages(corpus, lspec.get("hub_corpus")):
+            if docid in judged:
+                found.add(docid)
+            yield docid, contents
+
+    written = write_corpus(out / "corpus" / "sentence" / lang, passages(), shard)
+    if not found:
+        raise InputError(f"{qrels_file}: none of its {len(judged)} judged docids is in the corpus of {lang} "
+                         f"({corpus or sources['corpus'].get('hub')}; qrels and corpus do not match)")
+    total = sum(len(docs) for docs in qrels.values())
+    qrels = {q: kept for q, docs in qrels.items() if (kept := {d: r for d, r in docs.items() if d in found})}
+    dropped = total - sum(len(docs) for docs in qrels.values())
+    kept = [(q, t) for q, t in topics if q in qrels]
+    write_topics(out / f"topics.{lang}.tsv", kept)
     (out / "corpus" / "context").mkdir(parents=True, exist_ok=True)  # passages have no separate context
     (out / "corpus" / "context" / lang).symlink_to(Path("..") / "sentence" / lang)
     write_qrels(out / "qrels" / f"{lang}-{lang}.txt",
-                [(q, d) for q, judged in qrels.items() for d, rel in judged.items() if rel > 0])
+                [(q, d) for q, docs in qrels.items() for d, rel in docs.items() if rel > 0])
     # graded and negative judgements too, as given, for users who want them
     (out / "qrels" / f"{lang}-{lang}.judged.txt").write_text(
-        "".join(f"{q} 0 {d} {r}\n" for q, judged in qrels.items() for d, r in judged.items()), encoding="utf-8")
+        "".join(f"{q} 0 {d} {r}\n" for q, docs in qrels.items() for d, r in docs.items()), encoding="utf-8")
     sources["corpus"] |= {"passages_sha256": written["sha256"], "files": written["files"]}
-    return {"questions": len(kept), "candidates": written["passages"], "topics_without_qrels": len(topics) - len(kept)}
+    return {"questions": len(kept), "candidates": written["passages"], "topics_without_qrels": len(topics) - len(kept),
+            **({"judgements_without_passage": dropped} if dropped else {})}
+
+
+def dropped_judgements(lang: str, lspec: dict, sources: dict, counts: dict, root: Path) -> list[str]:
+    """The warning for judgements that were dropped because the corpus lacks their docid (none: [])."""
+    n = counts.get("judgements_without_passage", 0)
+    if not n:
+        return []
+    where = root / lspec["qrels"] if "file" in sources["qrels"] else f"Pyserini qrels {sources['qrels']['bundled']}"
+    return [f"{where}: {n} judgement(s) name docids not in the corpus of {lang}; dropped "
+            "(counted in meta.json: counts.judgements_without_passage)"]
 
 
 def carry(lang: str, previous: Path, out: Path) -> None:

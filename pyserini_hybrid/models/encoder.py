@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..core.files import check_safetensors, usual_file_modes
 from . import precision as prec
 from .config import EncoderConfig
 
@@ -35,6 +36,9 @@ def load_transformer(name: str):
     BERT/XLM-R pooler would only be built and warned about."""
     from transformers import AutoModel, AutoTokenizer
 
+    weights = Path(name) / "model.safetensors"
+    if weights.is_file():  # a truncated file would otherwise be a SafetensorError traceback
+        check_safetensors(weights)
     tokenizer = AutoTokenizer.from_pretrained(str(name))
     try:
         model = AutoModel.from_pretrained(str(name), add_pooling_layer=False)
@@ -189,3 +193,4 @@ class BiEncoder:
         self.model.save_pretrained(directory, safe_serialization=True)
         self.tokenizer.save_pretrained(directory)
         self.config.save(directory, **card)
+        usual_file_modes(directory)  # safetensors writes 0600: a shared model must stay readable

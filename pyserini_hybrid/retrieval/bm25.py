@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from ..core.errors import InputError, cli
 from ..core.files import PROJECT_ROOT, atomic_directory, load_json, write_json
-from ..core.trec import merge_runs_by_score
+from ..core.trec import merge_runs_by_score, read_topics, write_topics
 from ..data import analyzers
 from ..data import topic_sets as tp
 from ..data.corpus import count_passages
@@ -100,6 +100,31 @@ def _indexed_count(output: str) -> int:
     return int(m[-1].replace(",", "")) if m else -1
 
 
+MAX_QUERY_CHARS = 1000  # an analyzer makes at most one term per character: below Lucene's 1,024 boolean clauses
+
+
+def cut_long_queries(topics: Path, output: Path, warnings: list[str]) -> Path:
+    """``topics`` itself, or, where a query is longer than ``MAX_QUERY_CHARS``, a copy beside the runs with
+    those queries cut (at a word boundary near the limit): one BooleanQuery clause per distinct term, and
+    past 1,024 Lucene fails the whole search ("queryCount = 60 is not equal to completedTaskCount = 59").
+    The cut is said in ``warnings`` (run-meta.json)."""
+    queries = read_topics(topics)
+    long = [q for q, text in queries.items() if len(text) > MAX_QUERY_CHARS]
+    if not long:
+        return topics
+    for q in long:
+        text = queries[q][:MAX_QUERY_CHARS + 1]
+        space = text.rfind(" ")
+        queries[q] = text[:space] if space > MAX_QUERY_CHARS * 0.8 else text[:MAX_QUERY_CHARS]
+    cut = output / f"bm25-{topics.name}"
+    write_topics(cut, queries)
+    shown = ", ".join(long[:5]) + (f" and {len(long) - 5} more" if len(long) > 5 else "")
+    warnings.append(f"{topics}: {len(long)} quer{'y' if len(long) == 1 else 'ies'} longer than {MAX_QUERY_CHARS} "
+                    f"characters cut to {MAX_QUERY_CHARS} for BM25 (Lucene allows 1,024 terms per query): {shown}")
+    print(f"warning: {warnings[-1]}", file=sys.stderr)
+    return cut
+
+
 def search(index: Path, topics: Path, output: Path, lang: str, hits: int, threads: int, log: Path) -> Path:
     return run_to_file("pyserini.search.lucene", lambda out: search_args(index, topics, out, lang, hits, threads),
                        output, log)
@@ -130,6 +155,9 @@ def run_bm25(dataset: str, output: Path, languages=None, variant: str = "sentenc
         subset.write_text("".join(tp.topics_path(dataset, lang, topics_dir).read_text(encoding="utf-8")
                                   for lang in langs), encoding="utf-8")
         topics = dict.fromkeys(langs, subset)
+    warnings: list[str] = []
+    cut = {path: cut_long_queries(path, output, warnings) for path in dict.fromkeys(topics.values())}
+    topics = {lang: cut[path] for lang, path in topics.items()}
     key = {"dataset": dataset, "languages": langs, "corpus_variant": variant, "hits": hits,
            "data": tp.data_key(meta), **({"prebuilt": True} if prebuilt else {})}
     previous = load_json(output / "run-meta.json") if (output / "run-meta.json").is_file() else {}
@@ -160,7 +188,7 @@ def run_bm25(dataset: str, output: Path, languages=None, variant: str = "sentenc
         searched = True
     info = {"system": "bm25", **key, "analyzers": used_analyzers,
             "pool": "per-language runs merged by BM25 score" if lareqa else None,
-            "commands": commands}
+            "commands": commands, **({"warnings": warnings} if warnings else {})}
     if unchecked_sources(meta, langs):  # data without a checksum to check: its own, for the record
         info["unchecked_sources"] = unchecked_sources(meta, langs)
     if searched or info != previous:  # left untouched when up to date: fusion compares its time stamp

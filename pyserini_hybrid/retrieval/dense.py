@@ -146,11 +146,11 @@ def run_dense(dataset: str, output: Path, model: str | None = None, languages=No
     ``shard_num``: encode each corpus in that many shards (``pyserini.encode --shard-id/--shard-num``) and
     merge them; with ``shard_id`` only that shard is encoded (one process or machine per shard) and
     nothing is searched: a last call without ``shard_id`` merges the shards and searches."""
-    meta = tp.load_meta(dataset, topics_dir, data, languages=languages)
-    langs = tp.check_languages(dataset, languages, meta)
     if shard_num < 1 or (shard_id is not None and not 0 <= shard_id < shard_num):
         raise InputError(f"--shard-id {shard_id} --shard-num {shard_num}: need 0 <= shard-id < shard-num")
-    model_dir = resolve_model(model)
+    model_dir = resolve_model(model)  # before any conversion: a bad --model fails at once
+    meta = tp.load_meta(dataset, topics_dir, data, languages=languages)
+    langs = tp.check_languages(dataset, languages, meta)
     dimension = int(load_json(model_dir / "config.json")["hidden_size"])
     precision = prec.resolve(prec.requested(precision, os.environ.get(prec.ENV), EncoderConfig.load(model_dir).precision))
     key = f"{model_key(model_dir)}-{precision}"

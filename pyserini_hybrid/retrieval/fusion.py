@@ -26,7 +26,13 @@ from ..core.files import PROJECT_ROOT, load_json, write_json
 from ..core.trec import read_run, write_run
 from ..data import topic_sets as tp
 from ..pyserini_glue.mains import display, run_to_file
-from .options import DEFAULT_HITS, add_topic_set_flags, prune_runs, use_topic_sets
+from .options import (
+    DEFAULT_HITS,
+    add_topic_set_flags,
+    check_flags,
+    prune_runs,
+    use_topic_sets,
+)
 
 METHODS = ("rrf", "interpolation")
 RRF_K = 60
@@ -114,6 +120,7 @@ def main(argv=None) -> int:
     parser.add_argument("--force", action="store_true")
     add_topic_set_flags(parser)
     args = parser.parse_args(argv)
+    check_flags(args)
     use_topic_sets(args)
     output = args.output or PROJECT_ROOT / "runs" / f"fusion-{args.method}" / args.dataset
     run_fusion(args.dataset, args.dense, args.sparse, output, args.method, args.alpha, args.hits, args.force)

@@ -52,10 +52,29 @@ def retrieval_parser(system: str, description: str) -> argparse.ArgumentParser:
     return parser
 
 
+POSITIVE_FLAGS = ("hits", "depth", "threads", "batch_size", "shard_num")  # each >= 1 where a command has it
+
+
+def check_flags(args: argparse.Namespace) -> None:
+    """Flags checked before any work starts (issue 19): counts at least 1, a model that is a directory
+    (or a plausible hub id, said to need a directory here); one line naming the flag."""
+    for name in POSITIVE_FLAGS:
+        value = getattr(args, name, None)
+        if value is not None and value < 1:
+            raise InputError(f"--{name.replace('_', '-')} {value}: must be at least 1")
+    model = getattr(args, "model", None)
+    if model is not None:
+        from ..models.default_model import check_start_model
+
+        check_start_model(model, "--model")
+        if not Path(model).expanduser().is_dir():
+            raise InputError(f"--model {model}: a hub id, not a model directory; dense retrieval needs a directory "
+                             "with pyserini_hybrid.json (train one, or omit --model for the embedded mE5-small)")
+
+
 def checked_args(parser: argparse.ArgumentParser, argv) -> argparse.Namespace:
     args = parser.parse_args(argv)
-    if args.hits < 1:
-        raise InputError(f"--hits {args.hits}: must be positive")
+    check_flags(args)
     use_topic_sets(args)
     return args
 

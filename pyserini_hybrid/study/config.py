@@ -6,6 +6,7 @@ errors naming the file.
 
 from __future__ import annotations
 
+import sys
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,7 +88,7 @@ class Study:
         return max(self.budgets)
 
     @classmethod
-    def load(cls, path: str | Path, quick: bool = False) -> "Study":
+    def load(cls, path: str | Path, quick: bool = False, data: str | Path | None = None) -> "Study":
         path = Path(path)
         if not path.is_file():
             raise InputError(f"{path}: study file not found")
@@ -138,7 +139,47 @@ class Study:
                 a["languages"] = list(q.get("adversarial_languages", a.get("languages", [])))
                 a["kinds"] = list(q.get("adversarial_kinds", a.get("kinds", [])))
         study.validate(path)
+        study.check_languages(path, data)
         return study
+
+    def check_languages(self, path: Path, data=None) -> None:
+        """``languages`` and ``curve_languages`` against the languages the datasets have (issue 19: selecting
+        nothing is an error naming what exists; selecting less says what was skipped)."""
+        have = {}
+        for d in self.datasets:
+            try:
+                have[d] = tp.present_languages(d, data)
+            except InputError:  # no data directory here (yet): the codes the set can have
+                have[d] = tp.known_languages(d, data)
+
+        def listing(names) -> str:
+            return "; ".join(f"{d}: {', '.join(have[d])}" for d in names)
+
+        if self.languages:
+            skipped = [x for x in self.languages if not any(x in h for h in have.values())]
+            if len(skipped) == len(self.languages):
+                raise InputError(f"{path}: [study] languages {', '.join(self.languages)}: in none of the datasets "
+                                 f"({listing(have)})")
+            empty = [d for d in self.datasets if not set(have[d]) & set(self.languages)]
+            if skipped:
+                _warn(f"{path}: skipped: languages {', '.join(skipped)}: in none of {', '.join(self.datasets)}")
+            if empty:  # a dataset with none of the languages would be an empty table
+                _warn(f"{path}: skipped: datasets {', '.join(empty)}: none of {', '.join(self.languages)} "
+                      f"({listing(empty)})")
+                self.datasets = [d for d in self.datasets if d not in empty]
+                if self.diversity_datasets is not None:
+                    self.diversity_datasets = [d for d in self.diversity_datasets if d not in empty]
+        for d, curve in self.curve_languages.items():
+            if d not in self.datasets:
+                continue
+            langs = [x for x in have[d] if not self.languages or x in self.languages]
+            chosen = [x for x in curve if x in langs]
+            if not chosen:
+                raise InputError(f"{path}: [study] curve_languages.{d} {', '.join(curve) or '(none)'}: none of "
+                                 f"the languages {d} has here ({', '.join(langs)})")
+            if len(chosen) < len(curve):
+                _warn(f"{path}: skipped: curve_languages.{d} {', '.join(x for x in curve if x not in chosen)}: "
+                      f"not among the languages {d} has here ({', '.join(langs)})")
 
     def validate(self, path: Path) -> None:
         from ..train.pairs import SOURCES
@@ -166,3 +207,7 @@ class Study:
             if self.variants["hybrid"] < 1.0 and not any(len(p & set(langs)) >= 2 for p in parallel):
                 raise InputError(f"{path}: diversity set {langs}: X-Y batches need two languages of a parallel "
                                  f"dataset ({'; '.join(', '.join(sorted(p)) for p in parallel)})")
+
+
+def _warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr)

@@ -82,6 +82,22 @@ def test_bf16_encoding_is_float32_on_disk_and_close_to_fp32(tiny_model, corpus):
     assert cos.min() > 0.999 and not np.array_equal(a, b)  # a random tiny model: looser than mE5's 0.9999
 
 
+@pytest.mark.parametrize("flags, expected", [(frozenset(), "fp32"), (frozenset({"avx512f", "avx2"}), "fp32"),
+                                             (frozenset({"avx512_bf16"}), "bf16"), (frozenset({"amx_bf16"}), "bf16")])
+def test_auto_precision_follows_the_cpu_flags(tiny_model, monkeypatch, flags, expected):
+    """``auto`` is bf16 only where the CPU multiplies bf16 natively; with the detection forced off it is fp32
+    in the resolver and in the encoder (weights in fp32)."""
+    from pyserini_hybrid.models import precision as prec
+
+    monkeypatch.setattr(prec, "cpu_flags", lambda: flags)
+    monkeypatch.delenv(prec.ENV, raising=False)
+    assert prec.resolve("auto") == expected and prec.resolve(None) == expected
+    assert prec.resolve("fp32") == "fp32" and prec.resolve("bf16") == "bf16"  # an explicit choice is kept
+    enc = TextEncoder(tiny_model)  # the model dir says "auto"
+    assert enc.precision == expected
+    assert next(enc.model.parameters()).dtype == (torch.bfloat16 if expected == "bf16" else torch.float32)
+
+
 def test_embed_shows_a_progress_bar_only_when_asked(tiny_model, corpus, capsys):
     _, texts = corpus
     enc = TextEncoder(tiny_model)  # mini-batches of 8 (the model dir's config)

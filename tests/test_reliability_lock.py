@@ -85,3 +85,22 @@ def test_the_trainer_itself_takes_the_lock(tmp_path, holder):
     with pytest.raises(InputError, match=rf"in use by pid {holder.pid}"):
         train(rc.load(PROJECT_ROOT / "encoders/me5-small-hybrid-cpu.toml"), tmp_path / "out", quiet=True)
     assert not (tmp_path / "out").exists()
+
+
+def test_two_benchmarks_on_one_work_dir(tmp_path):
+    """The second benchmark on a work dir exits 2 naming the holder, before converting anything."""
+    work = tmp_path / "work"
+    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(work / "results")], stdout=subprocess.PIPE, text=True,
+                            cwd=PROJECT_ROOT, env=ENV)
+    try:
+        assert proc.stdout.readline().strip() == "held"
+        run = subprocess.run([sys.executable, "-m", "pyserini_hybrid.benchmark", "--datasets", "xquad-r", "--languages",
+                              "en", "--work-dir", str(work)], capture_output=True, text=True, cwd=PROJECT_ROOT, env=ENV)
+        assert run.returncode == 2 and f"in use by pid {proc.pid}" in run.stderr, run.stderr
+        assert run.stderr.strip().count("\n") == 0 and not (work / "topics").exists()
+        bad = subprocess.run([sys.executable, "-m", "pyserini_hybrid.benchmark", "--threads", "0", "--work-dir",
+                              str(tmp_path / "other")], capture_output=True, text=True, cwd=PROJECT_ROOT, env=ENV)
+        assert bad.returncode == 2 and bad.stderr.strip() == "error: --threads 0: must be at least 1", bad.stderr
+    finally:
+        proc.kill()
+        proc.wait()

@@ -215,3 +215,42 @@ def test_a_user_set_end_to_end_through_every_command(user_data, tmp_path, tiny_m
     assert summary["results"]["bm25/my-trec"]["languages"] == ["sw"]
     assert json.loads((work / "runs" / "bm25" / "my-trec" / "eval" / "results.json").read_text())[
         "settings"]["sw-sw"]["nDCG@10"] > 0.5  # real MIRACL queries and passages, as the user's own files
+
+
+def test_benchmark_model_labels():
+    from pyserini_hybrid.core.errors import InputError
+    from pyserini_hybrid.study.benchmark import model_systems
+
+    assert model_systems(["fusion-rrf", "bm25", "dense"], None) == [
+        ("bm25", "bm25", None), ("dense", "dense", None), ("fusion-rrf", "fusion-rrf", None)]
+    rows = model_systems(["bm25", "dense", "fusion-rrf"], ["untuned=default", "models/hybrid-60"])
+    assert rows == [("bm25", "bm25", None), ("dense-untuned", "dense", None), ("dense-hybrid-60", "dense", "models/hybrid-60"),
+                    ("fusion-rrf-untuned", "fusion-rrf", None), ("fusion-rrf-hybrid-60", "fusion-rrf", "models/hybrid-60")]
+    with pytest.raises(InputError, match="two models labelled a"):
+        model_systems(["dense"], ["a=x", "a=y"])
+    with pytest.raises(InputError, match="a label is letters"):
+        model_systems(["dense"], ["a b=x"])
+
+
+@pytest.mark.slow
+def test_benchmark_puts_several_models_side_by_side(user_data, tmp_path, tiny_multilingual, copy_tree):
+    """Two models in one benchmark: a dense and a fusion row each, every fusion built from its own model's run."""
+    from pyserini_hybrid.study.benchmark import main as benchmark_main
+
+    root, _ = user_data
+    other = tmp_path / "other-model"
+    copy_tree(tiny_multilingual, other)
+    work = tmp_path / "work"
+    assert benchmark_main(["--datasets", "tiny-qa", "--systems", "bm25", "dense", "fusion-rrf", "--precision", "fp32",
+                           "--model", f"a={tiny_multilingual}", str(other), "--work-dir", str(work),
+                           "--data-dir", str(root)]) == 0
+    rows = [line.split(" | ")[0].lstrip("| ") for line in (work / "results/summary.md").read_text().splitlines()
+            if line.startswith("| ") and not line.startswith("| system")]
+    assert rows == ["bm25", "dense-a", "dense-other-model", "fusion-rrf-a", "fusion-rrf-other-model"]
+    results = json.loads((work / "results/summary.json").read_text())["results"]
+    assert results["dense-a/tiny-qa"]["macro"] == results["dense-other-model/tiny-qa"]["macro"]  # the same weights
+    for label, model in (("a", tiny_multilingual), ("other-model", other)):
+        dense_meta = json.loads((work / "runs" / f"dense-{label}" / "tiny-qa" / "run-meta.json").read_text())
+        assert dense_meta["model"] == str(model)
+        fused = (work / "runs" / f"fusion-rrf-{label}" / "tiny-qa" / "run-meta.json").read_text()
+        assert f"dense-{label}" in fused and "bm25" in fused

@@ -105,7 +105,16 @@ def read_qrels(path: Path) -> dict[str, dict[str, int]]:
 def read_qrels_frame(paths: list[Path]) -> pd.DataFrame:
     """Several qrels files as one (query_id, doc_id, relevance) frame, the form ir-measures takes."""
     rows = [(qid, d, r) for path in paths for qid, docs in read_qrels(path).items() for d, r in docs.items()]
-    return pd.DataFrame(rows, columns=QRELS_COLUMNS)
+    return plain_strings(pd.DataFrame(rows, columns=QRELS_COLUMNS), ["query_id", "doc_id"])
+
+
+def plain_strings(df: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """Id columns as Python ``str`` objects. pandas 3 stores strings in Arrow arrays, and ir-measures (like
+    our per-query code) walks frames row by row: element access on Arrow arrays made evaluating one
+    100-deep XQuAD-R run file take ~40 s instead of ~3 s."""
+    for c in columns:
+        df[c] = df[c].astype(object)
+    return df
 
 
 def write_qrels(path: Path, rows) -> None:
@@ -160,7 +169,7 @@ def read_run(path: Path) -> pd.DataFrame:
         raise InputError(f"{path}: {RUN_FORMAT} (line {_file_line(path, row)}: rank '{df['rank'].iloc[row]}' "
                          "is not an integer)")
     _check_unique_pairs(path, df)
-    return df[["query_id", "doc_id", "score", "rank"]]
+    return plain_strings(df[["query_id", "doc_id", "score", "rank"]].copy(), ["query_id", "doc_id"])
 
 
 def _check_unique_pairs(path: Path, df: pd.DataFrame) -> None:

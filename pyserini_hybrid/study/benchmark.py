@@ -3,6 +3,8 @@
     python -m pyserini_hybrid.benchmark                      # BM25 on XQuAD-R, MLQA-R, MIRACL-mini
     python -m pyserini_hybrid.benchmark --languages en de    # a smaller slice
     python -m pyserini_hybrid.benchmark --systems bm25 dense # + the embedded multilingual-e5-small
+    python -m pyserini_hybrid.benchmark --systems bm25 dense fusion-rrf --model untuned=default hybrid=models/x
+                                                             # several models side by side
 
 Writes runs to ``runs/<system>/<dataset>/``, evaluations beside them (``eval/``: JSON, Markdown,
 per-query TSV, mAP heatmap) and the summary table of README to ``results/summary.md``.
@@ -11,21 +13,23 @@ per-query TSV, mAP heatmap) and the summary table of README to ``results/summary
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
 from pathlib import Path
 
 from ..core.errors import InputError, cli
 from ..core.files import PROJECT_ROOT, atomic_write, write_json
+from ..core.lock import output_lock
 from ..data import topic_sets as tp
 from ..data.convert import convert
 from ..evaluate.measures import evaluate_run_dir
 from ..evaluate.render import write_outputs
 from ..models.precision import PRECISIONS
 from ..retrieval.bm25 import run_bm25
-from ..retrieval.dense import run_dense
+from ..retrieval.dense import resolve_model, run_dense
 from ..retrieval.fusion import run_fusion
-from ..retrieval.options import DEFAULT_HITS
+from ..retrieval.options import DEFAULT_HITS, check_flags
 
 DATASETS = ["xquad-r", "mlqa-r", "miracl-mini"]
 SYSTEMS = ["bm25", "dense", "fusion-rrf", "fusion-interpolation"]
@@ -34,7 +38,7 @@ SYSTEMS = ["bm25", "dense", "fusion-rrf", "fusion-interpolation"]
 def summary_table(results: dict[tuple[str, str], dict], formats: dict[str, str] | None = None) -> str:
     """README's table: Mo/Cr/Mul mAP on the LAReQA-format sets, then nDCG@10 / R@100 per language for each
     monolingual set (MIRACL, users' MIRACL- or Pyserini-format sets)."""
-    systems = sorted({s for s, _ in results})
+    systems = list(dict.fromkeys(s for s, _ in results))  # in running order: bm25, dense, fusion
     datasets = list(dict.fromkeys(d for _, d in results))
     formats = formats or {}
 
@@ -84,6 +88,32 @@ MONOLINGUAL_CAPTIONS = {
 }
 
 
+def model_systems(systems: list[str], models: list[str] | None) -> list[tuple[str, str, str | None]]:
+    """(row name, system, model) in running order (fusion after its inputs). One model (or none: the embedded
+    default) keeps the plain names; several ``LABEL=DIR`` (or ``DIR``, labelled by its name; ``default``: the
+    embedded model) give ``dense-LABEL`` and ``fusion-rrf-LABEL`` rows, each fusion with its own dense run."""
+    parsed = []
+    for value in models or [None]:
+        label, _, path = value.partition("=") if value and "=" in value else ("", "", value)
+        path = None if path in (None, "default") else path
+        label = label or (Path(path).name if path else "default")
+        if not re.fullmatch(r"[A-Za-z0-9._-]+", label):
+            raise InputError(f"--model {value}: a label is letters, digits, '.', '_' or '-' (it names run dirs)")
+        parsed.append((label, path))
+    labels = [label for label, _ in parsed]
+    if len(set(labels)) < len(labels):
+        raise InputError(f"--model: two models labelled {', '.join(sorted({x for x in labels if labels.count(x) > 1}))}; "
+                         "name them LABEL=DIR")
+    out = []
+    for system in sorted(systems, key=SYSTEMS.index):
+        if system == "bm25":
+            out.append(("bm25", "bm25", None))
+            continue
+        for label, path in parsed:
+            out.append((system if len(parsed) == 1 else f"{system}-{label}", system, path))
+    return out
+
+
 def select(datasets: list[str], languages, data) -> tuple[dict[str, list[str] | None], list[str]]:
     """dataset -> the languages to run (None: all it has), and a line per part of the selection skipped.
     Nothing left is a one-line error naming what exists."""
@@ -119,7 +149,9 @@ def main(argv=None) -> int:
                         help="dense: the --model directory, default the embedded multilingual-e5-small; "
                              "fusion-rrf / fusion-interpolation: BM25 + dense through pyserini.fusion "
                              "(they need the bm25 and dense runs, and run them if listed)")
-    parser.add_argument("--model", help="model directory for the dense system")
+    parser.add_argument("--model", nargs="+", metavar="[LABEL=]DIR",
+                        help="model directory for the dense system (default: the embedded multilingual-e5-small, "
+                             "also named 'default'); several: one dense (and fusion) row each, labelled LABEL")
     parser.add_argument("--languages", nargs="+", help="restrict every dataset to these languages (where it has them)")
     parser.add_argument("--corpus", choices=tp.CORPUS_VARIANTS, default="sentence")
     parser.add_argument("--hits", type=int, default=DEFAULT_HITS)
@@ -141,6 +173,19 @@ def main(argv=None) -> int:
     for dataset in args.datasets:
         tp.dataset_spec(dataset, args.data_dir)  # an unknown name: one line naming the known ones
 
+    # counts >= 1 (the models, a list here, are checked just below)
+    check_flags(argparse.Namespace(**{k: v for k, v in vars(args).items() if k != "model"}))
+    rows = model_systems(args.systems, args.model)
+    for _, system, model in rows:
+        if system == "dense":
+            resolve_model(model)  # a bad directory fails before any work
+    # one writer of a work dir's runs, indexes and summary; the lock sits beside results/ (inside the work
+    # dir, so the project root's lock stays inside the project)
+    with output_lock(args.work_dir / "results", "benchmark"):
+        return run_benchmark(args, rows, argv)
+
+
+def run_benchmark(args, rows, argv) -> int:
     work = args.work_dir
     topics_dir = work / "topics" if work != PROJECT_ROOT else None
     plan, skipped = select(args.datasets, args.languages, args.data_dir)
@@ -153,24 +198,25 @@ def main(argv=None) -> int:
         meta = convert(dataset, args.data_dir, topics_dir, languages=None if lareqa else wanted)
         formats[dataset] = meta["format"]
         langs = [x for x in meta["languages"] if not wanted or x in wanted]
-        for system in sorted(args.systems, key=SYSTEMS.index):  # fusion after its inputs
-            run_dir = work / "runs" / system / dataset
+        for name, system, model in rows:
+            run_dir = work / "runs" / name / dataset
             t1 = time.time()
             if system == "bm25":
                 run_bm25(dataset, run_dir, langs, args.corpus, args.hits, args.threads,
                          work / "indexes" / "bm25", topics_dir, args.data_dir, args.force, args.prebuilt)
             elif system == "dense":
-                run_dense(dataset, run_dir, args.model, langs, args.corpus, args.hits, args.threads,
+                run_dense(dataset, run_dir, model, langs, args.corpus, args.hits, args.threads,
                           index_root=work / "indexes" / "dense", topics_dir=topics_dir, data=args.data_dir,
                           force=args.force, precision=args.precision, shard_num=args.shard_num)
             else:
-                run_fusion(dataset, work / "runs" / "dense" / dataset, work / "runs" / "bm25" / dataset, run_dir,
+                dense_name = name.replace(system, "dense", 1)
+                run_fusion(dataset, work / "runs" / dense_name / dataset, work / "runs" / "bm25" / dataset, run_dir,
                            system.split("-", 1)[1], depth=args.hits, force=args.force)
             t2 = time.time()
             result = evaluate_run_dir(dataset, run_dir, langs, topics_dir)
-            timings[f"{dataset}/{system}"] = {"runs": round(t2 - t1, 1), "evaluation": round(time.time() - t2, 1)}
-            write_outputs(result, run_dir / "eval", system)
-            results[(system, dataset)] = result
+            timings[f"{dataset}/{name}"] = {"runs": round(t2 - t1, 1), "evaluation": round(time.time() - t2, 1)}
+            write_outputs(result, run_dir / "eval", name)
+            results[(name, dataset)] = result
         timings[dataset] = round(time.time() - t0, 1)
         print(f"{dataset}: done in {timings[dataset]} s")
     if not results:  # never replace an earlier summary with an empty one

@@ -3,8 +3,9 @@
     python -m pyserini_hybrid.speed --passages 2000 [--train-steps 5]
 
 One run, the same XQuAD-R candidates (all languages, interleaved) for every encoder: Pyserini's
-``AutoDocumentEncoder`` on the model directory (fp32, mean pooling, L2 norm, the same prefix), ours in
-fp32 and ours in bf16. Each line gives passages/s, the ratio to Pyserini and to our fp32, the minimum
+``AutoDocumentEncoder`` on the model directory (fp32, mean pooling, L2 norm, the same prefix) in calls of
+``--batch-size`` texts (Pyserini's default 64), ours in fp32 and in bf16 in calls of ``--chunk`` texts (what
+our dense runs pass to ``pyserini.encode``; ours sorts a call by length, Pyserini's pads it to its longest). Each line gives passages/s, the ratio to Pyserini and to our fp32, the minimum
 cosine to our fp32 embedding, and the roofline: useful encoder FLOPs (real tokens, padding excluded)
 per second against a matrix product *of the same precision* measured in the same run. The training
 line times optimiser steps of the CPU recipe (32 pairs) as before this fast path (fp32, one padded
@@ -53,17 +54,17 @@ def matmul_gflops(threads: int, precision: str = "fp32", size: int = 2048, repea
 
 
 def train_step_seconds(recipe_path: Path, steps: int, precision: str, sub_batch: int, data=None) -> float:
-    """Median seconds of ``steps`` optimiser steps of a recipe (after one warm-up step), in a scratch dir."""
+    """Median seconds of ``steps`` optimiser steps of a recipe (after two warm-up steps: oneDNN builds its kernels for new shapes), in a scratch dir."""
     import tempfile
 
     from ..train import recipe as rc
     from ..train.loop import Trainer
 
     recipe = rc.with_changes(rc.load(recipe_path), train={"precision": precision, "sub_batch": sub_batch,
-                                                          "steps": steps + 1})
+                                                          "steps": steps + 2})
     with tempfile.TemporaryDirectory() as tmp:
         trainer = Trainer(recipe, Path(tmp), data, quiet=True)
-        times = [trainer.train_step()["seconds"] for _ in range(steps + 1)][1:]
+        times = [trainer.train_step()["seconds"] for _ in range(steps + 2)][2:]
     return float(np.median(times))
 
 
@@ -83,12 +84,16 @@ def main(argv=None) -> int:
     parser.add_argument("--dataset", default="xquad-r")
     parser.add_argument("--passages", type=int, default=2000)
     parser.add_argument("--batch-size", type=int, default=64, help="Pyserini's chunk size, as --batch-size of pyserini.encode")
+    parser.add_argument("--chunk", type=int, help="texts per encode call for ours (default: what our dense runs use)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--train-steps", type=int, default=5, help="timed training steps per setting (0: none)")
     parser.add_argument("--recipe", type=Path, default=PROJECT_ROOT / "encoders" / "me5-small-hybrid-cpu.toml")
     parser.add_argument("--data-dir")
     args = parser.parse_args(argv)
-    for flag in ("passages", "batch_size", "threads"):
+    from ..retrieval.dense import ENCODE_CHUNK, resolve_model
+
+    args.chunk = args.chunk or ENCODE_CHUNK
+    for flag in ("passages", "batch_size", "chunk", "threads"):
         if getattr(args, flag) < 1:
             raise InputError(f"--{flag.replace('_', '-')} {getattr(args, flag)}: must be positive")
 
@@ -97,8 +102,6 @@ def main(argv=None) -> int:
 
     from ..models.precision import cpu_has_bf16
     from ..pyserini_glue.registry import encoder_classes
-    from ..retrieval.dense import resolve_model
-
     torch.set_num_threads(args.threads)
     model_dir = resolve_model(args.model)
     texts = sample_passages(args.dataset, args.passages)
@@ -111,15 +114,16 @@ def main(argv=None) -> int:
     stock = AutoDocumentEncoder(str(model_dir), device="cpu", pooling="mean", l2_norm=True,
                                 prefix=cfg.passage_prefix.rstrip())  # Pyserini adds the space itself
 
-    def timed(encode):
+    def timed(encode, size):
         start, out = time.perf_counter(), []
-        for i in range(0, len(texts), args.batch_size):
-            out.append(np.asarray(encode(texts[i:i + args.batch_size]), dtype=np.float32))
+        for i in range(0, len(texts), size):
+            out.append(np.asarray(encode(texts[i:i + size]), dtype=np.float32))
         return time.perf_counter() - start, np.concatenate(out)
 
-    runs = {"Pyserini AutoDocumentEncoder (fp32)": timed(lambda c: stock.encode(c, max_length=cfg.max_passage_length))}
+    runs = {"Pyserini AutoDocumentEncoder (fp32)":
+            timed(lambda c: stock.encode(c, max_length=cfg.max_passage_length), args.batch_size)}
     for p, enc in ours.items():
-        runs[f"ours, {p}"] = timed(lambda c, enc=enc: enc.encode(c, max_length=cfg.max_passage_length))
+        runs[f"ours, {p}"] = timed(lambda c, enc=enc: enc.encode(c, max_length=cfg.max_passage_length), args.chunk)
     lengths = [len(x) for x in ours["fp32"].encoder.tokenizer([cfg.passage_prefix + t for t in texts], truncation=True,
                                                               max_length=cfg.max_passage_length)["input_ids"]]
     flops = encoder_flops(json.loads((model_dir / "config.json").read_text()), lengths)
@@ -127,7 +131,8 @@ def main(argv=None) -> int:
     reference = runs["ours, fp32"][1]
     t_stock, t_fp32 = runs["Pyserini AutoDocumentEncoder (fp32)"][0], runs["ours, fp32"][0]
     print(f"model {model_dir.name} | {len(texts)} {args.dataset} passages, mean {np.mean(lengths):.1f} tokens | "
-          f"{args.threads} threads, chunk {args.batch_size} | CPU bf16 instructions: {cpu_has_bf16()}")
+          f"{args.threads} threads, calls of {args.batch_size} (Pyserini) / {args.chunk} (ours), mini-batches of "
+          f"{cfg.batch_size} | CPU bf16 instructions: {cpu_has_bf16()}")
     print(f"matrix product 2048^2: fp32 {peak['fp32']:.1f} GFLOP/s, bf16 {peak['bf16']:.1f} GFLOP/s")
     print(f"{'encoder':38s} {'passages/s':>10s} {'vs Pyserini':>11s} {'vs ours fp32':>12s} {'min cos':>8s} {'roofline':>8s}")
     for name, (t, emb) in runs.items():

@@ -18,6 +18,12 @@ from pyserini_hybrid.core.files import PROJECT_ROOT
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
 
 
+def default_sigint():
+    """Children start with Ctrl-C at its default, as from a terminal: a test suite started in the background
+    by a non-interactive shell (``make test &``) ignores SIGINT, and the children would inherit that."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_cli_wrapper_codes(capsys):
     @cli
     def interrupted(argv=None):
@@ -87,7 +93,8 @@ def test_sigkilled_parent_leaves_no_busy_worker(tmp_path):
     fifo = tmp_path / "log.fifo"
     os.mkfifo(fifo)
     parent = subprocess.Popen([sys.executable, "-c", PARENT, str(fifo)], stdout=subprocess.PIPE, text=True,
-                              cwd=PROJECT_ROOT, env=ENV)
+                              cwd=PROJECT_ROOT, env=ENV,
+                            preexec_fn=default_sigint)
     worker = int(parent.stdout.readline())
     assert parent.wait(timeout=60) == -signal.SIGKILL
     deadline = time.monotonic() + 3
@@ -101,7 +108,8 @@ def test_sigkilled_parent_leaves_no_busy_worker(tmp_path):
 
 def _interrupt(cmd, when, timeout=20):
     """Start ``cmd``, wait for ``when(proc)``, send SIGINT; (return code, seconds to exit, stderr)."""
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=PROJECT_ROOT, env=ENV)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=PROJECT_ROOT, env=ENV,
+                            preexec_fn=default_sigint)
     while proc.poll() is None and not when(proc):
         time.sleep(0.002)
     proc.send_signal(signal.SIGINT)
@@ -193,7 +201,8 @@ def test_jvm_leaves_sigint_to_python_only_inside_our_commands():
     code = ("import jnius_config\nfrom pyserini_hybrid.core.errors import cli\nfrom pyserini_hybrid.pyserini_glue import java\n"
             "java.configure(); print('-Xrs' in jnius_config.get_options())\n"
             "@cli\ndef main(argv=None):\n    java.configure(); print('-Xrs' in jnius_config.get_options())\nmain()\n")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=PROJECT_ROOT, env=ENV)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=PROJECT_ROOT, env=ENV,
+                            preexec_fn=default_sigint)
     assert proc.stdout.split() == ["False", "True"], proc.stderr
 
 

@@ -41,6 +41,7 @@ def test_study_file_loads_and_quick_overrides():
     assert set(full.sweep["alphas"]) >= {0.25, 0.75} and full.native["datasets"]
     assert quick.quick and quick.steps < full.steps and quick.hits <= full.hits and len(quick.budgets) >= 2
     assert quick.adversarial["kinds"] and set(quick.adversarial["kinds"]) <= set(full.adversarial["kinds"])
+    assert full.native_variants == list(full.variants) and quick.native_variants == ["hybrid"]
 
 
 def test_study_recipe_uses_a_schedule_that_does_not_depend_on_the_total():
@@ -57,6 +58,8 @@ def test_study_recipe_uses_a_schedule_that_does_not_depend_on_the_total():
     ("[variants]\nmono = 1.0\n", "must include \"hybrid\""),
     ("[diversity]\nsets = [[\"en\", \"zh\"]]\n[variants]\nhybrid = 0.5\n", "two languages of a parallel"),
     ("[nonsense]\nx = 1\n", "unknown section"),
+    ("[variants]\nhybrid = 0.5\n[native]\ndatasets = [\"arcd\"]\nvariants = [\"mono\"]\n",
+     r"\[native\] variants: mono not in \[variants\]"),
     ("[quick]\nstpes = 1\n[variants]\nhybrid = 0.5\n", r"unknown key\(s\) in \[quick\]: stpes"),
     ("[adversarial]\nkind = [\"typos\"]\n[variants]\nhybrid = 0.5\n", r"unknown key\(s\) in \[adversarial\]: kind"),
     ("[variants]\nhybrid = \"half\"\n", "variants.hybrid must be a number"),
@@ -97,8 +100,9 @@ def test_quick_study_end_to_end_on_the_tiny_model(tiny_multilingual, tmp_path):
     for text in (md, (report_dir / "report.json").read_text(encoding="utf-8")):
         assert str(tmp_path) not in text and str(PROJECT_ROOT) not in text
 
-    # 3 variants x 2 seeds, the alpha sweep (1), +native for each batching (3)
-    assert len(report["models"]) == 10
+    # 3 variants x 2 seeds, the alpha sweep (1), +native for the quick run's one batching ([quick] native_variants)
+    assert len(report["models"]) == 8 and "hybrid +native seed 1" in report["models"]
+    assert set(report["tables"]["native"]) == {"hybrid", "hybrid +native"}
     assert all(m["steps"] == 4 for m in report["models"].values())
     assert report["models"]["hybrid seed 1"]["budgets"] == [2, 4]
     # equal data: every batching drew only SQuAD batches, +native also the native sets
@@ -146,6 +150,13 @@ def test_quick_study_end_to_end_on_the_tiny_model(tiny_multilingual, tmp_path):
         seeds.append(sum(settings[f"{x}-{y}"]["AP"] for x in ("de", "en") for y in ("de", "en") if x != y) / 2)
     assert len(seeds) == 2 and main["hybrid"]["xquad-r Cr AP"]["mean"] == pytest.approx(sum(seeds) / 2)
     assert main["hybrid"]["xquad-r Cr AP"]["values"] == pytest.approx(seeds)
+
+    # the adversarial table's clean side is the main runs (same languages here, so not run twice)
+    adv = report["tables"]["adversarial"]
+    hybrid_1 = json.loads((work / "runs" / "clean" / "dense" / "hybrid-1" / "xquad-r" / "eval" / "results.json").read_text())
+    assert adv["code_switch: hybrid"]["Mo clean"]["mean"] == pytest.approx(
+        sum(hybrid_1["settings"][f"{x}-{x}"]["AP"] for x in ("de", "en")) / 2)
+    assert not (work / "runs" / "adv-clean").exists() and (work / "runs" / "adv-code_switch").is_dir()
 
     # and report.json's numbers are the evaluation's: BM25 Mo mAP = mean AP over the mono settings
     bm25 = json.loads((work / "runs" / "clean" / "bm25" / "xquad-r" / "eval" / "results.json").read_text())

@@ -24,13 +24,14 @@ KEYS = {  # section -> {key: type}; every key of a study file is checked against
               "warmup_steps": int, "datasets": list, "languages": list, "curve_languages": dict, "hits": int,
               "fusion": str, "miracl_seeds": int},
     "sweep": {"alphas": list, "seeds": list},
-    "native": {"datasets": list, "seeds": list},
+    "native": {"datasets": list, "seeds": list, "variants": list},
     "selection": {"steps": int, "lr": list, "temperature": list},
     "diversity": {"sets": list, "datasets": list},
     "adversarial": {"dataset": str, "languages": list, "kinds": list, "seed": int},
     "quick": {"budgets": list, "seeds": list, "datasets": list, "languages": list, "curve_languages": dict,
               "hits": int, "diversity": list, "sweep_alphas": list, "selection_steps": int, "selection_lr": list,
-              "adversarial_languages": list, "adversarial_kinds": list, "warmup_steps": int},
+              "adversarial_languages": list, "adversarial_kinds": list, "warmup_steps": int,
+              "native_variants": list},
 }
 SECTIONS = {"variants", *KEYS}
 
@@ -87,6 +88,13 @@ class Study:
     def steps(self) -> int:
         return max(self.budgets)
 
+    @property
+    def native_variants(self) -> list[str]:
+        """The batchings trained again with the native sets added ([native] variants; default: all)."""
+        if not self.native.get("datasets"):
+            return []
+        return [n for n in self.native.get("variants", list(self.variants)) if n in self.variants]
+
     @classmethod
     def load(cls, path: str | Path, quick: bool = False, data: str | Path | None = None) -> "Study":
         path = Path(path)
@@ -130,6 +138,8 @@ class Study:
             study.sweep = {"alphas": list(q.get("sweep_alphas", study.sweep.get("alphas", [])[:1])),
                            "seeds": study.seeds[:1]}
             study.native = {**study.native, "seeds": study.seeds[:1]} if study.native else {}
+            if study.native and "native_variants" in q:
+                study.native["variants"] = list(q["native_variants"])
             if study.selection:
                 study.selection = {"steps": int(q.get("selection_steps", 2)),
                                    "lr": list(q.get("selection_lr", study.selection.get("lr", [])[:2])),
@@ -196,6 +206,10 @@ class Study:
             if unknown:
                 raise InputError(f"{path}: {key}: unknown training dataset(s) {', '.join(unknown)} "
                                  f"(choose from {', '.join(SOURCES)})")
+        unknown = sorted(set(self.native.get("variants", [])) - set(self.variants))
+        if unknown:
+            raise InputError(f"{path}: [native] variants: {', '.join(unknown)} not in [variants] "
+                             f"({', '.join(self.variants)})")
         if "hybrid" not in self.variants or not self.seeds:
             raise InputError(f"{path}: [variants] must include \"hybrid\" and [study] at least one seed")
         if not self.budgets or self.budgets[0] < 1 or len(set(self.budgets)) != len(self.budgets):

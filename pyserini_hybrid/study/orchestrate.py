@@ -133,8 +133,9 @@ def system_runs(study: Study, work: Path, jobs: list[tuple], metas: dict, topics
 
 
 def adversarial(study: Study, work: Path, jobs: list[tuple], metas: dict, topics_dir: Path, data: str | None,
-                timer: Timer, log) -> dict:
-    """Perturbed topics of the chosen languages; mAP drop of each system against its clean runs."""
+                timer: Timer, log, results: dict | None = None) -> dict:
+    """Perturbed topics of the chosen languages; mAP drop of each system against its clean runs (the main
+    runs in ``results`` when they cover exactly these languages, else clean runs of these languages)."""
     from ..core.trec import read_topics, write_topics
     from ..data.perturb import perturb_topics
 
@@ -146,7 +147,11 @@ def adversarial(study: Study, work: Path, jobs: list[tuple], metas: dict, topics
     sub = Study(**{**study.__dict__, "datasets": [dataset], "languages": langs})
     jobs = [(label, seed, path, d, langs) for label, seed, path, d, _ in jobs
             if d == dataset and (label == UNTUNED or (label in study.variants and seed == study.seeds[0]))]
-    clean = system_runs(sub, work, jobs, metas, topics_dir, data, timer, log, tag="adv-clean", fusion_of=())
+    wanted = [(BM25, 0, dataset)] + [(label, seed, dataset) for label, seed, *_ in jobs]
+    if results and set(langs) == set(lang_subset(dataset, study, metas)) and all(k in results for k in wanted):
+        clean = {k: results[k] for k in wanted}  # the same runs: same topics, languages, depth and models
+    else:
+        clean = system_runs(sub, work, jobs, metas, topics_dir, data, timer, log, tag="adv-clean", fusion_of=())
     parallel = {x: read_topics(tp.topics_path(dataset, x, topics_dir)) for x in langs}
     parallel = {x: {q.split("-", 1)[1]: t for q, t in v.items()} for x, v in parallel.items()}
     table = {}
@@ -230,7 +235,7 @@ def run_study(study: Study, work: Path, report_dir: Path, data: str | None = Non
     report["tables"]["main"] = main_table(study, results, metas, systems)
     report["headline"] = headline(study, report["tables"]["main"])
     report["tables"]["miracl"] = miracl_table(study, results, metas, systems + [
-        f"{n} +native" for n in study.variants])
+        f"{n} +native" for n in study.native_variants])
     report["tables"]["curves"] = curves_table(study, results, metas)
     report["tables"]["sweep"] = sweep_table(study, results, metas)
     report["tables"]["native"] = native_table(study, results, metas)
@@ -241,7 +246,8 @@ def run_study(study: Study, work: Path, report_dir: Path, data: str | None = Non
         report["tables"]["diversity"] = diversity_table(study, results, metas, trained)
     if study.adversarial:
         with timer("adversarial"):
-            report["tables"]["adversarial"] = adversarial(study, work, jobs, metas, topics_dir, data, timer, log)
+            report["tables"]["adversarial"] = adversarial(study, work, jobs, metas, topics_dir, data, timer, log,
+                                                         results)
     for label, seed, dirs in trained["runs"]:
         d = dirs[max(dirs)]
         card = load_json(d / "training-card.json")

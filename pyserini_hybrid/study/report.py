@@ -276,7 +276,9 @@ def curve_sections(report: dict, study: Study, report_dir: Path, plt) -> list[st
     native = t.get("native") or {}
     if native:
         cols = sorted({c for r in native.values() for c in r})
-        L += ["## +native ablation", "", "Each batching with the native monolingual sets (" +
+        which = ("Each batching" if study.native_variants == list(study.variants)
+                 else ", ".join(study.native_variants) + " (the [native] variants)")
+        L += ["## +native ablation", "", which + " with the native monolingual sets (" +
               ", ".join(study.native.get("datasets", [])) + ") added to the SQuAD translations, largest budget, "
               f"seeds {study.native.get('seeds', study.seeds[:1])}; the rows without +native are the same seeds.", ""]
         L += table_md(native, cols, with_p=False) + [""]

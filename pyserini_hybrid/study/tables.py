@@ -273,7 +273,7 @@ def native_table(study: Study, results: dict, metas: dict) -> dict:
         return {}
     seeds = set(study.native.get("seeds", study.seeds[:1]))
     out = {}
-    for name in study.variants:
+    for name in study.native_variants:
         for label in (name, f"{name} +native"):
             sub = {k: v for k, v in results.items() if k[0] != label or k[1] in seeds}
             row = {}

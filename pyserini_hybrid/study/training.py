@@ -75,7 +75,7 @@ def train_models(study: Study, work: Path, data: str | None, model: str | None, 
             jobs.append((f"alpha={alpha}", seed, rc.with_changes(base, train={"alpha": float(alpha), "seed": seed,
                                                                             "export_steps": []})))
     native = list(study.native.get("datasets", []))
-    for name, alpha in (study.variants.items() if native else []):
+    for name, alpha in ((n, study.variants[n]) for n in study.native_variants):
         for seed in study.native.get("seeds", study.seeds[:1]):
             jobs.append((f"{name} +native", seed, rc.with_changes(
                 base, train={"alpha": alpha, "seed": seed, "export_steps": []},

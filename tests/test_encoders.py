@@ -245,3 +245,28 @@ def test_search_hybrid_normalization_survives_a_single_bm25_hit():
                [(h.docid, h.score) for h in original(dense, sparse2, 0.3, 10, True)]
     finally:
         HybridSearcher._hybrid_results = staticmethod(original)
+
+
+def test_tokenizer_is_loaded_once_per_content(tiny_multilingual, tmp_path):
+    """Every model trained from one start holds the same tokenizer files: they are parsed once per process
+    (multilingual-e5's takes ~1.4 s), and a directory whose tokenizer differs gets its own."""
+    import shutil
+
+    from pyserini_hybrid.models.encoder import load_tokenizer
+
+    same, edited = tmp_path / "same", tmp_path / "edited"
+    shutil.copytree(tiny_multilingual, same)
+    shutil.copytree(tiny_multilingual, edited)
+    config = json.loads((edited / "tokenizer_config.json").read_text())
+    (edited / "tokenizer_config.json").write_text(json.dumps({**config, "model_max_length": 77}))
+    first = load_tokenizer(str(tiny_multilingual))
+    assert load_tokenizer(str(same)) is first
+    other = load_tokenizer(str(edited))
+    assert other is not first and other.model_max_length == 77 != first.model_max_length
+    # the shared object tokenises as a fresh load does, after other calls changed its truncation
+    from transformers import AutoTokenizer
+
+    texts = ["query: wer schrieb Faust?", "passage: " + "Goethe " * 40]
+    first(texts, truncation=True, max_length=8)
+    fresh = AutoTokenizer.from_pretrained(str(same))
+    assert first(texts, truncation=True, max_length=64)["input_ids"] == fresh(texts, truncation=True, max_length=64)["input_ids"]

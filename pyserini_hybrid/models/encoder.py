@@ -9,6 +9,7 @@ into sub-batches, so a model scores a text the same way whether it is being trai
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 from dataclasses import replace
@@ -31,15 +32,44 @@ def resolve_start(name: str) -> str:
     return str(name)
 
 
+# files AutoTokenizer reads from a model directory (config.json: it can name the tokenizer class)
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
+                   "vocab.txt", "vocab.json", "merges.txt", "sentencepiece.bpe.model", "spiece.model", "config.json")
+_tokenizers: dict[str, object] = {}
+
+
+def load_tokenizer(name: str):
+    """``AutoTokenizer.from_pretrained(name)``, loaded once per process for the same tokenizer files.
+
+    multilingual-e5's 250k-entry ``tokenizer.json`` takes ~1.4 s to parse (twice: transformers reads it as
+    JSON, then the Rust tokenizer again), and every model trained from it holds the same copy, so a study's
+    dense runs paid that for each language and each model. Keyed by the files' content (an edited tokenizer
+    is a new entry); the object is shared, which is safe because every call of ours passes its own
+    truncation and length. Hub names are not cached."""
+    from transformers import AutoTokenizer
+
+    path = Path(name)
+    if not path.is_dir():
+        return AutoTokenizer.from_pretrained(str(name))
+    h = hashlib.sha256()
+    for file in TOKENIZER_FILES:
+        if (path / file).is_file():
+            h.update(file.encode() + b"\0" + (path / file).read_bytes() + b"\0")
+    key = h.hexdigest()
+    if key not in _tokenizers:
+        _tokenizers[key] = AutoTokenizer.from_pretrained(str(name))
+    return _tokenizers[key]
+
+
 def load_transformer(name: str):
     """(model, tokenizer) from a directory or hub name, without a pooler: we pool ourselves, and a random
     BERT/XLM-R pooler would only be built and warned about."""
-    from transformers import AutoModel, AutoTokenizer
+    from transformers import AutoModel
 
     weights = Path(name) / "model.safetensors"
     if weights.is_file():  # a truncated file would otherwise be a SafetensorError traceback
         check_safetensors(weights)
-    tokenizer = AutoTokenizer.from_pretrained(str(name))
+    tokenizer = load_tokenizer(name)
     try:
         model = AutoModel.from_pretrained(str(name), add_pooling_layer=False)
     except TypeError:

@@ -177,8 +177,8 @@ def main(argv=None) -> int:
     check_flags(argparse.Namespace(**{k: v for k, v in vars(args).items() if k != "model"}))
     rows = model_systems(args.systems, args.model)
     for _, system, model in rows:
-        if system == "dense":
-            resolve_model(model)  # a bad directory fails before any work
+        if system == "dense" and model is not None:
+            resolve_model(model)  # a bad directory fails before any work (the default is built under the lock)
     # one writer of a work dir's runs, indexes and summary; the lock sits beside results/ (inside the work
     # dir, so the project root's lock stays inside the project)
     with output_lock(args.work_dir / "results", "benchmark"):

@@ -93,8 +93,7 @@ def test_sigkilled_parent_leaves_no_busy_worker(tmp_path):
     fifo = tmp_path / "log.fifo"
     os.mkfifo(fifo)
     parent = subprocess.Popen([sys.executable, "-c", PARENT, str(fifo)], stdout=subprocess.PIPE, text=True,
-                              cwd=PROJECT_ROOT, env=ENV,
-                            preexec_fn=default_sigint)
+                              cwd=PROJECT_ROOT, env=ENV, preexec_fn=default_sigint)
     worker = int(parent.stdout.readline())
     assert parent.wait(timeout=60) == -signal.SIGKILL
     deadline = time.monotonic() + 3
@@ -202,7 +201,7 @@ def test_jvm_leaves_sigint_to_python_only_inside_our_commands():
             "java.configure(); print('-Xrs' in jnius_config.get_options())\n"
             "@cli\ndef main(argv=None):\n    java.configure(); print('-Xrs' in jnius_config.get_options())\nmain()\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=PROJECT_ROOT, env=ENV,
-                            preexec_fn=default_sigint)
+                          preexec_fn=default_sigint)
     assert proc.stdout.split() == ["False", "True"], proc.stderr
 
 

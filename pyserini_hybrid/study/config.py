@@ -90,10 +90,9 @@ class Study:
 
     @property
     def native_variants(self) -> list[str]:
-        """The batchings trained again with the native sets added ([native] variants; default: all)."""
-        if not self.native.get("datasets"):
-            return []
-        return [n for n in self.native.get("variants", list(self.variants)) if n in self.variants]
+        """The batchings trained again with the native sets added ([native] variants, checked against
+        [variants] on load; default: all)."""
+        return list(self.native.get("variants", self.variants)) if self.native.get("datasets") else []
 
     @classmethod
     def load(cls, path: str | Path, quick: bool = False, data: str | Path | None = None) -> "Study":

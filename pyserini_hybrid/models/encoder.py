@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..core.errors import InputError
 from ..core.files import check_safetensors, usual_file_modes
 from . import precision as prec
 from .config import EncoderConfig
@@ -74,7 +75,18 @@ def load_transformer(name: str):
         model = AutoModel.from_pretrained(str(name), add_pooling_layer=False)
     except TypeError:
         model = AutoModel.from_pretrained(str(name))
+    check_tokenizer(name, tokenizer, model.get_input_embeddings().num_embeddings)
     return model, tokenizer
+
+
+def check_tokenizer(name: str, tokenizer, rows: int) -> None:
+    """A model directory must carry its own tokenizer: without the files transformers quietly builds a tiny
+    one that maps every word to [UNK] (a dense run then scores near zero with exit 0). Its vocabulary must fit
+    the embedding matrix and cover most of it (XLM-R-style models keep a few spare rows)."""
+    size = len(tokenizer)
+    if size > rows or size < rows // 2:
+        raise InputError(f"{name}: tokenizer of {size:,} tokens for an embedding matrix of {rows:,} rows "
+                         "(tokenizer files missing or from another model)")
 
 
 def position_limit(model) -> int:

@@ -207,11 +207,13 @@ def run_dense(dataset: str, output: Path, model: str | None = None, languages=No
         info["shards"] = {"num": shard_num, "merged": "shard indexes concatenated in shard order"}
     if unchecked_sources(meta, langs):
         info["unchecked_sources"] = unchecked_sources(meta, langs)
+    # not in run-meta.json (machine paths): what the study's unit records need to rank every candidate
+    where = {"indexes": {t: str(p) for t, p in indexes.items()}, "queries": str(queries / "embedding.pkl")}
     previous = output / "run-meta.json"
     if not force and previous.is_file() and load_json(previous) == info and \
             all((output / f"{t}.trec").is_file() for t in indexes):
         print(f"dense {dataset}: runs up to date in {output}")
-        return info
+        return {**info, **where}
     previous.unlink(missing_ok=True)  # written again only once every run is complete
     prune_runs(output, {f"{target}.trec" for target in indexes})
     for target, index in tqdm(list(indexes.items()), desc=f"search {dataset}", unit="index"):
@@ -219,7 +221,7 @@ def run_dense(dataset: str, output: Path, model: str | None = None, languages=No
         out = output / f"{target}.trec"
         run_to_file("pyserini.search.faiss", lambda o: search_args(index, topics, queries, o, hits, threads), out, log)
     write_json(output / "run-meta.json", info)
-    return info
+    return {**info, **where}
 
 
 @cli

@@ -56,7 +56,9 @@ def fusion_args(runs: list[Path], output: Path, method: str, depth: int, alpha: 
 
 
 def run_fusion(dataset: str, dense_dir: Path, sparse_dir: Path, output: Path, method: str = "rrf",
-               alpha: float = 0.5, depth: int = DEFAULT_HITS, force: bool = False) -> dict:
+               alpha: float = 0.5, depth: int | None = None, force: bool = False) -> dict:
+    """Fuse two run directories; ``depth`` (default: the inputs' depth) must not exceed what the inputs hold,
+    and inputs of different depths are refused (a 10-deep run fused with a 100-deep one is not one system)."""
     if method not in METHODS:
         raise InputError(f"unknown fusion method {method!r}; choose {' or '.join(METHODS)}")
     if not 0.0 <= alpha <= 1.0:
@@ -72,6 +74,15 @@ def run_fusion(dataset: str, dense_dir: Path, sparse_dir: Path, output: Path, me
     if metas["sparse"]["languages"] != langs:
         raise InputError(f"{dense_dir} and {sparse_dir} cover different languages "
                          f"({' '.join(langs)} vs {' '.join(metas['sparse']['languages'])})")
+    depths = {name: m.get("hits") for name, m in metas.items()}
+    if None not in depths.values() and depths["dense"] != depths["sparse"]:
+        raise InputError(f"{dense_dir} is {depths['dense']} deep and {sparse_dir} {depths['sparse']} deep: "
+                         "fuse runs of one depth")
+    known = depths["dense"] or depths["sparse"]
+    if depth is None:
+        depth = known or DEFAULT_HITS
+    elif known is not None and depth > known:
+        raise InputError(f"--hits {depth}: the input runs are only {known} deep")
     targets = [f"{y}.trec" for y in langs] + ([f"{tp.POOL}.trec"] if (dense_dir / f"{tp.POOL}.trec").is_file() else [])
     for t in targets:
         for d in (dense_dir, sparse_dir):
@@ -115,7 +126,7 @@ def main(argv=None) -> int:
     parser.add_argument("--sparse", type=Path, required=True, help="BM25 run directory")
     parser.add_argument("--method", choices=METHODS, default="rrf")
     parser.add_argument("--alpha", type=float, default=0.5, help="interpolation weight of the dense run")
-    parser.add_argument("--hits", type=int, default=DEFAULT_HITS, help="depth read from each run and written")
+    parser.add_argument("--hits", type=int, help="depth read from each run and written (default: the inputs' depth)")
     parser.add_argument("--output", type=Path, help="run directory (default runs/fusion-<method>/<dataset>)")
     parser.add_argument("--force", action="store_true")
     add_topic_set_flags(parser)

@@ -1,44 +1,149 @@
-"""``python -m pyserini_hybrid.study STUDY.toml [--quick]``: run a study and write its report (``orchestrate``)."""
+"""``python -m pyserini_hybrid.study STUDY.toml [--quick] {plan,run,report}``: the study in units.
+
+    plan    every unit, its state (done / partial / to do) and estimated minutes on this machine
+    run     run units in order (or ``--units NAME ...``) until ``--for-minutes`` is spent; a unit that
+            cannot finish in the time left is not started
+    report  assemble ``reports/<name>/`` (report.md, report.json, plots) from the finished units alone
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
-from ..core.errors import cli
+from ..core.errors import InputError, cli
 from ..core.files import PROJECT_ROOT
 from ..core.lock import output_lock
 from ..data import topic_sets as tp
 from ..models.default_model import check_start_model
 from .config import Study
-from .orchestrate import run_study
+
+
+def study_metas(study: Study, work: Path, data: str | None) -> dict:
+    from ..data.convert import convert
+
+    names = set(study.datasets) | ({study.adversarial["dataset"]} if study.adversarial else set())
+    return {d: convert(d, data, work / "topics", quiet=True) for d in sorted(names)}
+
+
+def plan_rows(study: Study, units_root: Path, metas: dict) -> tuple[list, tuple]:
+    from .cost import estimate_minutes, rates
+    from .provenance import machine
+    from .units import plan_units, read_unit, unit_state
+
+    units = plan_units(study, metas)
+    finished = [u for u in (read_unit(units_root, x) for x in units) if u]
+    step_s, tps, source = rates(finished, machine()["cpu"])
+    rows = []
+    for u in units:
+        done = read_unit(units_root, u)
+        minutes = done["cost"]["machine_seconds"] / 60 if done else estimate_minutes(study, u, metas, step_s, tps)
+        rows.append((u, unit_state(units_root, u), minutes, done))
+    return rows, (step_s, tps, source)
+
+
+def show_plan(study: Study, rows: list, rate: tuple, names_only: bool) -> None:
+    if names_only:
+        for u, *_ in rows:
+            print(u.name)
+        return
+    from .provenance import code_hash
+
+    step_s, tps, source = rate
+    print(f"study {study.name}{' (quick)' if study.quick else ''}: {len(rows)} units; rates {step_s:.2f} s/step, "
+          f"{tps:.0f} texts/s ({source})")
+    print(f"{'unit':<28} {'state':<8} {'minutes':>8}  machine / commit")
+    here = code_hash()
+    for u, state, minutes, done in rows:
+        where = ""
+        if done:
+            m = done.get("machine", {})
+            where = f"{m.get('cpu', '?')} / {done.get('commit') or '?'}"
+            if done["fingerprint"]["code"] != here:
+                where += f"  (code {done['fingerprint']['code']}; this checkout {here})"
+        print(f"{u.name:<28} {state:<8} {minutes:>8.0f}  {where}")
+    spent = sum(m for _, s, m, _ in rows if s == "done")
+    left = sum(m for _, s, m, _ in rows if s != "done")
+    print(f"done: {sum(s == 'done' for _, s, _, _ in rows)} units, {spent / 60:.1f} machine-hours; "
+          f"left: {sum(s != 'done' for _, s, _, _ in rows)} units, about {left / 60:.1f} h here")
+
+
+def run_units(study: Study, rows: list, names: list[str] | None, minutes: float | None, units_root: Path,
+              work: Path, data: str | None, model: str | None) -> int:
+    from .produce import run_unit, selection_choice
+    from .units import plan_units
+
+    all_units = [u for u, *_ in rows]
+    known = {u.name for u in all_units}
+    unknown = [n for n in names or [] if n not in known]
+    if unknown:
+        raise InputError(f"unknown unit(s) {', '.join(unknown)} (python -m pyserini_hybrid.study {study.source} "
+                         "plan --names lists them)")
+    todo = [(u, m) for u, state, m, _ in rows if (u.name in names if names else state != "done")]
+    deadline = time.time() + minutes * 60 if minutes else None
+    ran = 0
+    for unit, estimate in todo:
+        if unit.needs_selection and study.selection and selection_choice(study, units_root, all_units) is None:
+            print(f"skipped {unit.name}: waits for the selection units")
+            continue
+        if deadline is not None and time.time() + estimate * 60 > deadline:
+            print(f"skipped {unit.name}: about {estimate:.0f} min, {(deadline - time.time()) / 60:.0f} min left")
+            continue
+        print(f"unit {unit.name}: about {estimate:.0f} min", flush=True)
+        result = run_unit(study, unit, plan_units(study, study_metas(study, work, data)), units_root, work, data,
+                          model)
+        print(f"unit {unit.name}: done in {result['seconds']['total'] / 60:.1f} min", flush=True)
+        ran += 1
+    print(f"{ran} unit(s) run")
+    return 0
 
 
 @cli
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pyserini_hybrid.study", description="Which batching to train with? Train, run, evaluate and report.")
+    parser = argparse.ArgumentParser(prog="python -m pyserini_hybrid.study", description="Which batching to train "
+                                     "with? The study in units: plan, run, report.")
     parser.add_argument("study", help="a study file, e.g. studies/me5-small-cpu.toml")
     parser.add_argument("--quick", action="store_true", help="the smoke variant: few steps, few languages")
     parser.add_argument("--model", help="start model for the recipe and the untuned baseline (default: the recipe's)")
-    parser.add_argument("--work-dir", type=Path, help="caches (default work/study-<name>[-quick])")
-    parser.add_argument("--report-dir", type=Path, help="report (default reports/<name>[-quick])")
+    parser.add_argument("--work-dir", type=Path, help="scratch: models, indexes, runs (default work/study-<name>)")
+    parser.add_argument("--report-dir", type=Path, help="report and units (default reports/<name>[-quick])")
     parser.add_argument("--data-dir")
     parser.add_argument("--topic-sets", action="append", metavar="FILE",
                         help="a topic-set file of your own (TOML/JSON; repeatable): its sets can be study datasets")
+    sub = parser.add_subparsers(dest="action", required=True)
+    plan = sub.add_parser("plan", help="units, state and estimated minutes")
+    plan.add_argument("--names", action="store_true", help="unit names only, one a line (for job arrays)")
+    run = sub.add_parser("run", help="run units until the time is spent")
+    run.add_argument("--units", nargs="+", metavar="NAME", help="these units only (done ones are run again)")
+    run.add_argument("--for-minutes", type=float, metavar="M", help="start no unit that would end after M minutes")
+    sub.add_parser("report", help="the report from the finished units alone")
     args = parser.parse_args(argv)
+    if getattr(args, "for_minutes", None) is not None and args.for_minutes <= 0:
+        raise InputError(f"--for-minutes {args.for_minutes}: must be positive")
     tp.register_topic_sets(args.topic_sets)
     tp.use_data_dir(args.data_dir)  # before the study file: a data dir's topic-sets.toml names datasets too
     study = Study.load(args.study, args.quick, args.data_dir)
     suffix = "-quick" if study.quick else ""
     work = args.work_dir or PROJECT_ROOT / "work" / f"study-{study.name}{suffix}"
     report_dir = args.report_dir or PROJECT_ROOT / "reports" / f"{study.name}{suffix}"
+    units_root = report_dir / "units"
     if args.model:
         check_start_model(args.model, "--model")
-    with output_lock(work, "study"):  # one study per work directory (its caches and ledger)
-        run_study(study, work, report_dir, args.data_dir, args.model)
-    print(f"report: {report_dir / 'report.md'}")
-    return 0
+    if args.action == "report":
+        from .assemble import assemble
+
+        path = assemble(study, units_root, report_dir, args.data_dir)
+        print(f"report: {path}")
+        return 0
+    with output_lock(work, "study"):  # one writer per work directory (its caches)
+        metas = study_metas(study, work, args.data_dir)
+        rows, rate = plan_rows(study, units_root, metas)
+        if args.action == "plan":
+            show_plan(study, rows, rate, args.names)
+            return 0
+        return run_units(study, rows, args.units, args.for_minutes, units_root, work, args.data_dir, args.model)
 
 
 if __name__ == "__main__":

@@ -22,10 +22,10 @@ UNTUNED, BM25 = "mE5-small", "BM25"
 KEYS = {  # section -> {key: type}; every key of a study file is checked against these
     "study": {"name": str, "recipe": str, "training_data": list, "seeds": list, "budgets": list,
               "warmup_steps": int, "datasets": list, "languages": list, "curve_languages": dict, "hits": int,
-              "fusion": str, "miracl_seeds": int},
+              "fusion": str, "miracl_seeds": int, "precision": str},
     "sweep": {"alphas": list, "seeds": list},
     "native": {"datasets": list, "seeds": list, "variants": list},
-    "selection": {"steps": int, "lr": list, "temperature": list},
+    "selection": {"steps": int, "lr": list, "temperature": list, "seed": int},
     "diversity": {"sets": list, "datasets": list},
     "adversarial": {"dataset": str, "languages": list, "kinds": list, "seed": int},
     "quick": {"budgets": list, "seeds": list, "datasets": list, "languages": list, "curve_languages": dict,
@@ -74,6 +74,7 @@ class Study:
     hits: int
     fusion: str
     miracl_seeds: int
+    precision: str
     variants: dict
     sweep: dict
     native: dict
@@ -112,7 +113,7 @@ class Study:
                         warmup_steps=int(s.get("warmup_steps", 0)), datasets=list(s["datasets"]),
                         languages=list(s.get("languages", [])), curve_languages=dict(s.get("curve_languages", {})),
                         hits=int(s.get("hits", 1000)), fusion=s.get("fusion", "rrf"),
-                        miracl_seeds=int(s.get("miracl_seeds", 1)),
+                        miracl_seeds=int(s.get("miracl_seeds", 1)), precision=s.get("precision", "fp32"),
                         variants={k: float(v) for k, v in raw.get("variants", {}).items()},
                         sweep=dict(raw.get("sweep", {})), native=dict(raw.get("native", {})),
                         selection=dict(raw.get("selection", {})),
@@ -140,7 +141,7 @@ class Study:
             if study.native and "native_variants" in q:
                 study.native["variants"] = list(q["native_variants"])
             if study.selection:
-                study.selection = {"steps": int(q.get("selection_steps", 2)),
+                study.selection = {"steps": int(q.get("selection_steps", 2)), "seed": study.selection.get("seed"),
                                    "lr": list(q.get("selection_lr", study.selection.get("lr", [])[:2])),
                                    "temperature": study.selection.get("temperature", [])[:1]}
             if study.adversarial:
@@ -205,6 +206,25 @@ class Study:
             if unknown:
                 raise InputError(f"{path}: {key}: unknown training dataset(s) {', '.join(unknown)} "
                                  f"(choose from {', '.join(SOURCES)})")
+        if self.precision not in ("fp32", "bf16"):
+            raise InputError(f"{path}: [study] precision must be fp32 or bf16 (pinned: auto would resolve "
+                             f"differently on other machines), got {self.precision!r}")
+        if self.selection:
+            used = set(self.seeds) | set(self.sweep.get("seeds", [])) | set(self.native.get("seeds", []))
+            if "seed" not in self.selection or self.selection["seed"] in used:
+                raise InputError(f"{path}: [selection] seed must be given and be a seed no other run uses "
+                                 f"({', '.join(map(str, sorted(used)))}), got {self.selection.get('seed')!r}")
+            if int(self.selection.get("steps", 0)) < 1:
+                raise InputError(f"{path}: [selection] steps must be a positive step count")
+        pure_xy = [n for n in self.native.get("variants", []) if self.variants.get(n) == 0.0]
+        if pure_xy:
+            raise InputError(f"{path}: [native] variants: {', '.join(pure_xy)} has alpha 0 and never draws a "
+                             "monolingual set, so its +native run would be its main run; leave it out")
+        if self.hits < 1 or self.miracl_seeds < 0 or self.warmup_steps < 0:
+            raise InputError(f"{path}: [study] hits must be >= 1, miracl_seeds and warmup_steps >= 0")
+        if self.warmup_steps >= self.steps:
+            raise InputError(f"{path}: [study] warmup_steps {self.warmup_steps} must be below the largest budget "
+                             f"{self.steps}")
         unknown = sorted(set(self.native.get("variants", [])) - set(self.variants))
         if unknown:
             raise InputError(f"{path}: [native] variants: {', '.join(unknown)} not in [variants] "
@@ -220,6 +240,11 @@ class Study:
             if self.variants["hybrid"] < 1.0 and not any(len(p & set(langs)) >= 2 for p in parallel):
                 raise InputError(f"{path}: diversity set {langs}: X-Y batches need two languages of a parallel "
                                  f"dataset ({'; '.join(', '.join(sorted(p)) for p in parallel)})")
+
+
+def slug(name: str) -> str:
+    """A system's name as a directory name (unit and run directories)."""
+    return "".join(c if c.isalnum() else "-" for c in name).strip("-").lower()
 
 
 def _warn(message: str) -> None:

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from ..data import topic_sets as tp
-from .config import BM25, LAREQA, UNTUNED, Study
+from .config import BM25, LAREQA, UNTUNED, Study, slug  # noqa: F401 (slug: re-exported)
 
 # ---------------------------------------------------------------------------------------------
 # Numbers: per-query series, macro averages, significance
@@ -16,10 +16,6 @@ from .config import BM25, LAREQA, UNTUNED, Study
 def lang_subset(dataset: str, study: Study, metas: dict, only: list[str] | None = None) -> list[str]:
     langs = [x for x in metas[dataset]["languages"] if not study.languages or x in study.languages]
     return [x for x in langs if not only or x in only]
-
-
-def slug(name: str) -> str:
-    return "".join(c if c.isalnum() else "-" for c in name).strip("-").lower()
 
 
 def macro_keys(dataset: str, langs: list[str]) -> dict[str, list[str]]:

@@ -7,8 +7,7 @@ from pathlib import Path
 
 from ..core.files import load_json
 from ..train import recipe as rc
-from .config import Study
-from .tables import slug
+from .config import Study, slug
 
 
 def model_dir(work: Path, label: str, seed: int, recipe) -> Path:

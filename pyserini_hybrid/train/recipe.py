@@ -134,6 +134,9 @@ def validate(r: Recipe, where: str) -> None:
         (t.batch_size >= 2, f"train.batch_size must be at least 2 (in-batch negatives), got {t.batch_size}"),
         (t.steps >= 1 and t.grad_accum >= 1, "train.steps and train.grad_accum must be positive"),
         (t.lr > 0 and t.temperature > 0, "train.lr and train.temperature must be positive"),
+        (t.weight_decay >= 0, f"train.weight_decay must be >= 0, got {t.weight_decay}"),
+        (t.max_grad_norm > 0, f"train.max_grad_norm must be positive (a negative norm reverses every gradient), "
+                              f"got {t.max_grad_norm}"),
         (0.0 <= t.warmup_ratio <= 1.0, f"train.warmup_ratio must lie in [0, 1], got {t.warmup_ratio}"),
         (t.save_every >= 1 and t.eval_every >= 1 and t.keep_checkpoints >= 1,
          "train.save_every, eval_every and keep_checkpoints must be positive"),

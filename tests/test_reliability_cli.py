@@ -181,7 +181,7 @@ def case_lareqa_answer_start_string(tmp, topics, shared):
 def case_study_languages_match_nothing(tmp, topics, shared):
     (tmp / "s.toml").write_text('[study]\nname = "x"\nrecipe = "encoders/me5-small-hybrid-cpu.toml"\nseeds = [1]\n'
                                 'budgets = [2]\ndatasets = ["xquad-r"]\nlanguages = ["xx"]\n[variants]\nhybrid = 0.5\n')
-    return ["pyserini_hybrid.study", str(tmp / "s.toml"), "--work-dir", str(tmp / "work")], \
+    return ["pyserini_hybrid.study", str(tmp / "s.toml"), "--work-dir", str(tmp / "work"), "plan"], \
         "[study] languages xx: in none of the datasets (xquad-r: ar,"
 
 

@@ -61,7 +61,7 @@ def test_two_train_commands_on_one_output(tmp_path, holder):
 
 def test_two_studies_on_one_work_dir(tmp_path, holder):
     proc = subprocess.run([sys.executable, "-m", "pyserini_hybrid.study", str(PROJECT_ROOT / "studies/me5-small-cpu.toml"),
-                           "--quick", "--work-dir", str(tmp_path / "out"), "--report-dir", str(tmp_path / "report")],
+                           "--quick", "--work-dir", str(tmp_path / "out"), "--report-dir", str(tmp_path / "report"), "run"],
                           capture_output=True, text=True, cwd=PROJECT_ROOT, env=ENV)
     assert proc.returncode == 2 and f"in use by pid {holder.pid}" in proc.stderr and "one study at a time" in proc.stderr
     assert "Traceback" not in proc.stderr and not (tmp_path / "report").exists()

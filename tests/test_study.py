@@ -1,8 +1,10 @@
-"""The study: its file, and the --quick run end to end on the tiny model (every number from its JSON)."""
+"""The study in units: its file, the unit list, and the --quick study run unit by unit on the tiny model, its
+report assembled from the unit files alone."""
 
+import gzip
 import json
 import re
-import time
+import shutil
 
 import pytest
 
@@ -11,37 +13,22 @@ from pyserini_hybrid.core.files import PROJECT_ROOT
 from pyserini_hybrid.study import training
 from pyserini_hybrid.study.__main__ import main as study_main
 from pyserini_hybrid.study.config import Study
-from pyserini_hybrid.study.ledger import Timer
 
 STUDY = PROJECT_ROOT / "studies" / "me5-small-cpu.toml"
-
-
-def test_time_ledger_adds_innermost_blocks_across_invocations(tmp_path):
-    ledger = tmp_path / "work" / "wall-seconds.json"
-    first = Timer(ledger)
-    with first("clean runs"):
-        with first("clean: dense runs"):
-            time.sleep(0.2)
-    with first("training"):
-        time.sleep(0.1)
-    assert first.seconds["clean runs"] >= first.seconds["clean: dense runs"] >= 0.2
-    assert set(first.totals()) == {"clean: dense runs", "training"}  # the outer block would count twice
-    second = Timer(ledger)  # a resumed invocation adds to what the first left
-    with second("clean: dense runs"):
-        time.sleep(0.2)
-    assert second.seconds == {"clean: dense runs": pytest.approx(0.2, abs=0.1)}
-    assert second.totals()["clean: dense runs"] >= 0.4 and second.totals()["training"] >= 0.1
 
 
 def test_study_file_loads_and_quick_overrides():
     full, quick = Study.load(STUDY), Study.load(STUDY, quick=True)
     assert set(full.variants) == {"X-X-mono", "X-Y", "hybrid"} and full.variants["hybrid"] == 0.5
     assert full.training_data == ["squad"] and len(full.seeds) >= 3  # equal data, seeds as a level of variance
-    assert full.budgets[-1] >= 10 * full.budgets[0] and full.steps == full.budgets[-1] >= 580  # >= 2 epochs
+    assert full.budgets[-1] >= 10 * full.budgets[0] and full.steps == full.budgets[-1] >= 580
     assert set(full.sweep["alphas"]) >= {0.25, 0.75} and full.native["datasets"]
     assert quick.quick and quick.steps < full.steps and quick.hits <= full.hits and len(quick.budgets) >= 2
     assert quick.adversarial["kinds"] and set(quick.adversarial["kinds"]) <= set(full.adversarial["kinds"])
-    assert full.native_variants == list(full.variants) and quick.native_variants == ["hybrid"]
+    # X-Y never draws a monolingual set, so X-Y +native would be X-Y itself: not in the ablation
+    assert full.native_variants == ["X-X-mono", "hybrid"] and quick.native_variants == ["hybrid"]
+    assert full.precision == "fp32"  # pinned: auto resolves differently on different CPUs
+    assert full.selection["seed"] not in set(full.seeds) | set(full.sweep["seeds"]) | set(full.native["seeds"])
 
 
 def test_study_recipe_uses_a_schedule_that_does_not_depend_on_the_total():
@@ -64,6 +51,11 @@ def test_study_recipe_uses_a_schedule_that_does_not_depend_on_the_total():
     ("[adversarial]\nkind = [\"typos\"]\n[variants]\nhybrid = 0.5\n", r"unknown key\(s\) in \[adversarial\]: kind"),
     ("[variants]\nhybrid = \"half\"\n", "variants.hybrid must be a number"),
     ("[diversity]\ndatasets = [\"xquad\"]\n[variants]\nhybrid = 0.5\n", r"\[diversity\] datasets: unknown dataset\(s\) xquad"),
+    ("precision = \"auto\"\n[variants]\nhybrid = 0.5\n", r"\[study\] precision must be fp32 or bf16"),
+    ("[variants]\nhybrid = 0.5\n[selection]\nseed = 1\nsteps = 2\n", r"\[selection\] seed must be .* no other run uses"),
+    ("[variants]\nhybrid = 0.5\nX-Y = 0.0\n[native]\ndatasets = [\"arcd\"]\nvariants = [\"X-Y\"]\n",
+     "X-Y has alpha 0 and never draws a monolingual set"),
+    ("warmup_steps = 2\n[variants]\nhybrid = 0.5\n", "warmup_steps 2 must be below the largest budget"),
 ])
 def test_bad_study_files_fail_with_one_line(tmp_path, change, message):
     path = tmp_path / "s.toml"
@@ -73,106 +65,143 @@ def test_bad_study_files_fail_with_one_line(tmp_path, change, message):
         Study.load(path)
 
 
+
+def test_units_of_the_default_study(converted):
+    """The unit list follows the study file: a selection unit per batching, the baselines, every batching x
+    seed (seed-major, so one seed's batchings can share a machine), the sweep, +native (no X-Y) and diversity;
+    the first seed's units carry MIRACL and the adversarial topics, the smaller budgets only the curve languages."""
+    from pyserini_hybrid.study.units import plan_units
+
+    study = Study.load(STUDY)
+    units = plan_units(study, converted[1])
+    names = [u.name for u in units]
+    assert names[:4] == ["selection-x-x-mono", "selection-x-y", "selection-hybrid", "baselines"]
+    assert names[4:7] == ["x-x-mono-seed42", "x-y-seed42", "hybrid-seed42"] and len(names) == len(set(names)) == 18
+    assert "x-y-native-seed42" not in names and {"x-x-mono-native-seed42", "hybrid-native-seed42"} <= set(names)
+    by = {u.name: u for u in units}
+    assert all(by[f"selection-{n}"].seed == study.selection["seed"] for n in ("x-x-mono", "x-y", "hybrid"))
+    first, later = by["hybrid-seed42"], by["hybrid-seed43"]
+    assert {e["dataset"] for e in first.evaluations} == {"xquad-r", "mlqa-r", "miracl-mini"}
+    assert "miracl-mini" not in {e["dataset"] for e in later.evaluations}
+    assert {e["tag"] for e in first.evaluations} > {"clean"} and {e["tag"] for e in later.evaluations} == {"clean"}
+    small = [e for e in later.evaluations if e["budget"] < study.steps]
+    assert {e["budget"] for e in small} == set(study.budgets[:-1])
+    assert all(e["dataset"] == "xquad-r" and e["languages"] == study.curve_languages["xquad-r"] for e in small)
+    assert first.fusion and not by["x-y-seed42"].fusion  # BM25+hybrid is the fused row
+
+
 @pytest.mark.slow
-def test_quick_study_end_to_end_on_the_tiny_model(tiny_multilingual, tmp_path):
+def test_quick_study_in_units_end_to_end(tiny_multilingual, tmp_path, capsys):
+    from pyserini_hybrid.evaluate.measures import MEASURES, evaluate_run_dir
+    from pyserini_hybrid.evaluate.ranks import result_from_ranks
+    from pyserini_hybrid.study.records import read_ranks
+
     work, report_dir = tmp_path / "work", tmp_path / "report"
-    args = [str(STUDY), "--quick", "--model", str(tiny_multilingual), "--work-dir", str(work),
+    base = [str(STUDY), "--quick", "--model", str(tiny_multilingual), "--work-dir", str(work),
             "--report-dir", str(report_dir)]
-    assert study_main(args) == 0
+    assert study_main(base + ["plan", "--names"]) == 0
+    names = capsys.readouterr().out.split()
+    assert names[:4] == ["selection-x-x-mono", "selection-x-y", "selection-hybrid", "baselines"]
+    # a main unit waits for the selection units; a unit that cannot finish in the time given is not started
+    assert study_main(base + ["run", "--units", "hybrid-seed1"]) == 0
+    assert "skipped hybrid-seed1: waits for the selection units" in capsys.readouterr().out
+    assert study_main(base + ["run", "--for-minutes", "0.001"]) == 0
+    out = capsys.readouterr().out
+    assert "skipped selection-x-x-mono: about" in out and "0 unit(s) run" in out
+    assert not (report_dir / "units").exists() or not list((report_dir / "units").glob("*/unit.json"))
+
+    assert study_main(base + ["run"]) == 0
+    assert study_main(base + ["plan"]) == 0
+    plan = capsys.readouterr().out
+    assert all(re.search(rf"^{re.escape(n)}\s+done\s", plan, re.M) for n in names), plan
+    assert "left: 0 units" in plan
+    units = report_dir / "units"
+    for d in units.iterdir():  # small, committed results
+        assert sum(p.stat().st_size for p in d.iterdir()) < 3 * 2**20, d.name
+
+    # measures recomputed from a unit's records equal ir-measures on the original runs
+    topics = work / "topics"
+    checked = 0
+    runs = work / "runs"
+    for unit, name, run_dir in (
+            ("baselines", "bm25.4.xquad-r.clean", runs / "bm25" / "xquad-r" / "clean"),
+            ("hybrid-seed1", "hybrid.4.xquad-r.clean", runs / "hybrid-seed1" / "hybrid" / "4" / "xquad-r" / "clean"),
+            ("hybrid-seed1", "hybrid.2.xquad-r.clean", runs / "hybrid-seed1" / "hybrid" / "2" / "xquad-r" / "clean"),
+            ("hybrid-seed1", "bm25-hybrid.4.xquad-r.clean", runs / "hybrid-seed1" / "fusion-hybrid" / "xquad-r")):
+        entry = next(e for e in json.loads((units / unit / "unit.json").read_text())["evaluations"]
+                     if e["files"]["ranks"] == f"{name}.ranks.tsv.gz")
+        langs = entry["languages"]
+        want = evaluate_run_dir("xquad-r", run_dir, langs, topics)
+        got, _ = result_from_ranks(read_ranks(units / unit / entry["files"]["ranks"]), entry["depth"], True, langs)
+        assert set(got["settings"]) == set(want["settings"])
+        for key, row in want["settings"].items():
+            for m in MEASURES:
+                assert got["settings"][key][m] == pytest.approx(row[m], abs=1e-12), (unit, name, key, m)
+        checked += 1
+    assert checked == 4
+    # dense records rank every relevant candidate (full ranking); BM25's stop at the run's depth
+    hybrid = json.loads((units / "hybrid-seed1" / "unit.json").read_text())
+    dense = next(e for e in hybrid["evaluations"] if e["system"] == "hybrid" and e["tag"] == "clean")
+    ranks = read_ranks(units / "hybrid-seed1" / dense["files"]["ranks"])
+    assert dense["full_ranks"] and ranks["rank"].notna().all() and dense["checks"]["beyond_depth"] > 0
+    bm25 = read_ranks(units / "baselines" / "bm25.4.xquad-r.clean.ranks.tsv.gz")
+    assert bm25["rank"].isna().any() and (bm25["rank"].dropna() <= 100).all()
+
+    assert study_main(base + ["report"]) == 0
     md = (report_dir / "report.md").read_text(encoding="utf-8")
     report = json.loads((report_dir / "report.json").read_text(encoding="utf-8"))
-
-    # structure: every table and section, a p column, each robustness section with its plot
-    for heading in ("## xquad-r: mAP (Table 1 layout), 4 steps", "## X→Y mAP heatmaps",
-                    "## Unseen languages", "## Distant and low-resource pairs", "## Adversarial queries",
-                    "## Budget curves", "## α sweep", "## +native ablation",
-                    "## Validation on held-out training data", "## Recipe settings, chosen on held-out training data",
-                    "## Models, data and time"):
+    for heading in ("## xquad-r: mAP (Table 1 layout), 4 steps", "## X→Y mAP heatmaps", "## Unseen languages",
+                    "## Distant and low-resource pairs", "## Adversarial queries", "## Budget curves", "## α sweep",
+                    "## +native ablation", "## Validation on held-out training data",
+                    "## Recipe settings, chosen on held-out training data", "## Language preference on the multilingual pool",
+                    "## Models, data and time", "## Units: machines and time"):
         assert heading in md, heading
-    assert "| system | xquad-r Mo AP | p |" in md
-    for plot in ("unseen.png", "distance.png", "adversarial.png", "budget-curves.png", "alpha-sweep.png",
-                 "validation-curves.png"):
-        assert f"]({plot})" in md and (report_dir / plot).stat().st_size > 1000
     for image in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md):
-        assert (report_dir / image).is_file(), image
-    assert f"python -m pyserini_hybrid.study studies/{STUDY.name} --quick" in md
-    # portable: no path of this machine in the report (the cache is "<cache>", the project relative)
+        assert (report_dir / image).stat().st_size > 1000, image
     for text in (md, (report_dir / "report.json").read_text(encoding="utf-8")):
         assert str(tmp_path) not in text and str(PROJECT_ROOT) not in text
-
-    # 3 variants x 2 seeds, the alpha sweep (1), +native for the quick run's one batching ([quick] native_variants)
-    assert len(report["models"]) == 8 and "hybrid +native seed 1" in report["models"]
-    assert set(report["tables"]["native"]) == {"hybrid", "hybrid +native"}
-    assert all(m["steps"] == 4 for m in report["models"].values())
-    assert report["models"]["hybrid seed 1"]["budgets"] == [2, 4]
-    # equal data: every batching drew only SQuAD batches, +native also the native sets
-    assert set(report["models"]["X-X-mono seed 1"]["drawn_datasets"]) == {"squad"}
-    assert set(report["models"]["X-Y seed 1"]["drawn_datasets"]) == {"squad"}
-    # settings were chosen on held-out training data, the choice applied to every model
+    assert not report["partial"] and md.count("**Headline.**") == 1
+    # selection: every batching tried every setting; one choice, the best mean over the batchings, for all
     sel = report["selection"]
-    assert len(sel) == 2 and sum(r["chosen"] for r in sel.values()) == 1
-    chosen = next(r for r in sel.values() if r["chosen"])
-    assert chosen["mean"] == max(r["mean"] for r in sel.values()) and report["recipe"]["train"]["lr"] == chosen["lr"]
+    assert set(report["selection_units"]) == {"X-X-mono", "X-Y", "hybrid"}
+    best = max(sel["table"].values(), key=lambda r: r["mean"])
+    assert (sel["lr"], sel["temperature"]) == (best["lr"], best["temperature"])
+    assert all(json.loads((units / n / "unit.json").read_text())["recipe"]["train"]["lr"] == sel["lr"]
+               for n in ("x-x-mono-seed1", "hybrid-seed2", "alpha-0.25-seed1"))
     main = report["tables"]["main"]
-    for system in ("BM25", "mE5-small", "X-X-mono", "X-Y", "hybrid", "BM25+mE5-small", "BM25+hybrid"):
-        assert "xquad-r Mo AP" in main[system], system
-    assert main["hybrid"]["xquad-r Mo AP"]["seeds"] == 2 and main["hybrid"]["xquad-r Mo AP"]["sd"] is not None
-    # (+native may draw only SQuAD in 4 steps; its data holds the native sets)
-    assert any(k.startswith("arcd/") for k in report["data"]["hybrid +native"]["pairs"])
-    assert not any(k.startswith("arcd/") for k in report["data"]["hybrid"]["pairs"])
-    # per variant, "seen" languages are the ones its batches drew (4 steps: a subset of the SQuAD languages)
-    unseen = report["tables"]["unseen"]
-    seen = {m.group(1) for k in unseen for m in [re.search(r"\[hybrid: ([a-z+]+)\]", k)] if m}
-    assert len(seen) == 1 and set(seen.pop().split("+")) <= {"en", "es", "it", "da"}  # only what it drew
-    # budget curves: every budget, every seed
-    curves = report["tables"]["curves"]
-    assert set(curves["hybrid"]) == {"2", "4"} and curves["hybrid"]["2"]["xquad-r Mo AP"]["seeds"] == 2
-    assert curves["hybrid"]["4"]["xquad-r Mo AP"]["mean"] == pytest.approx(main["hybrid"]["xquad-r Mo AP"]["mean"])
-    assert list(report["tables"]["sweep"]) == ["0", "0.25", "0.5", "1"]
-    # the headline counts the table's significant cells, in either direction
-    h = report["headline"]
-    assert h["cells"] == 3 and set(h["against"]) == {"X-X-mono", "X-Y"}
-    for base, counts in h["against"].items():
-        cells = [main[base][f"xquad-r {g} AP"] for g in ("Mo", "Cr", "Mul")]
-        sig = [c["diff_hybrid_minus"] for c in cells if c["p_holm"] < 0.05]
-        assert all(c["p_holm"] >= c["p_vs_hybrid"] for c in cells)  # Holm only ever raises a p-value
-        assert counts == {"significant_wins": sum(d > 0 for d in sig), "significant_losses": sum(d < 0 for d in sig)}
-    assert md.count("**Headline.**") == 1
-    c = main["BM25"]["xquad-r Cr AP"]
-    assert c["ci_hybrid_minus"][0] <= c["diff_hybrid_minus"] <= c["ci_hybrid_minus"][1]
-    # the tested difference is the difference of the two cells the table shows (macro averages over settings)
-    assert c["diff_hybrid_minus"] == pytest.approx(main["hybrid"]["xquad-r Cr AP"]["mean"] - c["mean"])
+    assert main["hybrid"]["xquad-r Mo AP"]["seeds"] == 2
+    for base_name in ("X-X-mono", "X-Y"):  # pooled seed variance, paragraph clusters, a decision per cell
+        c = main[base_name]["xquad-r Mo AP"]
+        assert c["decision"] in ("better", "worse", "equivalent", "non-inferior", "undecided")
+        assert c["clusters"] == 240  # XQuAD's paragraphs (about 5 questions each), not its 1,190 questions
+    assert set(report["headline"]["claim"]) == {"xquad-r"}
+    assert report["headline"]["claim"]["xquad-r"] in ("holds", "fails", "undecided")
+    assert set(report["tables"]["language"]["hybrid"]) >= {"xquad-r own@10", "xquad-r rank correlation"}
+    assert "rank correlation" not in " ".join(report["tables"]["language"]["BM25"])  # no full scores for BM25
+    # the rank distance of the dense rows comes from full rankings
+    assert set(report["units"]) == set(names) and report["machine_hours"] > 0
 
-    # the table's cells are recomputed from the run directories' evaluation files alone (the evaluate command)
-    seeds = []
-    for d in [work / "runs" / "clean" / "dense" / f"hybrid-{seed}" / "xquad-r" / "eval" / "results.json" for seed in (1, 2)]:
-        settings = json.loads(d.read_text())["settings"]
-        seeds.append(sum(settings[f"{x}-{y}"]["AP"] for x in ("de", "en") for y in ("de", "en") if x != y) / 2)
-    assert len(seeds) == 2 and main["hybrid"]["xquad-r Cr AP"]["mean"] == pytest.approx(sum(seeds) / 2)
-    assert main["hybrid"]["xquad-r Cr AP"]["values"] == pytest.approx(seeds)
+    # the report from the units alone: no cache, no run, same bytes
+    first = (report_dir / "report.json").read_bytes()
+    shutil.rmtree(work)
+    again = tmp_path / "again"
+    shutil.copytree(units, again / "units")
+    assert study_main([str(STUDY), "--quick", "--report-dir", str(again), "report"]) == 0
+    assert (again / "report.json").read_bytes() == first
 
-    # the adversarial table's clean side is the main runs (same languages here, so not run twice)
-    adv = report["tables"]["adversarial"]
-    hybrid_1 = json.loads((work / "runs" / "clean" / "dense" / "hybrid-1" / "xquad-r" / "eval" / "results.json").read_text())
-    assert adv["code_switch: hybrid"]["Mo clean"]["mean"] == pytest.approx(
-        sum(hybrid_1["settings"][f"{x}-{x}"]["AP"] for x in ("de", "en")) / 2)
-    assert not (work / "runs" / "adv-clean").exists() and (work / "runs" / "adv-code_switch").is_dir()
-
-    # and report.json's numbers are the evaluation's: BM25 Mo mAP = mean AP over the mono settings
-    bm25 = json.loads((work / "runs" / "clean" / "bm25" / "xquad-r" / "eval" / "results.json").read_text())
-    mono = [bm25["settings"][f"{x}-{x}"]["AP"] for x in ("de", "en")]
-    assert main["BM25"]["xquad-r Mo AP"]["mean"] == pytest.approx(sum(mono) / 2)
-
-    # a second run reuses every model, run and evaluation
-    before = {p: p.stat().st_mtime for p in (work / "runs").rglob("*.trec")}
-    assert study_main(args) == 0
-    assert {p: p.stat().st_mtime for p in (work / "runs").rglob("*.trec")} == before
-    # and the time ledger still holds what the first run spent, where this report says so
-    again = json.loads((report_dir / "report.json").read_text(encoding="utf-8"))
-    assert again["seconds_all_invocations"]["sum"] >= report["seconds_all_invocations"]["sum"] > 0
-    assert again["seconds"]["total"] < report["seconds"]["total"]
-    assert "summed over every invocation" in (report_dir / "report.md").read_text(encoding="utf-8")
-    # training time comes from the model cards, so a rerun that trained nothing still reports what training cost
-    total = report["train_seconds_all_models"]
-    assert again["train_seconds_all_models"] == total > 0
-    assert total == pytest.approx(sum(m["train_seconds"] for m in report["models"].values()), abs=0.1)
+    # units of another design are never mixed: one line naming the unit and the part
+    path = again / "units" / "x-y-seed2" / "unit.json"
+    unit = json.loads(path.read_text())
+    unit["fingerprint"]["code"] = "0" * 16
+    path.write_text(json.dumps(unit))
+    with pytest.raises(SystemExit) as stop:  # the CLI's one-line error, exit 2
+        study_main([str(STUDY), "--quick", "--report-dir", str(again), "report"])
+    assert stop.value.code == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(err) == 1 and "unit x-y-seed2: fingerprint part 'code' differs" in err[0]
+    # and a missing unit makes the report partial, without a headline
+    shutil.rmtree(again / "units" / "x-y-seed2")
+    assert study_main([str(STUDY), "--quick", "--report-dir", str(again), "report"]) == 0
+    partial = json.loads((again / "report.json").read_text())
+    assert partial["partial"] and partial["missing_units"] == ["x-y-seed2"] and partial["headline"] is None
+    assert gzip.open(units / "hybrid-seed1" / "train-log.jsonl.gz").read()  # the training log came along

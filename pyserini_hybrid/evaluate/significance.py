@@ -82,7 +82,7 @@ def _satterthwaite(terms):
 
 
 def compare_systems(a, b, settings, clusters=None, samples=10000, seed=0, alpha=0.05,
-                    cluster_method="robust"):
+                    cluster_method="robust", pooled_seed_var=None):
     """Two-sided test and CI for macro(A) - macro(B), seeds averaged within each system.
 
     a [n_seeds_a, n_units], b [n_seeds_b, n_units]: per-seed per-unit values, same unit
@@ -93,6 +93,8 @@ def compare_systems(a, b, settings, clusters=None, samples=10000, seed=0, alpha=
     seed_var_a/b (variance of one seed's macro, ddof=1; None with one seed) enter as
     seed_var/n_seeds; cluster_var = question-sampling part (cluster_var_raw minus the
     interaction_var_a/b seed x question noise already in the seed terms, floored at 0).
+    pooled_seed_var = (s2, df): one between-seed variance pooled over several systems (with 3 seeds each
+    system's own has 2 df); it then enters as s2/n_a + s2/n_b on df degrees of freedom.
     """
     a = _values(a, "a")
     b = _values(b, "b")
@@ -157,17 +159,23 @@ def compare_systems(a, b, settings, clusters=None, samples=10000, seed=0, alpha=
 
     terms = []  # (signed variance contribution, df) for Satterthwaite
     cluster_terms = [(cl_raw, n_cl - 1)]
+    pooled_terms = []
     for name, macro, r, k in (("a", macro_a, r_a, na), ("b", macro_b, r_b, nb)):
         if k >= 2:
             s2 = float(macro.var(ddof=1))
             # seed x cluster noise of this system inside cl_raw; estimated from seed spread
             inter = kf * float(r.var(axis=0, ddof=1).sum()) / k
-            terms.append((s2 / k, k - 1))
+            if pooled_seed_var is None:
+                terms.append((s2 / k, k - 1))
+            else:
+                pooled_terms.append(float(pooled_seed_var[0]) / k)
             cluster_terms.append((-inter, (k - 1) * (n_cl - 1)))
         else:
             s2, inter = None, None
         out[f"seed_var_{name}"] = s2
         out[f"interaction_var_{name}"] = inter
+    if pooled_terms:  # one variance estimate: its terms share its df, so they enter Satterthwaite as one
+        terms.append((sum(pooled_terms), float(pooled_seed_var[1])))
     cluster_var = sum(t for t, _ in cluster_terms)
     if cluster_var > 0:
         terms += cluster_terms

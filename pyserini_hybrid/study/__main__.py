@@ -34,14 +34,14 @@ def plan_rows(study: Study, units_root: Path, metas: dict) -> tuple[list, tuple]
     from .units import plan_units, read_unit, unit_state
 
     units = plan_units(study, metas)
-    finished = [u for u in (read_unit(units_root, x) for x in units) if u]
-    step_s, tps, source = rates(finished, machine()["cpu"])
+    finished = [(u, r) for u in units for r in [read_unit(units_root, u)] if r]
+    step_s, per_text, source = rates(finished, machine()["cpu"], metas)
     rows = []
     for u in units:
         done = read_unit(units_root, u)
-        minutes = done["cost"]["machine_seconds"] / 60 if done else estimate_minutes(study, u, metas, step_s, tps)
+        minutes = done["cost"]["machine_seconds"] / 60 if done else estimate_minutes(study, u, metas, step_s, per_text)
         rows.append((u, unit_state(units_root, u), minutes, done))
-    return rows, (step_s, tps, source)
+    return rows, (step_s, per_text, source)
 
 
 def show_plan(study: Study, rows: list, rate: tuple, names_only: bool) -> None:
@@ -51,9 +51,10 @@ def show_plan(study: Study, rows: list, rate: tuple, names_only: bool) -> None:
         return
     from .provenance import code_hash
 
-    step_s, tps, source = rate
+    step_s, per_text, source = rate
+    speeds = ", ".join(f"{d} {1 / s:.0f}" for d, s in sorted(per_text.items()) if s > 0)
     print(f"study {study.name}{' (quick)' if study.quick else ''}: {len(rows)} units; rates {step_s:.2f} s/step, "
-          f"{tps:.0f} texts/s ({source})")
+          f"texts/s {speeds} ({source})")
     print(f"{'unit':<28} {'state':<8} {'minutes':>8}  machine / commit")
     here = code_hash()
     for u, state, minutes, done in rows:

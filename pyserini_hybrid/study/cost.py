@@ -1,9 +1,9 @@
 """What a unit costs: estimated minutes before it runs (``plan``, ``run --for-minutes``), measured after.
 
-Rates come from finished units that ran on this CPU model (training seconds per step, encoded texts per
-second); without any, from the slowest 2-core machine seen so far (an AMD EPYC without AVX-512, family 25
-model 1: 4.7 s a step in fp32, measured 2026-12-03), so an estimate errs long and ``run`` never starts a unit
-it cannot finish.
+Rates come from finished units that ran on this CPU model: training seconds per step, and per dataset the
+seconds per encoded text (an evaluation's run and record time over the texts it encoded; MIRACL's passages
+are several times longer than LAReQA's sentences). Without any, from the slowest 2-core machine seen so far
+(defaults below), so an estimate errs long and ``run`` never starts a unit it cannot finish.
 """
 
 from __future__ import annotations
@@ -11,10 +11,11 @@ from __future__ import annotations
 from .config import Study
 from .units import Unit
 
-DEFAULT_STEP_SECONDS = 5.0
-DEFAULT_TEXTS_PER_SECOND = 25.0  # passages/s, fp32: the Intel Xeon without AMX (25.7 measured there)
-QUERY_WEIGHT = 0.4
-OVERHEAD = 1.15  # model loads, pool merges, searches and the full-ranking records, on top of encoding
+DEFAULT_STEP_SECONDS = 5.0  # fp32, the recipe's step: 4.7 s on an AMD EPYC without AVX-512 (family 25 model 1)
+DEFAULT_TEXTS_PER_SECOND = 25.0  # sentence candidates/s, fp32: the Intel Xeon without AMX (25.7 measured there)
+LENGTH_WEIGHT = {"miracl-mini": 4.0}  # passages up to 256 tokens against LAReQA's one-sentence candidates
+QUERY_WEIGHT = 0.4  # queries are at most 64 tokens: 122 against 48 candidates/s, fp32, same machine
+OVERHEAD = 1.15  # model loads, pool merges and searches not covered by the per-text rates
 
 
 def unit_steps(study: Study, unit: Unit) -> int:
@@ -23,35 +24,53 @@ def unit_steps(study: Study, unit: Unit) -> int:
     return 0 if unit.kind == "baselines" else study.steps
 
 
-def unit_texts(unit: Unit, metas: dict) -> int:
-    """Texts a unit encodes, in passage-equivalents: each (budget, dataset, language) index once, each query
-    set once at QUERY_WEIGHT (queries are at most 64 tokens: 122 against 48 passages/s, fp32, same machine)."""
-    indexes, queries = set(), set()
-    for e in unit.evaluations:
-        counts = metas[e["dataset"]]["counts"]
-        for x in e["languages"]:
-            indexes.add((e["budget"], e["dataset"], x))
-            queries.add((e["budget"], e["dataset"], e["tag"], x))
-    n = sum(metas[d]["counts"][x]["candidates"] for _, d, x in indexes)
-    return n + round(QUERY_WEIGHT * sum(queries_of(metas[d]["counts"][x]) for _, d, _, x in queries))
-
-
 def queries_of(counts: dict) -> int:
     return counts.get("questions", counts.get("queries", 0))
 
 
-def rates(finished: list[dict], cpu: str | None) -> tuple[float, float, str]:
-    """(seconds per step, texts per second, where they come from)."""
-    same = [u for u in finished if u.get("machine", {}).get("cpu") == cpu and u.get("cost")]
-    steps = sum(u["cost"]["steps"] for u in same)
-    texts = sum(u["cost"]["texts"] for u in same)
-    train_s = sum(u["cost"]["train_seconds"] for u in same)
-    eval_s = sum(u["cost"]["eval_seconds"] for u in same)
+def evaluation_texts(unit: Unit, metas: dict) -> list[float]:
+    """Texts each evaluation of the unit encodes, in order: a (budget, dataset, language) index once per unit
+    (perturbed topics reuse the clean index), each query set once at QUERY_WEIGHT."""
+    seen, out = set(), []
+    for e in unit.evaluations:
+        counts = metas[e["dataset"]]["counts"]
+        n = 0.0
+        for x in e["languages"]:
+            if (e["budget"], e["dataset"], x) not in seen:
+                seen.add((e["budget"], e["dataset"], x))
+                n += counts[x]["candidates"]
+            n += QUERY_WEIGHT * queries_of(counts[x])
+        out.append(n)
+    return out
+
+
+def unit_texts(unit: Unit, metas: dict) -> int:
+    return round(sum(evaluation_texts(unit, metas)))
+
+
+def rates(finished: list[tuple], cpu: str | None, metas: dict) -> tuple[float, dict, str]:
+    """(seconds per step, {dataset: seconds per text}, where they come from) from ``finished`` = [(unit, its
+    unit.json)] that ran on ``cpu``."""
+    same = [(u, r) for u, r in finished if r.get("machine", {}).get("cpu") == cpu and r.get("cost")]
+    steps = sum(r["cost"]["steps"] for _, r in same)
+    train_s = sum(r["cost"]["train_seconds"] for _, r in same)
+    texts, seconds = {}, {}
+    for unit, r in same:
+        dense = [e for e in r["evaluations"] if e["full_ranks"]]  # the encoded ones (BM25 and fusion rows are not)
+        if len(dense) != len(unit.evaluations):
+            continue
+        for e, n in zip(dense, evaluation_texts(unit, metas)):
+            texts[e["dataset"]] = texts.get(e["dataset"], 0.0) + n
+            seconds[e["dataset"]] = seconds.get(e["dataset"], 0.0) + e["seconds"]["run"] + e["seconds"]["record"]
+    per_text = {d: LENGTH_WEIGHT.get(d, 1.0) / DEFAULT_TEXTS_PER_SECOND for d in metas}
+    per_text.update({d: seconds[d] / texts[d] for d in texts if texts[d] > 0})
     step = train_s / steps if steps else DEFAULT_STEP_SECONDS
-    tps = texts / eval_s if texts and eval_s else DEFAULT_TEXTS_PER_SECOND
-    source = f"{len(same)} finished unit(s) on this CPU" if same else "defaults (slowest machine seen)"
-    return step, tps, source
+    source = (f"{len(same)} finished unit(s) on this CPU" + ("" if steps else "; training: default")) if same \
+        else "defaults (slowest machine seen)"
+    return step, per_text, source
 
 
-def estimate_minutes(study: Study, unit: Unit, metas: dict, step_s: float, tps: float) -> float:
-    return OVERHEAD * (unit_steps(study, unit) * step_s + unit_texts(unit, metas) / tps) / 60.0
+def estimate_minutes(study: Study, unit: Unit, metas: dict, step_s: float, per_text: dict) -> float:
+    texts = evaluation_texts(unit, metas)
+    encode = sum(n * per_text[e["dataset"]] for e, n in zip(unit.evaluations, texts))
+    return OVERHEAD * (unit_steps(study, unit) * step_s + encode) / 60.0

@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 
 from ..core.files import atomic_write, write_json
-from .config import BM25, LAREQA, UNTUNED, Study
-from .tables import headline_sentence, slug
+from .config import BM25, LAREQA, UNTUNED, Study, slug
+from .curve_plots import curve_sections
+from .headline import headline_sentence
 
 
 def fmt(c: dict | None, digits: int = 4) -> str:
@@ -30,7 +31,16 @@ def fmt_p(c: dict | None) -> str:
     p = c.get("p_holm", c["p_vs_hybrid"])
     ci = c.get("ci_hybrid_minus")
     interval = f" [{ci[0]:+.3f}, {ci[1]:+.3f}]" if ci else ""
-    return f"{format_p(p)}{stars(p)}{' (Holm)' if 'p_holm' in c else ''}{interval}"
+    if "p_holm" not in c:  # an uncorrected family: no stars, the interval says what is known
+        return f"{format_p(p)}{interval}"
+    return f"{format_p(p)}{stars(p)} (Holm){interval}" + (f" {c['decision']}" if c.get("decision") else "")
+
+
+def fmt_ci(c: dict | None) -> str:
+    """The 95 % interval of hybrid minus the row, without a test decision (grouped tables: many uncorrected
+    comparisons, so intervals only)."""
+    ci = (c or {}).get("ci_hybrid_minus")
+    return f"[{ci[0]:+.3f}, {ci[1]:+.3f}]" if ci else "–"
 
 
 def table_md(rows: dict, columns: list[str], with_p: bool = True, digits: int = 4) -> list[str]:
@@ -57,43 +67,64 @@ def write_report(report: dict, study: Study, results: dict, metas: dict, report_
     report_dir.mkdir(parents=True, exist_ok=True)
     write_json(report_dir / "report.json", report)
     t = report["tables"]
-    L = [f"# Study: {study.name}{' (quick smoke run)' if study.quick else ''}", "",
-         f"X-X-mono, X-Y and hybrid(α = {study.variants['hybrid']}) batches fine-tuned from the same recipe "
-         f"(`{Path(study.recipe).name}`) on the same training data ({', '.join(study.training_data) or 'all'}), "
-         f"seeds {', '.join(map(str, study.seeds))}, budgets {', '.join(map(str, study.budgets))} steps: one run per "
-         f"model under a constant learning rate after {study.warmup_steps} warm-up steps, so its step-N checkpoint "
-         "is the N-step model whatever the total; every budget's **last step** is evaluated (no checkpoint is "
-         f"chosen by any number). Runs {study.hits} deep; fusion = {study.fusion}. Every number below is read "
-         "from `report.json`, written by the command that made this report.", "",
-         "```bash", f"python -m pyserini_hybrid.study {report['study']}" + (" --quick" if study.quick else ""), "```", "",
-         f"Start model: `{report['start_model']['path']}` (weights sha256 {report['start_model']['sha256']}).", "",
-         "Tables: mean over training seeds ± sample standard deviation. p: hybrid against that row on the value "
-         "the table shows (the macro average over settings), with training seeds as a level of variance and the "
-         "translations of one question as one cluster (variance components with a Welch–Satterthwaite t, "
-         "`pyserini_hybrid/evaluate/significance.py`; calibrated in its tests), followed by the 95 % interval of "
-         "hybrid minus the row; the Mo/Cr/Mul mAP cells against X-X-mono and X-Y are Holm-adjusted over that whole "
-         "family (\"(Holm)\"). * p < 0.05, ** p < 0.01, *** p < 0.001. A difference without a star may well be noise.",
-         "", headline_sentence(report["headline"]), "",
-         "**The paper's numbers are not beside ours**: the paper's Table 1 values are not available offline here, "
-         "and its backbones (XLM-R, LaBSE) and training data differ from ours (multilingual-e5-small, SQuAD "
-         "translations), so absolute numbers would not be comparable anyway.", ""]
-    if report.get("selection"):
+    L = [f"# Study: {study.name}{' (quick smoke run)' if study.quick else ''}", ""]
+    if report["partial"]:
+        L += [f"**Partial report**: {len(report['missing_units'])} unit(s) not done yet "
+              f"({', '.join(report['missing_units'])}). No headline is drawn from a partial grid.", ""]
+    fp = report["fingerprint"] or {}
+    L += [f"X-X-mono, X-Y and hybrid(α = {study.variants['hybrid']}) batches fine-tuned from the same recipe "
+          f"(`{Path(study.recipe).name}`) on the same training data ({', '.join(study.training_data) or 'all'}), "
+          f"seeds {', '.join(map(str, study.seeds))}, budgets {', '.join(map(str, study.budgets))} steps: one run per "
+          f"model under a constant learning rate after {study.warmup_steps} warm-up steps, so its step-N checkpoint "
+          "is the N-step model whatever the total; every budget's **last step** is evaluated (no checkpoint is "
+          f"chosen by any number). Runs {study.hits} deep; fusion = {study.fusion}; training and encoding in "
+          f"{study.precision} (pinned by the study file). The study ran as units, each leaving its records in "
+          "`units/`; this report was assembled from those files alone (no model, index or run file), every "
+          "number below read from `report.json`.", "",
+          "```bash", f"python -m pyserini_hybrid.study {report['study']}" + (" --quick" if study.quick else "")
+          + " report", "```", "",
+          f"Design fingerprint: study {fp.get('study')}, start model sha256 {str(fp.get('start_model_sha256'))[:16]}, "
+          f"code {fp.get('code')}, data {', '.join(f'{k} {v}' for k, v in (fp.get('data') or {}).items())}; "
+          f"versions {', '.join(f'{k} {v}' for k, v in (fp.get('versions') or {}).items())}.", "",
+          "Tables: mean over training seeds ± sample standard deviation. p: hybrid against that row on the value "
+          "the table shows (the macro average over settings), with training seeds as a level of variance (pooled "
+          "over the three batchings when both are batchings; Bartlett's p for that pooling is in `report.json`) "
+          "and the questions of one paragraph, with all their translations, as one cluster (variance components "
+          "with a Welch–Satterthwaite t, `pyserini_hybrid/evaluate/significance.py`), followed by the 95 % interval "
+          "of hybrid minus the row. The Mo/Cr/Mul mAP cells against X-X-mono and X-Y are Holm-adjusted over that "
+          "whole family and decided as equivalent (interval inside ±"
+          f"{report['headline']['margin'] if report.get('headline') else 0.01}, significant or not), better or "
+          "worse (Holm p < 0.05 otherwise), non-inferior (lower end above −margin) or undecided; only those cells "
+          "carry stars. Other p values are uncorrected and carry none.",
+          "", headline_sentence(report["headline"]), "",
+          "**The paper's numbers are not beside ours**: the paper's Table 1 values are not available offline here, "
+          "and its backbones (XLM-R, LaBSE) and training data differ from ours (multilingual-e5-small, SQuAD "
+          "translations), so absolute numbers would not be comparable anyway.", ""]
+    sel = report.get("selection") or {}
+    if sel.get("table"):
         L += ["## Recipe settings, chosen on held-out training data", "",
-              "Hybrid, first seed, on the validation retrieval task built from held-out *training* groups "
-              "(MRR@10, Mo/Cr/Mul as in the evaluation; never XQuAD-R, MLQA-R or MIRACL); the best mean was "
-              "used for every model.", "", "| run | lr | temperature | Mo | Cr | Mul | mean | chosen |",
-              "|---|---:|---:|---:|---:|---:|---:|---|"]
-        for label, r in report["selection"].items():
-            L.append(f"| {label} | {r['lr']:g} | {r['temperature']:g} | {fmt({'mean': r.get('val_mo')})} | "
-                     f"{fmt({'mean': r.get('val_cr')})} | {fmt({'mean': r.get('val_mul')})} | "
-                     f"{fmt({'mean': r.get('mean')})} | {'yes' if r.get('chosen') else ''} |")
-        L += [""]
+              "Every batching trained with every setting (seed "
+              f"{study.selection.get('seed')}, {study.selection.get('steps')} steps, a seed no main run uses), scored "
+              "on the validation retrieval task built from held-out *training* groups (mean of Mo/Cr/Mul MRR@10; "
+              "never XQuAD-R, MLQA-R or MIRACL). The best mean over the batchings is used for every model.", "",
+              "| setting | " + " | ".join(study.variants) + " | mean | chosen |",
+              "|---|" + "---:|" * (len(study.variants) + 1) + "---|"]
+        for label, r in sel["table"].items():
+            chosen = r["lr"] == sel["lr"] and r["temperature"] == sel["temperature"]
+            L.append(f"| {label} | " + " | ".join(fmt({"mean": r["batchings"].get(b)}) for b in study.variants)
+                     + f" | {fmt({'mean': r.get('mean')})} | {'yes' if chosen else ''} |")
+        best = sel.get("best_per_batching") or {}
+        L += ["", "Each batching's own best: " + "; ".join(f"{b} lr {v['lr']:g}, temperature {v['temperature']:g}"
+                                                          for b, v in best.items()) + ".", ""]
     main = t["main"]
     for dataset in [d for d in LAREQA if d in study.datasets]:
         cols = [f"{dataset} {g} AP" for g in ("Mo", "Cr", "Mul")]
         L += [f"## {dataset}: mAP (Table 1 layout), {study.steps} steps", ""] + table_md(main, cols) + [""]
         cols = [f"{dataset} {g} {m}" for g in ("Mo", "Cr", "Mul") for m in ("R@1", "R@10")] + [f"{dataset} rank distance"]
-        L += [f"{dataset}: R@1, R@10 and rank distance (lower = less language bias)", ""] + \
+        L += [f"{dataset}: R@1, R@10 and rank distance (lower = less language bias; over every pool query with "
+              "at least two relevant candidates, the same queries for every row). Dense rows: exact, from full "
+              f"rankings. BM25 and fusion rows have no full ranking: a candidate beyond depth {study.hits} counts at "
+              f"{study.hits + 1}, so theirs are lower bounds, not comparable with the dense rows.", ""] + \
             table_md(main, cols, with_p=False) + [""]
     if t.get("miracl"):
         cols = list(next(iter(t["miracl"].values())).keys())
@@ -117,10 +148,11 @@ def write_report(report: dict, study: Study, results: dict, metas: dict, report_
         rows = t.get(section) or {}
         if rows:
             names = [n for n in (BM25, UNTUNED, *study.variants)]
-            L += [f"## {title}", "", what, "", "| group | settings | " + " | ".join(f"{n} | p" for n in names) + " |",
+            L += [f"## {title}", "", what + " Intervals: hybrid minus the column's system (uncorrected, no tests).",
+                  "", "| group | settings | " + " | ".join(f"{n} | 95 % CI" for n in names) + " |",
                   "|---|---:|" + "---:|" * (2 * len(names))]
             for label, row in rows.items():
-                L.append(f"| {label} | {row['settings']} | " + " | ".join(f"{fmt(row.get(n))} | {fmt_p(row.get(n))}"
+                L.append(f"| {label} | {row['settings']} | " + " | ".join(f"{fmt(row.get(n))} | {fmt_ci(row.get(n))}"
                                                                           for n in names) + " |")
             png = _bar_plot(rows, names, report_dir / f"{section}.png", f"{title}: mean mAP", plt)
             L += ["", f"![{png.name}]({png.name})", ""]
@@ -144,7 +176,15 @@ def write_report(report: dict, study: Study, results: dict, metas: dict, report_
         png = _bar_plot(t["diversity"], cols, report_dir / "diversity.png", "Training-language diversity", plt,
                         nested=False)
         L += [f"![{png.name}]({png.name})", ""]
-    L += curve_sections(report, study, report_dir, plt)
+    if t.get("language"):
+        cols = sorted({c for r in t["language"].values() for c in r})
+        L += ["## Language preference on the multilingual pool", "", "own@10 / en@10: share of a pool query's "
+              "first 10 candidates in the query's language / in English (mean over queries, then query languages; "
+              "en@10 leaves English queries out); rank correlation: Spearman's rho between the pool rankings of one "
+              "question's translations, mean over language pairs (dense systems only). Definitions in "
+              "`pyserini_hybrid/study/language_measures.py`.", ""] + \
+            table_md(t["language"], cols, with_p=False, digits=3) + [""]
+    L += curve_sections(report, study, report_dir, plt, table_md)
     L += ["## Models, data and time", "", "Batches as actually drawn (from each model's training card).", "",
           "| model | sha256 (16) | steps | precision | realised α | batches by dataset | val. Mo/Cr/Mul MRR@10 | train s |",
           "|---|---|---:|---|---:|---|---|---:|"]
@@ -158,21 +198,17 @@ def write_report(report: dict, study: Study, results: dict, metas: dict, report_
         L += ["", f"Training pairs of {label} after filtering: {data.get('pairs_total')} "
               f"({', '.join(f'{k} {v}' for k, v in data.get('pairs', {}).items())}); dropped as XQuAD paragraphs: "
               f"{sum(data.get('dropped_xquad', {}).values())}."]
-    L += ["", "Wall time (s) of the invocation that wrote this report (work found in the caches costs "
-          "almost nothing): " + ", ".join(f"{k} {v}" for k, v in report["seconds"].items()) + "."]
-    every = report.get("seconds_all_invocations") or {}
-    if every:
-        L += ["", "Wall time (s) summed over every invocation on this cache (`wall-seconds.json`; innermost "
-              "stages only, so they add up; a stage cut short by a kill is not counted): "
-              + ", ".join(f"{k} {v}" for k, v in every.items()) + ". Training, from the model cards (the "
-              f"train s column above, whichever invocation trained them): {report['train_seconds_all_models']} s "
-              "in all."]
-    L += [""]
-    L += ["## Commands", "", "Every run went through Pyserini's CLI; the commands of each system's runs (first "
-          "seed) as recorded in their `run-meta.json`:", ""]
-    for name, commands in report["commands"].items():
-        L += [f"<details><summary>{name}: {len(commands)} commands</summary>", "", "```bash", *commands, "```",
-              "</details>", ""]
+    L += ["", "## Units: machines and time", "", "Each unit ran as one job; the machine is the one it ran on (units "
+          "of one seed are meant to share a machine, so that machine is never confounded with batching).", "",
+          "| unit | kind | CPU (family/model; flags) | precision | minutes | of which training | commit |",
+          "|---|---|---|---|---:|---:|---|"]
+    for name, u in report["units"].items():
+        L.append(f"| {name} | {u['kind']} | {u['cpu']} ({u['family']}/{u['model']}; {' '.join(u['flags'] or [])}) | "
+                 f"{u['precision']} | {u['minutes']:.1f} | {u['train_minutes']:.1f} | `{(u['commit'] or '?')[:12]}` |")
+    L += ["", f"Machine time of the finished units: {report['machine_hours']:.2f} h.", "",
+          "A unit is rerun on its own with `python -m pyserini_hybrid.study "
+          f"{report['study']}{' --quick' if study.quick else ''} run --units NAME`, from a checkout of the commit "
+          "shown (the design fingerprint must match).", ""]
     path = report_dir / "report.md"
     with atomic_write(path) as f:
         f.write("\n".join(L))
@@ -195,108 +231,3 @@ def _bar_plot(rows: dict, columns: list[str], path: Path, title: str, plt, neste
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
-
-
-def curve_sections(report: dict, study: Study, report_dir: Path, plt) -> list[str]:
-    """Budget curves, the alpha sweep, the +native ablation and the validation curves, each with its plot."""
-    t, L = report["tables"], []
-    curves = t.get("curves") or {}
-    datasets = [d for d in LAREQA if d in study.datasets]
-    if curves and datasets:
-        png = report_dir / "budget-curves.png"
-        metrics = [("Mo AP", "Mo mAP"), ("Cr AP", "Cr mAP"), ("Mul AP", "Mul mAP"), ("rank distance", "rank distance")]
-        fig, axes = plt.subplots(len(datasets), 4, figsize=(16, 3.6 * len(datasets)), squeeze=False)
-        for r, dataset in enumerate(datasets):
-            for c, (key, title) in enumerate(metrics):
-                ax = axes[r][c]
-                for name in study.variants:
-                    xs, mean, lo, hi = [], [], [], []
-                    for budget in study.budgets:
-                        cell = curves.get(name, {}).get(str(budget), {}).get(f"{dataset} {key}")
-                        if cell:
-                            vals = cell["values"]
-                            xs.append(budget)
-                            mean.append(np.mean(vals))
-                            lo.append(min(vals))
-                            hi.append(max(vals))
-                    if xs:
-                        ax.plot(xs, mean, marker="o", label=name)
-                        ax.fill_between(xs, lo, hi, alpha=0.2)
-                ax.set_xscale("log")
-                ax.set_xlabel("training steps")
-                ax.set_title(f"{dataset}: {title}", fontsize=9)
-                if r == 0 and c == 0:
-                    ax.legend(fontsize=7)
-        fig.suptitle("Budget curves (mean over seeds; band: min-max over seeds; curve languages: "
-                     + "; ".join(f"{d} {' '.join(curves.get('_languages', {}).get(d, []))}" for d in datasets) + ")",
-                     fontsize=9)
-        fig.tight_layout()
-        fig.savefig(png, dpi=100)
-        plt.close(fig)
-        L += ["## Budget curves", "", "Mo, Cr, Mul mAP and rank distance after each budget, on the curve languages "
-              "(one run per model, its checkpoints at each budget; every seed). Table: mean ± sd over seeds.", ""]
-        for dataset in datasets:
-            cols = [f"{dataset} {k}" for k, _ in metrics]
-            rows = {f"{name} @{b}": curves[name][str(b)] for name in study.variants for b in study.budgets
-                    if str(b) in curves.get(name, {})}
-            L += table_md(rows, cols, with_p=False) + [""]
-        L += [f"![{png.name}]({png.name})", ""]
-    sweep = t.get("sweep") or {}
-    if len(sweep) >= 3 and datasets:
-        png = report_dir / "alpha-sweep.png"
-        fig, axes = plt.subplots(len(datasets), 2, figsize=(10, 4 * len(datasets)), squeeze=False)
-        for r, dataset in enumerate(datasets):
-            for c, other in enumerate(("Cr", "Mul")):
-                ax = axes[r][c]
-                pts = [(float(a), row.get(f"{dataset} Mo AP"), row.get(f"{dataset} {other} AP"))
-                       for a, row in sweep.items()]
-                pts = [(a, x["mean"], y["mean"]) for a, x, y in pts if x and y]
-                if not pts:
-                    continue
-                ax.plot([p[1] for p in pts], [p[2] for p in pts], "o-", color="tab:blue")
-                for a, x, y in pts:
-                    ax.annotate(f"α={a:g}", (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
-                ends = [p for p in pts if p[0] in (0.0, 1.0)]
-                if len(ends) == 2:
-                    ax.plot([ends[0][1], ends[1][1]], [ends[0][2], ends[1][2]], "--", color="grey",
-                            label="between the pure batchings")
-                    ax.legend(fontsize=7)
-                ax.set_xlabel("Mo mAP")
-                ax.set_ylabel(f"{other} mAP")
-                ax.set_title(f"{dataset}: Mo vs {other}, {study.steps} steps", fontsize=9)
-        fig.tight_layout()
-        fig.savefig(png, dpi=100)
-        plt.close(fig)
-        cols = [f"{d} {g} AP" for d in datasets for g in ("Mo", "Cr", "Mul")]
-        L += ["## α sweep", "", "P(X-X batch) from 0 (X-Y) to 1 (X-X-mono) at the largest budget: does a mix sit "
-              "above the dashed line between the two pure batchings? (seeds: the variants' seeds for 0, 0.5, 1; "
-              f"[sweep] seeds {study.sweep.get('seeds', study.seeds[:1])} for the others)", ""]
-        L += table_md({f"α = {a} ({row['system']})": row for a, row in sweep.items()}, cols, with_p=False)
-        L += ["", f"![{png.name}]({png.name})", ""]
-    native = t.get("native") or {}
-    if native:
-        cols = sorted({c for r in native.values() for c in r})
-        which = ("Each batching" if study.native_variants == list(study.variants)
-                 else ", ".join(study.native_variants) + " (the [native] variants)")
-        L += ["## +native ablation", "", which + " with the native monolingual sets (" +
-              ", ".join(study.native.get("datasets", [])) + ") added to the SQuAD translations, largest budget, "
-              f"seeds {study.native.get('seeds', study.seeds[:1])}; the rows without +native are the same seeds.", ""]
-        L += table_md(native, cols, with_p=False) + [""]
-    val = t.get("validation") or {}
-    if val:
-        png = report_dir / "validation-curves.png"
-        fig, axes = plt.subplots(1, 3, figsize=(14, 3.6))
-        for c, key in enumerate(("val_mo", "val_cr", "val_mul")):
-            for name, steps in val.items():
-                xs = sorted(steps, key=int)
-                axes[c].plot([int(x) for x in xs], [np.mean(steps[x][key]) for x in xs], marker=".", label=name)
-            axes[c].set_title(f"held-out training groups: {key[4:].capitalize()} MRR@10", fontsize=9)
-            axes[c].set_xlabel("training steps")
-        axes[0].legend(fontsize=7)
-        fig.tight_layout()
-        fig.savefig(png, dpi=100)
-        plt.close(fig)
-        L += ["## Validation on held-out training data", "", "The validation retrieval task (held-out SQuAD "
-              "translation groups) at every evaluation step, mean over seeds. Logged for choosing settings; no "
-              "checkpoint is picked by it.", "", f"![{png.name}]({png.name})", ""]
-    return L

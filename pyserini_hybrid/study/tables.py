@@ -36,15 +36,42 @@ def unit_values(per_query: pd.DataFrame, settings: list[str], measure: str) -> p
     return pd.Series(sub[measure].to_numpy(), index=pd.MultiIndex.from_arrays([sub["setting"], sub["query_id"]]))
 
 
-def question_cluster(dataset: str, query_id: str) -> str:
-    """The unit of independence: LAReQA qids are ``<lang>-<source id>``, and the translations of one question
-    (every language, every setting) are one cluster; a MIRACL query is its own."""
-    return query_id.split("-", 1)[1] if dataset in LAREQA and "-" in query_id else query_id
+def question_cluster(dataset: str, query_id: str, clusters: dict | None = None) -> str:
+    """The unit of independence: LAReQA qids are ``<lang>-<source id>``; the translations of one question and
+    the questions of one paragraph (they share its candidate sentences) are one cluster, given by
+    ``clusters[dataset]`` (question id -> paragraph); without it, the question. A MIRACL query is its own."""
+    if dataset not in LAREQA or "-" not in query_id:
+        return query_id
+    qid = query_id.split("-", 1)[1]
+    return (clusters or {}).get(dataset, {}).get(qid, qid)
 
 
-def compare(results: dict, system: str, baseline: str, dataset: str, settings: list[str], measure: str) -> dict | None:
-    """``system`` minus ``baseline`` on the macro average the table shows, seeds as a level of variance and
-    translation-linked queries as one cluster (``evaluate.significance.compare_systems``)."""
+def seed_macros(results: dict, name: str, dataset: str, settings: list[str], measure: str) -> list[float]:
+    vals = [macro(results[k][0], settings, measure) for k in sorted(results) if k[0] == name and k[2] == dataset]
+    return [v for v in vals if v is not None]
+
+
+def pooled_seed_variance(results: dict, names: list[str], dataset: str, settings: list[str], measure: str) -> dict | None:
+    """The between-seed variance of the cell pooled over ``names`` (the batchings): with 3 seeds each system's
+    own estimate has 2 df, the pooled one 2 per batching. Bartlett's test of equal variances says whether
+    pooling is justified (its p is kept beside the cell)."""
+    from scipy import stats
+
+    groups = [np.array(v) for v in (seed_macros(results, n, dataset, settings, measure) for n in names) if len(v) >= 2]
+    if len(groups) < 2:
+        return None
+    df = sum(len(g) - 1 for g in groups)
+    s2 = sum((len(g) - 1) * g.var(ddof=1) for g in groups) / df
+    bartlett = stats.bartlett(*groups).pvalue if all(g.var() > 0 for g in groups) else None
+    return {"var": float(s2), "df": int(df), "bartlett_p": None if bartlett is None or np.isnan(bartlett)
+            else float(bartlett), "systems": len(groups)}
+
+
+def compare(results: dict, system: str, baseline: str, dataset: str, settings: list[str], measure: str,
+            clusters: dict | None = None, pooled: dict | None = None) -> dict | None:
+    """``system`` minus ``baseline`` on the macro average the table shows, seeds as a level of variance
+    (pooled over the batchings when ``pooled`` is given and both are batchings) and paragraph-linked queries
+    as one cluster (``evaluate.significance.compare_systems``)."""
     from ..evaluate.significance import compare_systems
 
     def seeds_of(name):
@@ -57,8 +84,13 @@ def compare(results: dict, system: str, baseline: str, dataset: str, settings: l
         return None
     values = frame.to_numpy().T
     units = frame.index
-    clusters = [question_cluster(dataset, q) for q in units.get_level_values(1)]
-    return compare_systems(values[:len(a)], values[len(a):], units.get_level_values(0).to_numpy(), clusters)
+    groups = [question_cluster(dataset, q, clusters) for q in units.get_level_values(1)]
+    pooled_var = (pooled["var"], pooled["df"]) if pooled else None
+    out = compare_systems(values[:len(a)], values[len(a):], units.get_level_values(0).to_numpy(), groups,
+                          pooled_seed_var=pooled_var)
+    if pooled:
+        out["pooled_seed_var"] = pooled
+    return out
 
 
 def test_fields(test: dict | None) -> dict:
@@ -67,7 +99,8 @@ def test_fields(test: dict | None) -> dict:
         return {"p_vs_hybrid": None, "diff_hybrid_minus": None, "ci_hybrid_minus": None}
     return {"p_vs_hybrid": test["p"], "diff_hybrid_minus": test["diff"],
             "ci_hybrid_minus": [test["ci_low"], test["ci_high"]], "test_df": test["df"],
-            "seed_var_estimable": test["seed_var_estimable"]}
+            "seed_var_estimable": test["seed_var_estimable"], "clusters": test["n_clusters"],
+            "bartlett_p": (test.get("pooled_seed_var") or {}).get("bartlett_p")}
 
 
 def cell(results: dict, name: str, dataset: str, settings: list[str], measure: str) -> dict | None:
@@ -79,7 +112,7 @@ def cell(results: dict, name: str, dataset: str, settings: list[str], measure: s
             "seeds": len(vals), "values": vals}
 
 
-def main_table(study: Study, results: dict, metas: dict, systems: list[str]) -> dict:
+def main_table(study: Study, results: dict, metas: dict, systems: list[str], clusters: dict | None = None) -> dict:
     """XQuAD-R / MLQA-R: mAP for Mo, Cr, Mul (+ R@1, R@10, rank distance), p vs hybrid."""
     table = {}
     for dataset in [d for d in LAREQA if d in study.datasets]:
@@ -93,7 +126,9 @@ def main_table(study: Study, results: dict, metas: dict, systems: list[str]) -> 
                     if c is None:
                         continue
                     if name != "hybrid" and measure == "AP":
-                        test = compare(results, "hybrid", name, dataset, keys, measure)
+                        pooled = pooled_seed_variance(results, list(study.variants), dataset, keys, measure) \
+                            if name in study.variants else None
+                        test = compare(results, "hybrid", name, dataset, keys, measure, clusters, pooled)
                         c.update(test_fields(test))
                     row[f"{dataset} {g} {measure}"] = c
             rd = [results[k][0].get("rank_distance", {}).get("macro") for k in sorted(results)
@@ -105,48 +140,7 @@ def main_table(study: Study, results: dict, metas: dict, systems: list[str]) -> 
     return table
 
 
-def headline(study: Study, main: dict) -> dict:
-    """Significant wins and losses of hybrid against X-X-mono and X-Y over the Mo/Cr/Mul mAP cells, with
-    Holm-Bonferroni over that whole family (every cell against every baseline), and rank distances: the
-    one-sentence answer the README quotes, computed, never typed. The Holm-adjusted p goes into each cell."""
-    from ..evaluate.significance import holm
-
-    out = {"cells": 0, "alpha": 0.05, "correction": "holm", "against": {}, "rank_distance": {}}
-    cells = [(d, g) for d in LAREQA if d in study.datasets for g in ("Mo", "Cr", "Mul")]
-    out["cells"] = len(cells)
-    bases = [v for v in study.variants if v != "hybrid"]
-    family = {(b, d, g): (main.get(b, {}).get(f"{d} {g} AP") or {}).get("p_vs_hybrid")
-              for b in bases for d, g in cells}
-    adjusted = holm(family)
-    for base in bases:
-        won = lost = 0
-        for d, g in cells:
-            c = main.get(base, {}).get(f"{d} {g} AP") or {}
-            c["p_holm"] = adjusted[(base, d, g)]
-            if c["p_holm"] is not None and c["p_holm"] < out["alpha"]:
-                won += c["diff_hybrid_minus"] > 0
-                lost += c["diff_hybrid_minus"] < 0
-        out["against"][base] = {"significant_wins": int(won), "significant_losses": int(lost)}
-    out["tests"] = sum(p is not None for p in family.values())
-    for name in study.variants:
-        for d in LAREQA:
-            c = main.get(name, {}).get(f"{d} rank distance")
-            if c:
-                out["rank_distance"].setdefault(d, {})[name] = c["mean"]
-    return out
-
-
-def headline_sentence(h: dict) -> str:
-    parts = [f"{v['significant_wins']} significant wins and {v['significant_losses']} losses against {k}"
-             for k, v in h["against"].items()]
-    text = (f"**Headline.** Over the {h['cells']} Mo/Cr/Mul mAP averages, hybrid batches have "
-            + " and ".join(parts) + f" (seed- and question-clustered test, Holm-adjusted over {h.get('tests', 0)} tests, "
-            f"p < {h['alpha']}; the rest are within noise)")
-    rd = [f"{d}: " + ", ".join(f"{k} {v:.1f}" for k, v in row.items()) for d, row in h["rank_distance"].items()]
-    return text + ("; mean rank distance (language bias, lower is less) " + "; ".join(rd) if rd else "") + "."
-
-
-def miracl_table(study: Study, results: dict, metas: dict, systems: list[str]) -> dict:
+def miracl_table(study: Study, results: dict, metas: dict, systems: list[str], clusters: dict | None = None) -> dict:
     if "miracl-mini" not in study.datasets:
         return {}
     langs = lang_subset("miracl-mini", study, metas)
@@ -158,8 +152,8 @@ def miracl_table(study: Study, results: dict, metas: dict, systems: list[str]) -
             c = cell(results, name, "miracl-mini", keys, measure)
             if c is None:
                 continue
-            if name != "hybrid":
-                test = compare(results, "hybrid", name, "miracl-mini", keys, measure)
+            if name != "hybrid":  # one seed per batching here: the interval covers queries only
+                test = compare(results, "hybrid", name, "miracl-mini", keys, measure, clusters)
                 c.update(test_fields(test))
             row[f"{measure} (mean of {len(langs)})"] = c
     return table
@@ -195,7 +189,8 @@ def trained_languages(trained: dict, label: str) -> set[str]:
     return set()
 
 
-def grouped_table(study: Study, results: dict, metas: dict, trained: dict, kind: str) -> dict:
+def grouped_table(study: Study, results: dict, metas: dict, trained: dict, kind: str,
+                  clusters: dict | None = None) -> dict:
     """Settings grouped by a property of the language pair; for ``unseen`` the groups are per variant (the
     languages it trained on), so each variant's rows hold only that variant."""
     out = {}
@@ -212,94 +207,8 @@ def grouped_table(study: Study, results: dict, metas: dict, trained: dict, kind:
                     if c is None:
                         continue
                     if system != "hybrid" and system in study.variants:
-                        c.update(test_fields(compare(results, "hybrid", system, dataset, keys, "AP")))
+                        c.update(test_fields(compare(results, "hybrid", system, dataset, keys, "AP", clusters)))
                     row[system] = c
-    return out
-
-
-def _metric_cells(results: dict, name: str, dataset: str, langs: list[str]) -> dict:
-    row = {}
-    for g, keys in macro_keys(dataset, langs).items():
-        c = cell(results, name, dataset, keys, "AP")
-        if c:
-            row[f"{dataset} {g} AP"] = c
-    rd = [results[k][0].get("rank_distance", {}).get("macro") for k in sorted(results)
-          if k[0] == name and k[2] == dataset]
-    rd = [x for x in rd if x is not None]
-    if rd:
-        row[f"{dataset} rank distance"] = {"mean": float(np.mean(rd)), "values": rd, "seeds": len(rd),
-                                           "sd": float(np.std(rd, ddof=1)) if len(rd) > 1 else None}
-    return row
-
-
-def curves_table(study: Study, results: dict, metas: dict) -> dict:
-    """{variant: {budget: cells}} on each dataset's curve languages: Mo/Cr/Mul mAP and rank distance after
-    each budget of steps, over the seeds (every seed's value kept for the band)."""
-    out: dict = {}
-    for dataset in [d for d in LAREQA if d in study.datasets]:
-        langs = lang_subset(dataset, study, metas)
-        curve = [x for x in study.curve_languages.get(dataset, langs) if x in langs] or langs
-        for name in study.variants:
-            for budget in study.budgets:
-                label = f"{name} @{budget}"
-                if not any(k[0] == label and k[2] == dataset for k in results):
-                    label = name  # the largest budget on all languages is the curve's last point
-                cells = _metric_cells(results, label, dataset, curve)
-                out.setdefault(name, {}).setdefault(str(budget), {}).update(cells)
-        out.setdefault("_languages", {})[dataset] = curve
-    return out
-
-
-def sweep_table(study: Study, results: dict, metas: dict) -> dict:
-    """{alpha: cells} at the largest budget: the pure batchings, hybrid and the [sweep] alphas."""
-    names = {alpha: name for name, alpha in study.variants.items()}
-    names.update({float(a): f"alpha={a}" for a in study.sweep.get("alphas", [])})
-    out = {}
-    for alpha in sorted(names):
-        row = {"system": names[alpha]}
-        for dataset in [d for d in LAREQA if d in study.datasets]:
-            row.update(_metric_cells(results, names[alpha], dataset, lang_subset(dataset, study, metas)))
-        out[f"{alpha:g}"] = row
-    return out
-
-
-def native_table(study: Study, results: dict, metas: dict) -> dict:
-    """The +native ablation: each batching with and without the native monolingual sets, the same seeds."""
-    if not study.native.get("datasets"):
-        return {}
-    seeds = set(study.native.get("seeds", study.seeds[:1]))
-    out = {}
-    for name in study.native_variants:
-        for label in (name, f"{name} +native"):
-            sub = {k: v for k, v in results.items() if k[0] != label or k[1] in seeds}
-            row = {}
-            for dataset in [d for d in LAREQA if d in study.datasets]:
-                row.update(_metric_cells(sub, label, dataset, lang_subset(dataset, study, metas)))
-            if "miracl-mini" in study.datasets:
-                keys = [f"{x}-{x}" for x in lang_subset("miracl-mini", study, metas)]
-                c = cell(sub, label, "miracl-mini", keys, "RR@10")
-                if c:
-                    row["miracl-mini RR@10"] = c
-            out[label] = row
-    return out
-
-
-def validation_curves(trained: dict, study: Study) -> dict:
-    """{variant: {step: {val_mo, val_cr, val_mul: [per seed]}}} from the training logs (held-out training
-    groups): the numbers recipe settings are chosen on."""
-    import json
-
-    out: dict = {}
-    for label, seed, dirs in trained["runs"]:
-        if label not in study.variants:
-            continue
-        log = dirs[max(dirs)] / "train-log.jsonl"
-        for line in log.read_text(encoding="utf-8").splitlines():
-            r = json.loads(line)
-            if r.get("val_mo") is not None:
-                step = out.setdefault(label, {}).setdefault(str(r["step"]), {})
-                for k in ("val_mo", "val_cr", "val_mul"):
-                    step.setdefault(k, []).append(r[k])
     return out
 
 
@@ -319,4 +228,40 @@ def diversity_table(study: Study, results: dict, metas: dict, trained: dict) -> 
             c = cell({k: v for k, v in results.items() if k[1] == study.seeds[0]}, name, "miracl-mini", keys, "RR@10")
             if c:
                 row["miracl-mini RR@10"] = {"mean": c["values"][0], "seeds": 1}
+    return table
+
+
+def language_table(study: Study, lang: dict) -> dict:
+    """{system: {"<dataset> <measure>": cell over seeds}} of the language-preference measures (pool, largest
+    budget)."""
+    out: dict = {}
+    for (system, seed, dataset), values in sorted(lang.items()):
+        for m, v in values.items():
+            if v is not None:
+                out.setdefault(system, {}).setdefault(f"{dataset} {m}", []).append(v)
+    return {s: {k: {"mean": float(np.mean(v)), "sd": float(np.std(v, ddof=1)) if len(v) > 1 else None,
+                    "seeds": len(v), "values": v} for k, v in row.items()} for s, row in out.items()}
+
+
+def adversarial_table(study: Study, clean: dict, adversarial: dict, metas: dict) -> dict:
+    """mAP on clean and perturbed topics (first seed of each batching, BM25, the untuned model), and the drop.
+    The clean side is the ``adv-clean`` evaluation when the perturbed languages are not all the dataset's."""
+    a = study.adversarial
+    dataset = a["dataset"]
+    langs = [x for x in a.get("languages", []) if x in metas[dataset]["languages"]]
+    base = adversarial.get("adv-clean", clean)
+    table = {}
+    groups = macro_keys(dataset, langs)
+    for kind in a.get("kinds", []):
+        noisy = adversarial.get(f"adv-{kind}", {})
+        for key in sorted(noisy):
+            if key not in base:
+                continue
+            row = table.setdefault(f"{kind}: {key[0]}", {})
+            for g, keys in groups.items():
+                before, after = macro(base[key][0], keys, "AP"), macro(noisy[key][0], keys, "AP")
+                if before is not None and after is not None:
+                    row[f"{g} clean"] = {"mean": before}
+                    row[f"{g} perturbed"] = {"mean": after}
+                    row[f"{g} drop"] = {"mean": before - after}
     return table

@@ -1,0 +1,188 @@
+"""``study FILE report``: the report from the finished units' result files alone.
+
+No model, index or run file is read: every measure is recomputed from the recorded ranks
+(``evaluate.ranks``), the models' facts come from the copied training cards and logs. Units with different
+design fingerprints are never mixed (one line naming the unit and the differing part); a grid with units
+missing gives a report marked partial, with no headline.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..core.errors import InputError
+from ..core.files import load_json
+from ..data import topic_sets as tp
+from .config import BM25, LAREQA, UNTUNED, Study
+from .units import plan_units, read_unit, unit_dir
+
+FINGERPRINT_PARTS = ("study", "start_model_sha256", "data", "versions", "code")
+
+
+def check_fingerprints(done: list[tuple]) -> dict | None:
+    """The one fingerprint of all finished units, else InputError naming the first unit that differs."""
+    if not done:
+        return None
+    first_unit, first = done[0][0], done[0][1]["fingerprint"]
+    for unit, result in done[1:]:
+        fp = result["fingerprint"]
+        for part in FINGERPRINT_PARTS:
+            if fp.get(part) != first.get(part):
+                raise InputError(f"unit {unit.name}: fingerprint part '{part}' differs from unit {first_unit.name} "
+                                 f"({json.dumps(fp.get(part), sort_keys=True)} vs "
+                                 f"{json.dumps(first.get(part), sort_keys=True)}): units of one study must come from "
+                                 "one design; run it again from the commit of the others")
+    return first
+
+
+def system_label(entry: dict, study: Study) -> str:
+    label = entry["system"]
+    if entry["budget"] != study.steps:
+        label = f"{label} @{entry['budget']}"
+    return label
+
+
+def load_results(study: Study, units_root: Path, done: list[tuple], metas: dict) -> tuple[dict, dict, dict]:
+    """({(system, seed, dataset): (result, per-query, None)} of the clean evaluations on each dataset's full
+    language set or the curve languages, {tag: {same}} of the adversarial ones, {(system, seed, dataset):
+    language measures})."""
+    from ..evaluate.ranks import result_from_ranks
+    from .language_measures import language_measures
+    from .records import read_ranks, read_tsv_gz
+
+    clean, adversarial, lang = {}, {}, {}
+    for unit, result in done:
+        root = unit_dir(units_root, unit)
+        for e in result["evaluations"]:
+            dataset = e["dataset"]
+            lareqa = metas[dataset]["format"] == "lareqa"
+            ranks = read_ranks(root / e["files"]["ranks"])
+            res, per = result_from_ranks(ranks, e["depth"], lareqa, e["languages"])
+            key = (system_label(e, study), e["seed"], dataset)
+            if e["tag"] == "clean":
+                clean[key] = (res, per, None)
+                if lareqa and e["budget"] == study.steps:
+                    top = read_tsv_gz(root / e["files"]["top"]) if "top" in e["files"] else None
+                    rho = read_tsv_gz(root / e["files"]["spearman"]) if "spearman" in e["files"] else None
+                    lang[key] = language_measures(ranks, top, rho, e["languages"], e["depth"])
+            else:
+                adversarial.setdefault(e["tag"], {})[key] = (res, per, None)
+    return clean, adversarial, lang
+
+
+def trained_from_units(done: list[tuple], units_root: Path) -> dict:
+    """{"runs": [(label, seed, {budget: unit dir})]} for the tables that read cards and logs."""
+    runs = []
+    for unit, result in done:
+        if unit.kind in ("main", "sweep", "native", "diversity"):
+            d = unit_dir(units_root, unit)
+            runs.append((unit.label, unit.seed, {int(b): d for b in result["models"]}))
+    return {"runs": runs}
+
+
+def assemble(study: Study, units_root: Path, report_dir: Path, data: str | None = None) -> Path:
+    import tempfile
+
+    from ..data.convert import convert
+    from .curves import curves_table, native_table, sweep_table, validation_curves
+    from .headline import headline
+    from .report import write_report
+    from .tables import (
+        adversarial_table,
+        diversity_table,
+        grouped_table,
+        language_table,
+        main_table,
+        miracl_table,
+    )
+
+    with tempfile.TemporaryDirectory() as tmp:  # converted topics: qrels, languages and counts (data only)
+        names = set(study.datasets) | ({study.adversarial["dataset"]} if study.adversarial else set())
+        metas = {d: convert(d, data, Path(tmp), quiet=True) for d in sorted(names)}
+        units = plan_units(study, metas)
+        done = [(u, r) for u in units for r in [read_unit(units_root, u)] if r]
+        if not done:
+            raise InputError(f"{units_root}: no finished unit of study {study.name} (run: python -m "
+                             f"pyserini_hybrid.study {study.source} run)")
+        fp = check_fingerprints(done)
+        clusters = paragraph_clusters(study, data, Path(tmp), metas)
+        results, adversarial, lang = load_results(study, units_root, done, metas)
+    finished = {u.name for u, _ in done}
+    missing = [u.name for u in units if u.name not in finished]
+    trained = trained_from_units(done, units_root)
+    systems = [BM25, UNTUNED, *study.variants, f"BM25+{UNTUNED}", "BM25+hybrid"]
+    from .produce import selection_choice
+
+    selection = selection_choice(study, units_root, units)
+    report = {"study": relative_source(study), "quick": study.quick, "partial": bool(missing),
+              "missing_units": missing, "seeds": study.seeds, "budgets": study.budgets, "steps": study.steps,
+              "hits": study.hits, "fusion": study.fusion, "precision": study.precision, "systems": systems,
+              "training_data": study.training_data, "fingerprint": fp, "selection": selection,
+              "selection_units": {u.batching: r["selection"] for u, r in done if u.kind == "selection"},
+              "tables": {}, "models": {}, "units": {}}
+    report["tables"]["main"] = main_table(study, results, metas, systems, clusters)
+    report["headline"] = None if missing else headline(study, report["tables"]["main"])
+    report["tables"]["miracl"] = miracl_table(study, results, metas, systems + [
+        f"{n} +native" for n in study.native_variants], clusters)
+    report["tables"]["curves"] = curves_table(study, results, metas)
+    report["tables"]["sweep"] = sweep_table(study, results, metas)
+    report["tables"]["native"] = native_table(study, results, metas)
+    report["tables"]["validation"] = validation_curves(trained, study)
+    report["tables"]["unseen"] = grouped_table(study, results, metas, trained, "unseen", clusters)
+    report["tables"]["distance"] = grouped_table(study, results, metas, trained, "distance", clusters)
+    report["tables"]["diversity"] = diversity_table(study, results, metas, trained)
+    report["tables"]["language"] = language_table(study, lang)
+    if study.adversarial:
+        report["tables"]["adversarial"] = adversarial_table(study, results, adversarial, metas)
+    for unit, result in done:
+        m = result.get("machine", {})
+        report["units"][unit.name] = {"kind": unit.kind, "cpu": m.get("cpu"), "family": m.get("family"),
+                                      "model": m.get("model"), "flags": m.get("flags"),
+                                      "precision": m.get("precision"), "commit": result.get("commit"),
+                                      "minutes": round(result["cost"]["machine_seconds"] / 60, 1),
+                                      "train_minutes": round(result["cost"]["train_seconds"] / 60, 1)}
+        if unit.kind in ("main", "sweep", "native", "diversity"):
+            card = load_json(unit_dir(units_root, unit) / "training-card.json")
+            report["models"][f"{unit.label} seed {unit.seed}"] = {
+                "unit": unit.name, "sha256": result["models"][str(study.steps)]["sha256"][:16],
+                "train_seconds": card["seconds"], "steps": card["steps"], "precision": card.get("precision"),
+                "realised_alpha": card["batches"]["realised_alpha"], "drawn_datasets": card["batches"].get("datasets"),
+                "drawn_languages": card["batches"].get("languages"), "train_pairs": card["train_pairs"],
+                "validation_retrieval": card.get("validation_retrieval"),
+                "budgets": sorted(int(b) for b in result["models"])}
+    report["data"] = {u.label: load_json(unit_dir(units_root, u) / "training-card.json")["data"]
+                      for u, r in done if u.kind in ("main", "native", "diversity") and u.seed == study.seeds[0]}
+    report["machine_hours"] = round(sum(r["cost"]["machine_seconds"] for _, r in done) / 3600, 2)
+    return write_report(report, study, results, metas, report_dir)
+
+
+def relative_source(study: Study) -> str:
+    """The study file as the report prints it: relative to the project, never a path of this machine."""
+    from ..core.files import PROJECT_ROOT
+
+    path = Path(study.source).resolve()
+    return str(path.relative_to(PROJECT_ROOT)) if path.is_relative_to(PROJECT_ROOT) else path.name
+
+
+def paragraph_clusters(study: Study, data: str | None, topics_dir: Path, metas: dict) -> dict:
+    """{dataset: {question id (without language): cluster}}: the unit of independence. XQuAD-R's ~5 questions
+    of one paragraph share its candidate sentences, so they are one cluster (with all their translations);
+    MLQA-R's questions of one context likewise; a MIRACL query is its own. Read from the source data."""
+    from ..core.files import data_dir
+
+    out = {}
+    for dataset in [d for d in study.datasets if d in LAREQA]:
+        files = {x: data_dir(data) / v["file"] for x, v in tp.dataset_spec(dataset, data)["languages"].items()}
+        cluster = {}
+        # English first: it holds every question, and its (article, paragraph) names the paragraph of every
+        # translation (MLQA-R's other languages hold 2-4 of a context's questions each)
+        for x in sorted(files, key=lambda x: (x != "en", x)):
+            if not files[x].is_file():
+                continue
+            for a, article in enumerate(json.loads(files[x].read_text(encoding="utf-8"))["data"]):
+                for p, para in enumerate(article["paragraphs"]):
+                    for qa in para["qas"]:
+                        cluster.setdefault(qa["id"], f"{x}:{a}:{p}")
+        out[dataset] = cluster
+    return out

@@ -1,0 +1,81 @@
+"""The study's answer: each Mo/Cr/Mul cell of hybrid against the pure batchings decided within a stated
+margin (better / worse / equivalent / non-inferior / undecided, Holm over the family), the paper's claim
+framed as non-inferiority, and the one sentence README quotes, computed from report.json, never typed."""
+
+from __future__ import annotations
+
+from .config import LAREQA, Study
+
+MARGIN = 0.01  # the non-inferiority margin on mAP (absolute), stated with every decision
+CLAIM = {"X-X-mono": ("Mo",), "X-Y": ("Cr", "Mul")}  # the paper's claim: hybrid keeps each pure batching's strength
+
+
+def decision(c: dict, alpha: float, margin: float) -> str:
+    """equivalent (the 95 % interval inside ±margin, significant or not: the difference is smaller than the
+    margin), better / worse (Holm-adjusted p < alpha, outside the margin), non-inferior (the interval's lower
+    end above -margin), else undecided. "Not significant" alone is never called "no difference"."""
+    p, diff, ci = c.get("p_holm"), c.get("diff_hybrid_minus"), c.get("ci_hybrid_minus")
+    if p is None or ci is None:
+        return "untested"
+    if -margin < ci[0] and ci[1] < margin:
+        return "equivalent"
+    if p < alpha:
+        return "better" if diff > 0 else "worse"
+    if ci[0] > -margin:
+        return "non-inferior"
+    return "undecided"
+
+
+def headline(study: Study, main: dict) -> dict:
+    """Hybrid against X-X-mono and X-Y over the Mo/Cr/Mul mAP cells, Holm-Bonferroni over that whole family,
+    each cell decided as better / equivalent / non-inferior / worse / undecided within ``MARGIN``; and the
+    paper's claim framed as non-inferiority: hybrid >= X-X-mono - margin on Mo and >= X-Y - margin on Cr and
+    Mul. Computed, never typed; README quotes it."""
+    from ..evaluate.significance import holm
+
+    out = {"cells": 0, "alpha": 0.05, "correction": "holm", "margin": MARGIN, "against": {}, "decisions": {},
+           "claim": {}, "rank_distance": {}}
+    cells = [(d, g) for d in LAREQA if d in study.datasets for g in ("Mo", "Cr", "Mul")]
+    out["cells"] = len(cells)
+    bases = [v for v in study.variants if v != "hybrid"]
+    family = {(b, d, g): (main.get(b, {}).get(f"{d} {g} AP") or {}).get("p_vs_hybrid")
+              for b in bases for d, g in cells}
+    adjusted = holm(family)
+    for base in bases:
+        won = lost = 0
+        for d, g in cells:
+            c = main.get(base, {}).get(f"{d} {g} AP") or {}
+            c["p_holm"] = adjusted[(base, d, g)]
+            if c["p_holm"] is not None and c["p_holm"] < out["alpha"]:
+                won += c["diff_hybrid_minus"] > 0
+                lost += c["diff_hybrid_minus"] < 0
+            c["decision"] = decision(c, out["alpha"], MARGIN)
+            out["decisions"][f"{base} {d} {g}"] = c["decision"]
+        out["against"][base] = {"significant_wins": int(won), "significant_losses": int(lost)}
+    for d in [d for d in LAREQA if d in study.datasets]:
+        verdicts = [out["decisions"].get(f"{b} {d} {g}") for b, groups in CLAIM.items() if b in bases for g in groups]
+        out["claim"][d] = ("holds" if verdicts and all(v in ("better", "equivalent", "non-inferior") for v in verdicts)
+                           else "fails" if any(v == "worse" for v in verdicts) else "undecided")
+    out["tests"] = sum(p is not None for p in family.values())
+    for name in study.variants:
+        for d in LAREQA:
+            c = main.get(name, {}).get(f"{d} rank distance")
+            if c:
+                out["rank_distance"].setdefault(d, {})[name] = c["mean"]
+    return out
+
+
+def headline_sentence(h: dict | None) -> str:
+    if not h:
+        return ("**Headline.** None yet: the report is partial (units are missing), and a partial grid gives no "
+                "answer.")
+    claim = "; ".join(f"{d}: {v}" for d, v in h["claim"].items())
+    parts = [f"{v['significant_wins']} significant wins and {v['significant_losses']} losses against {k}"
+             for k, v in h["against"].items()]
+    text = (f"**Headline.** The paper's claim as non-inferiority (hybrid ≥ X-X-mono − {h['margin']} mAP on Mo, "
+            f"≥ X-Y − {h['margin']} on Cr and Mul, 95 % intervals): {claim}. Over the {h['cells']} Mo/Cr/Mul mAP "
+            "averages, hybrid batches have " + " and ".join(parts) + f" (seed- and paragraph-clustered test, "
+            f"Holm-adjusted over {h.get('tests', 0)} tests, p < {h['alpha']}); cells: "
+            + ", ".join(f"{k} {v}" for k, v in h["decisions"].items()))
+    rd = [f"{d}: " + ", ".join(f"{k} {v:.1f}" for k, v in row.items()) for d, row in h["rank_distance"].items()]
+    return text + ("; mean rank distance (language bias, lower is less) " + "; ".join(rd) if rd else "") + "."

@@ -5,6 +5,8 @@ import gzip
 import json
 import re
 import shutil
+import subprocess
+import sys
 
 import pytest
 
@@ -147,6 +149,25 @@ def test_quick_study_in_units_end_to_end(tiny_multilingual, tmp_path, capsys):
     bm25 = read_ranks(units / "baselines" / "bm25.4.xquad-r.clean.ranks.tsv.gz")
     assert bm25["rank"].isna().any() and (bm25["rank"].dropna() <= 100).all()
 
+    assert study_main(base + ["run"]) == 0  # every unit done, same design: nothing to run, nothing refused
+    assert "0 unit(s) run" in capsys.readouterr().out
+    # two runs on one report dir: a unit another run holds is left to it, one it finished meanwhile is not redone
+    from pyserini_hybrid.study.__main__ import plan_rows, run_units, study_metas
+
+    study = Study.load(STUDY, True)
+    rows, _ = plan_rows(study, units, study_metas(study, work, None))
+    stale = [(u, "to do", m, None) for u, _, m, _ in rows]  # states read before the other run finished them
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from pyserini_hybrid.core.lock import "
+                               "output_lock\nwith output_lock(sys.argv[1]):\n print('held', flush=True); "
+                               "time.sleep(60)", str(units / "baselines")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert run_units(study, stale, None, None, units, work, None, str(tiny_multilingual)) == 0
+    finally:
+        holder.kill()
+    out = capsys.readouterr().out
+    assert re.search(r"skipped baselines: .*baselines: in use by pid \d+", out), out
+    assert out.count("done meanwhile") == len(rows) - 1 and "0 unit(s) run" in out
     assert study_main(base + ["report"]) == 0
     md = (report_dir / "report.md").read_text(encoding="utf-8")
     report = json.loads((report_dir / "report.json").read_text(encoding="utf-8"))
@@ -199,6 +220,12 @@ def test_quick_study_in_units_end_to_end(tiny_multilingual, tmp_path, capsys):
     assert stop.value.code == 2
     err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
     assert len(err) == 1 and "unit x-y-seed2: fingerprint part 'code' differs" in err[0]
+    # nor are units of another design added: run refuses before any work, naming the unit and the commit
+    with pytest.raises(SystemExit) as stop:
+        study_main(base[:-1] + [str(again), "run", "--units", "hybrid-seed1"])
+    assert stop.value.code == 2 and not work.exists()  # nothing converted, locked or trained
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(err) == 1 and "unit x-y-seed2 (commit " in err[0] and "'code' differs" in err[0], err
     # and a missing unit makes the report partial, without a headline
     shutil.rmtree(again / "units" / "x-y-seed2")
     assert study_main([str(STUDY), "--quick", "--report-dir", str(again), "report"]) == 0

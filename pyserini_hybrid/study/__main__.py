@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 from pathlib import Path
@@ -71,10 +72,33 @@ def show_plan(study: Study, rows: list, rate: tuple, names_only: bool) -> None:
           f"left: {sum(s != 'done' for _, s, _, _ in rows)} units, about {left / 60:.1f} h here")
 
 
+def check_same_design(study: Study, units_root: Path, data: str | None) -> None:
+    """Refuse, before any work, to add units whose fingerprint would differ from the finished ones: ``report``
+    would refuse to mix them, so the hours spent would be lost. The start model's sha256 is left to ``report``
+    (computing it needs the model built); everything else is cheap to compute here."""
+    from .provenance import code_hash, data_hash, study_hash, versions
+
+    finished = sorted(units_root.glob("*/unit.json"))
+    if not finished:
+        return
+    from ..core.files import load_json
+
+    here = {"study": study_hash(study), "code": code_hash(), "versions": versions(), "data": data_hash(data)}
+    for path in finished:
+        done = load_json(path)
+        fp = done.get("fingerprint") or {}
+        part = next((k for k, v in here.items() if fp.get(k) != v), None)
+        if part:
+            commit = (done.get("commit") or "?").removesuffix("+dirty")[:12]
+            raise InputError(f"unit {path.parent.name} (commit {commit}) has another design fingerprint ('{part}' "
+                             f"differs from this checkout's): run units from a worktree at that commit (git worktree "
+                             f"add ../study-wt {commit}; docs/study.md), or give a new --report-dir to start anew")
+
+
 def run_units(study: Study, rows: list, names: list[str] | None, minutes: float | None, units_root: Path,
               work: Path, data: str | None, model: str | None) -> int:
     from .produce import run_unit, selection_choice
-    from .units import plan_units
+    from .units import plan_units, unit_dir, unit_state
 
     all_units = [u for u, *_ in rows]
     known = {u.name for u in all_units}
@@ -92,11 +116,22 @@ def run_units(study: Study, rows: list, names: list[str] | None, minutes: float 
         if deadline is not None and time.time() + estimate * 60 > deadline:
             print(f"skipped {unit.name}: about {estimate:.0f} min, {(deadline - time.time()) / 60:.0f} min left")
             continue
-        print(f"unit {unit.name}: about {estimate:.0f} min", flush=True)
-        result = run_unit(study, unit, plan_units(study, study_metas(study, work, data)), units_root, work, data,
-                          model)
-        print(f"unit {unit.name}: done in {result['seconds']['total'] / 60:.1f} min", flush=True)
-        ran += 1
+        with contextlib.ExitStack() as held:  # several runs may share one report dir (several cores, NFS)
+            try:
+                held.enter_context(output_lock(unit_dir(units_root, unit), "study run"))
+            except InputError as e:
+                if names:
+                    raise
+                print(f"skipped {unit.name}: {e}")
+                continue
+            if not names and unit_state(units_root, unit) == "done":  # finished meanwhile by another run
+                print(f"skipped {unit.name}: done meanwhile")
+                continue
+            print(f"unit {unit.name}: about {estimate:.0f} min", flush=True)
+            result = run_unit(study, unit, plan_units(study, study_metas(study, work, data)), units_root, work,
+                              data, model)
+            print(f"unit {unit.name}: done in {result['seconds']['total'] / 60:.1f} min", flush=True)
+            ran += 1
     print(f"{ran} unit(s) run")
     return 0
 
@@ -138,6 +173,8 @@ def main(argv=None) -> int:
         path = assemble(study, units_root, report_dir, args.data_dir)
         print(f"report: {path}")
         return 0
+    if args.action == "run":
+        check_same_design(study, units_root, args.data_dir)
     with output_lock(work, "study"):  # one writer per work directory (its caches)
         metas = study_metas(study, work, args.data_dir)
         rows, rate = plan_rows(study, units_root, metas)

@@ -20,6 +20,7 @@ from ..core.files import (
     sha256,
     write_json,
 )
+from ..core.lock import output_lock
 from ..core.squad import check_squad
 from ..core.trec import clean, read_qrels, read_topics, write_qrels, write_topics
 from . import miracl
@@ -288,19 +289,20 @@ def convert(dataset: str, data: str | Path | None = None, topics_dir: Path | Non
         if unknown:
             raise InputError(f"{dataset}: unknown language code {', '.join(unknown)} (known: {', '.join(known)})")
     target = converted_dir(dataset, topics_dir)
-    previous = load_meta_if_any(target)
-    with atomic_directory(target) as out:
-        if spec["format"] == "lareqa":
-            meta = convert_lareqa(dataset, spec, root, out)
-        elif spec["format"] == "miracl":
-            meta = convert_miracl(dataset, spec, root, out, miracl_source, languages, previous,
-                                  target if previous else None, shard_size)
-        else:
-            meta = convert_pyserini(dataset, spec, root, out, languages, shard_size)
-        meta["data_dir"] = str(root)
-        if spec.get("origin"):
-            meta["topic_set_file"] = spec["origin"]
-        write_json(out / "meta.json", meta)
+    with output_lock(target, "topic conversion", wait=True):  # one writer; a killed one's temporaries go
+        previous = load_meta_if_any(target)
+        with atomic_directory(target) as out:
+            if spec["format"] == "lareqa":
+                meta = convert_lareqa(dataset, spec, root, out)
+            elif spec["format"] == "miracl":
+                meta = convert_miracl(dataset, spec, root, out, miracl_source, languages, previous,
+                                      target if previous else None, shard_size)
+            else:
+                meta = convert_pyserini(dataset, spec, root, out, languages, shard_size)
+            meta["data_dir"] = str(root)
+            if spec.get("origin"):
+                meta["topic_set_file"] = spec["origin"]
+            write_json(out / "meta.json", meta)
     if not quiet:
         for w in meta["warnings"]:
             print(f"warning: {w}", file=sys.stderr)

@@ -179,10 +179,16 @@ def load_meta(dataset: str, topics_dir: Path | None = None, data: str | Path | N
     if meta is None:
         if not auto_convert:
             raise InputError(f"{path}: not converted yet (run: python -m pyserini_hybrid.topics convert {dataset})")
+        from ..core.lock import output_lock
         from .convert import convert
 
         spec = dataset_spec(dataset, data)
-        convert(dataset, data, topics_dir, languages=languages if spec["format"] != "lareqa" else None)
-        meta = load_json(path)
+        with output_lock(path.parent, "topic conversion", wait=True):  # another command may be converting it
+            meta = load_json(path) if path.is_file() else None
+            if meta is None or (languages and meta["format"] != "lareqa" and
+                                any(x in known_languages(dataset, data) and x not in meta["languages"]
+                                    for x in languages)):
+                convert(dataset, data, topics_dir, languages=languages if spec["format"] != "lareqa" else None)
+                meta = load_json(path)
     _last_meta[dataset] = meta
     return meta

@@ -259,3 +259,40 @@ def temp_dir_in(directory: str | os.PathLike, name: str) -> Path:
     path = Path(directory) / _temp_name(name)
     path.mkdir()
     return path
+
+
+def load_toml(path: str | os.PathLike, what: str = "TOML file") -> tuple[dict, str]:
+    """A TOML file's table and text; a byte-order mark, a byte that is not UTF-8 or a syntax error is one
+    line ``<file>:<line>: <problem>`` (not Python's codec or parser wording)."""
+    import re
+    import tomllib
+
+    path = Path(path)
+    data = path.read_bytes()
+    if data.startswith(b"\xef\xbb\xbf"):
+        raise InputError(f"{path}:1: the file starts with a byte-order mark (BOM); save it as UTF-8 without BOM")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise not_utf8(path, data, e) from None
+    try:
+        return tomllib.loads(text), text
+    except tomllib.TOMLDecodeError as e:
+        msg = str(e)
+        m = re.search(r"^(.*) \(at line (\d+), column (\d+)\)$", msg)
+        if m:
+            raise InputError(f"{path}:{m[2]}: not a valid {what}: {m[1]} (column {m[3]})") from None
+        line = text.count("\n") + 1
+        raise InputError(f"{path}:{line}: not a valid {what}: {msg.replace(' (at end of document)', '')}") from None
+
+
+def toml_line(text: str, section: str, key: str) -> int | None:
+    """The line on which ``[section]``'s ``key`` is set (for ``<file>:<line>:`` messages), if it is plain."""
+    current = ""
+    for n, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        if stripped.startswith("[") and not stripped.startswith("[["):
+            current = stripped.strip("[] ")
+        elif current == section and stripped.split("=", 1)[0].strip().strip('"') == key and "=" in stripped:
+            return n
+    return None

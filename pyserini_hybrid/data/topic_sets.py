@@ -64,9 +64,15 @@ def known_languages(dataset: str, data=None) -> list[str]:
     """Every language code the set can have (MIRACL: its 18 languages and any the spec lists)."""
     spec = dataset_spec(dataset, data)
     if spec["format"] == "miracl":
+        from ..core.files import data_dir
         from .miracl import known_languages as miracl_languages
+        from .miracl import other_folders
 
-        return miracl_languages(spec)
+        try:  # a discovering set's folders that are not MIRACL languages, as conversion takes them
+            others = other_folders(spec, Path(spec["root"]) if spec.get("root") else data_dir(data))
+        except InputError:
+            others = []
+        return miracl_languages(spec) + others
     return list(spec["languages"])
 
 

@@ -197,3 +197,56 @@ def test_evaluate_refuses_runs_deeper_than_their_meta_and_a_depth_they_do_not_ho
     with pytest.raises(InputError, match="--depth 1000: the runs in .* are only 20 deep"):
         ev.evaluate_run_dir("miracl-mini", runs, topics_dir=sw_topics, depth=1000)
     assert ev.evaluate_run_dir("miracl-mini", runs, topics_dir=sw_topics)["depth"] == 20
+
+
+def _small_file_limit(limit):
+    def apply():  # a disk that fills up: writes past ``limit`` bytes fail (EFBIG) instead of killing the process
+        import resource
+
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    return apply
+
+
+def test_evaluate_on_a_full_disk_leaves_the_old_results_whole(tmp_path, sw_topics):
+    """results.json used to be replaced before per-query.tsv failed: new numbers beside old per-query rows."""
+    runs = sw_run(sw_topics, tmp_path / "runs", 10)
+    argv = [sys.executable, "-m", "pyserini_hybrid.evaluate", "--dataset", "miracl-mini", "--runs", str(runs),
+            "--topics-dir", str(sw_topics)]
+    assert subprocess.run([*argv, "--system", "old"], capture_output=True, cwd=PROJECT_ROOT, env=ENV).returncode == 0
+    eval_dir = runs / "eval"
+    old = {p.name: p.read_bytes() for p in eval_dir.iterdir()}
+    assert len(old["per-query.tsv"]) > len(old["results.json"]) + 2000
+    proc = subprocess.run([*argv, "--system", "new"], capture_output=True, text=True, cwd=PROJECT_ROOT, env=ENV,
+                          preexec_fn=_small_file_limit(len(old["results.json"]) + 1000))
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert "Traceback" not in proc.stderr and len(errors) == 1 and proc.stderr.rstrip().endswith(errors[0])
+    assert errors[0].startswith(f"error: {eval_dir}: File too large (free some space")
+    assert {p.name: p.read_bytes() for p in eval_dir.iterdir()} == old  # the old set, whole; no temporaries
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("damage", ["truncated", "same-size"])
+def test_a_damaged_lucene_index_is_rebuilt(damage, tmp_path, sw_topics, capsys):
+    """A damaged index used to be reused as it was, even with --force. Now a file whose size differs from the
+    build's record is noticed and the index rebuilt; --force rebuilds it whatever the damage."""
+    from pyserini_hybrid.retrieval import bm25
+
+    def run(**kw):
+        return bm25.run_bm25("miracl-mini", tmp_path / "runs", ["sw"], hits=20, threads=1, topics_dir=sw_topics,
+                             index_root=tmp_path / "idx", **kw)
+
+    run()
+    good = (tmp_path / "runs" / "sw.trec").read_text()
+    index = next((tmp_path / "idx").glob("miracl-mini/*/sw"))
+    biggest = max((p for p in index.iterdir() if p.is_file()), key=lambda p: p.stat().st_size)
+    data = biggest.read_bytes()
+    biggest.write_bytes(data[: len(data) // 2] if damage == "truncated" else bytes(len(data)))
+    capsys.readouterr()
+    run(force=damage == "same-size")  # zeroed in place keeps the size: only --force can know
+    if damage == "truncated":
+        assert f"{biggest.name}: {len(data) // 2} bytes, built with {len(data)}); building it again" \
+            in capsys.readouterr().err
+    assert biggest.read_bytes() != bytes(len(data)) and bm25.index_damage(index) == ""
+    assert (tmp_path / "runs" / "sw.trec").read_text() == good

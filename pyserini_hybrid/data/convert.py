@@ -214,10 +214,7 @@ def convert_miracl(dataset: str, spec: dict, root: Path, out: Path, source: str 
         known += others
         present += [x for x in others if x in (languages or ()) or x in (previous or {}).get("languages", [])]
         left = [x for x in others if x not in present]
-        if left:
-            warnings.append(f"{where}: folder(s) {', '.join(left)} hold MIRACL-layout files but are not MIRACL "
-                            f"languages: left out (convert them with --languages {' '.join(left)}, or list them "
-                            f"in the set's languages)")
+        warnings += [miracl.left_out(where, left)] if left else []
     before = [x for x in (previous or {}).get("languages", []) if x in known]
     if spec.get("source") == "hub" and not languages:
         if not before:

@@ -64,6 +64,11 @@ def other_folders(spec: dict, root: Path) -> list[str]:
             and any((base / x / name).exists() for name in LAYOUT.values())]
 
 
+def left_out(where: str, folders: list[str]) -> str:
+    return (f"{where}: folder(s) {', '.join(folders)} hold MIRACL-layout files but are not MIRACL languages: left "
+            f"out (convert them with --languages {' '.join(folders)}, or list them in the set's languages)")
+
+
 def language_spec(spec: dict, lang: str) -> dict:
     """Defaults (MIRACL layout under ``dir``, Pyserini's and the hub's names) under the spec's own entries."""
     base = facts(lang) if lang in MIRACL_LANGUAGES else {}

@@ -23,6 +23,7 @@ from ..core.errors import InputError, cli
 from ..core.files import (
     PROJECT_ROOT,
     atomic_directory,
+    atomic_write,
     clean_temps_in,
     load_json,
     write_json,
@@ -71,13 +72,18 @@ def build_index(corpus: Path, index: Path, lang: str, threads: int, log: Path, f
     damaged index is rebuilt, with a warning; ``force`` rebuilds it anyway. Builders of one index wait
     for each other (the cache is shared by every run directory).
     """
+    marker = index / "analyzer-language"
+
+    def intact() -> bool:
+        return not force and marker.is_file() and any(index.glob("segments_*")) and not index_damage(index)
+
+    if intact():  # no lock to read a built index (it may sit where this user cannot write)
+        return marker.read_text(encoding="utf-8").strip()
     with output_lock(index, "index build", wait=True):
-        marker = index / "analyzer-language"
+        if intact():  # built by the writer we waited for
+            return marker.read_text(encoding="utf-8").strip()
         if not force and marker.is_file() and any(index.glob("segments_*")):
-            damage = index_damage(index)
-            if not damage:
-                return marker.read_text(encoding="utf-8").strip()
-            print(f"warning: {index}: damaged Lucene index ({damage}); building it again", file=sys.stderr)
+            print(f"warning: {index}: damaged Lucene index ({index_damage(index)}); building it again", file=sys.stderr)
         return _build_index(corpus, index, lang, threads, log)
 
 
@@ -200,8 +206,8 @@ def _run_bm25(dataset, output, languages, variant, hits, threads, index_root, to
         topics = dict.fromkeys(langs, tp.topics_path(dataset, "all", topics_dir))
     else:  # a subset of languages: write the subset's topics beside the runs
         subset = output / "topics.tsv"
-        subset.write_text("".join(tp.topics_path(dataset, lang, topics_dir).read_text(encoding="utf-8")
-                                  for lang in langs), encoding="utf-8")
+        with atomic_write(subset) as f:  # a full disk names the file
+            f.write("".join(tp.topics_path(dataset, lang, topics_dir).read_text(encoding="utf-8") for lang in langs))
         topics = dict.fromkeys(langs, subset)
     warnings: list[str] = []
     cut = {path: cut_long_queries(path, output, warnings) for path in dict.fromkeys(topics.values())}

@@ -26,6 +26,7 @@ from ..core.errors import InputError, cli
 from ..core.files import (
     PROJECT_ROOT,
     atomic_directory,
+    atomic_write,
     clean_temps_in,
     load_json,
     write_json,
@@ -216,7 +217,8 @@ def _run_dense(dataset, output, model, languages, variant, hits, threads, batch_
                              cache / ("queries-" + "-".join(langs) + "-" + topics_key), precision)
     if lareqa:  # every index is searched with the topics of every query language
         all_topics = output / "topics.tsv"
-        all_topics.write_text("".join(f.read_text(encoding="utf-8") for f in topic_files.values()), encoding="utf-8")
+        with atomic_write(all_topics) as out:  # a full disk names the file
+            out.write("".join(f.read_text(encoding="utf-8") for f in topic_files.values()))
     if lareqa and len(langs) > 1:
         indexes[tp.POOL] = cache / variant / ("pool-" + "-".join(langs) + (f"-shards-{shard_num}" if shard_num > 1 else ""))
         merge_indexes([indexes[x] for x in langs], indexes[tp.POOL])

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from ..core.errors import InputError
-from ..core.files import clean_temps_in, load_json, temp_dir_in, write_json
+from ..core.files import clean_temps_in, load_json, raise_named, temp_dir_in, write_json
 from ..core.lock import output_lock  # issue 19: one writer per output
 from ..models import precision as prec
 from ..models.encoder import BiEncoder, token_ids
@@ -219,8 +219,12 @@ class Trainer:
     # ---------------------------------------------------------------- run
     def _log(self, record: dict) -> None:
         if self.rank == 0:
-            with open(self.output / LOG, "a", encoding="utf-8") as f:
-                f.write(json.dumps(record, ensure_ascii=False) + "\n")
+            try:
+                with open(self.output / LOG, "a", encoding="utf-8") as f:
+                    f.write(json.dumps(record, ensure_ascii=False) + "\n")
+            except OSError as e:  # a full disk names the log, not "output"
+                raise_named(e, self.output / LOG)
+                raise
 
     def run(self) -> Path:
         from tqdm import tqdm

@@ -60,7 +60,7 @@ def test_shipped_recipes_load():
     ("[training]\nsteps = 1\n", "unknown section.*training"),
     ("[train]\nsteps = \"ten\"\n", "steps must be int"),
     ("[data]\nhard_negatives = \"bm42\"\n", "hard_negatives must be one of"),
-    ("[train\n", "not a TOML recipe"),
+    ("[train\n", "r.toml:1: not a valid TOML recipe"),
 ])
 def test_bad_recipes(tmp_path, body, message):
     path = tmp_path / "r.toml"

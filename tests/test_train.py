@@ -60,7 +60,7 @@ def test_shipped_recipes_load():
     ("[training]\nsteps = 1\n", "unknown section.*training"),
     ("[train]\nsteps = \"ten\"\n", "steps must be int"),
     ("[data]\nhard_negatives = \"bm42\"\n", "hard_negatives must be one of"),
-    ("[train\n", "not a TOML recipe"),
+    ("[train\n", "r.toml:1: not a valid TOML recipe"),
 ])
 def test_bad_recipes(tmp_path, body, message):
     path = tmp_path / "r.toml"
@@ -171,7 +171,8 @@ def test_full_disk_keeps_the_last_good_checkpoint(tmp_path, tiny_multilingual, m
     with pytest.raises(InputError, match="step 4 could not be written \\(No space left on device\\).*step-000002"):
         checkpoints.save(trainer)
     monkeypatch.setattr(torch, "save", real_save)
-    assert sorted(p.name for p in (tmp_path / "out" / "checkpoints").iterdir()) == ["step-000002"]
+    assert sorted(p.name for p in (tmp_path / "out" / "checkpoints").iterdir()) == ["latest.json", "step-000002"]
+    assert json.loads((tmp_path / "out" / "checkpoints" / "latest.json").read_text())["step"] == 2  # not the failed 4
     assert (good / "state.pt").read_bytes() == before
     # and a new trainer resumes from it
     again = Trainer(recipe, tmp_path / "out", quiet=True)

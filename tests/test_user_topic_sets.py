@@ -84,7 +84,7 @@ def user_data(tmp_path, shared_data):
     ('[x]\nformat = "miracl"\n', r"a miracl set needs dir"),
     ('[x]\nformat = "lareqa"\nlangs = 1\n', r"unknown key\(s\) langs"),
     ('["My Set"]\nformat = "miracl"\ndir = "d"\n', "a set name is lower-case letters"),
-    ('[x\nformat = "miracl"\n', "not a readable topic-set file"),
+    ('[x\nformat = "miracl"\n', "sets.toml:1: not a valid topic-set file"),
 ])
 def test_a_bad_topic_set_file_is_one_line_naming_it(tmp_path, text, message):
     path = tmp_path / "sets.toml"

@@ -20,7 +20,7 @@ import threading
 INTERRUPT_GRACE_S = 4.0
 # the user's environment, not a bug: permissions, read-only or full disks, a file where a directory belongs
 ENVIRONMENT_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.ENOTDIR,
-                      errno.EEXIST, errno.ENAMETOOLONG}
+                      errno.EEXIST, errno.ENAMETOOLONG, errno.EFBIG}
 
 
 class InputError(Exception):
@@ -80,7 +80,7 @@ def environment_message(e: OSError) -> str:
     where = e.filename if e.filename is not None else "output"
     if e.errno in (errno.ENOTDIR, errno.EEXIST):
         hint = "a file is in the way of a directory; choose another path"
-    elif e.errno in (errno.ENOSPC, errno.EDQUOT):
+    elif e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
         hint = "free some space or choose another output"
     elif e.errno == errno.ENAMETOOLONG:
         hint = "choose a shorter path"

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import json
 import os
+import secrets
 import shutil
-import tempfile
+import socket
 from pathlib import Path
 
 from .errors import InputError
@@ -107,37 +109,88 @@ def sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def writer_tag() -> str:
+    """This writer's part of a temporary name: host and pid, so two writers never share a temporary and a
+    later writer on the same host can tell a dead writer's leftovers (``clean_stale_temps``)."""
+    host = "".join(c if c.isalnum() or c == "-" else "-" for c in socket.gethostname())[:40] or "host"
+    return f"{host}~{os.getpid()}"
+
+
+def _temp_name(name: str, kind: str = "tmp") -> str:
+    return f".{name}.{writer_tag()}~{secrets.token_hex(4)}.{kind}"
+
+
+def clean_stale_temps(path: str | os.PathLike) -> list[Path]:
+    """Remove what killed writers of ``path`` left beside it (``.<name>.<host>~<pid>~<random>.tmp`` or
+    ``.old``): only this host's, only of pids that are gone. A killed writer thus leaves nothing that the
+    next writer does not clean. Returns what was removed."""
+    path = Path(path)
+    host = writer_tag().split("~")[0]
+    removed = []
+    with contextlib.suppress(OSError):
+        for leftover in path.parent.glob(f".{glob.escape(path.name)}.*~*~*.*"):
+            tag, _, kind = leftover.name[len(path.name) + 2:].rpartition(".")
+            parts = tag.split("~")
+            if kind not in ("tmp", "old") or len(parts) != 3 or parts[0] != host or not parts[1].isdigit():
+                continue
+            if _alive(int(parts[1])):
+                continue
+            if leftover.is_dir() and not leftover.is_symlink():
+                shutil.rmtree(leftover, ignore_errors=True)
+            else:
+                leftover.unlink(missing_ok=True)
+            removed.append(leftover)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process: alive
+        return True
+    return True
+
+
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8"):
-    """Write to a temporary file beside ``path`` and rename it into place only if the block succeeds."""
+    """Write to a temporary file beside ``path`` (a name unique to this writer) and rename it into place
+    only if the block succeeds; a dead writer's leftovers beside ``path`` are removed first."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    clean_stale_temps(path)
+    tmp = path.with_name(_temp_name(path.name))
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         with open(fd, mode, encoding=None if "b" in mode else encoding) as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual mode
+        os.chmod(tmp, 0o666 & ~_umask())  # made 0600; give the file the usual mode
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        raise_named(e, path)
         raise
 
 
 @contextlib.contextmanager
 def atomic_directory(path: str | os.PathLike):
-    """Build a directory under a temporary name; it replaces ``path`` only when the block succeeds."""
+    """Build a directory under a temporary name unique to this writer; it replaces ``path`` only when the
+    block succeeds. What killed writers left beside ``path`` is removed first."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
-    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; a shared cache must stay readable
+    clean_stale_temps(path)
+    tmp = path.with_name(_temp_name(path.name))
+    tmp.mkdir(0o777 & ~_umask())  # a shared cache must stay readable
     try:
         yield tmp
         if path.exists():
-            old = path.with_name(f".{path.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
+            old = path.with_name(_temp_name(path.name, "old"))
             os.replace(path, old)
             try:
                 os.replace(tmp, path)
@@ -147,9 +200,17 @@ def atomic_directory(path: str | os.PathLike):
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         shutil.rmtree(tmp, ignore_errors=True)
+        raise_named(e, path)
         raise
+
+
+def raise_named(e: BaseException, path: str | os.PathLike) -> None:
+    """Raise an OSError that names no file (a full disk: ``write()`` fails on a descriptor) again naming
+    ``path``, so that the one-line error says where; return for anything else."""
+    if isinstance(e, OSError) and e.filename is None and e.errno is not None:
+        raise OSError(e.errno, e.strerror, str(path)) from None
 
 
 def usual_file_modes(directory: str | os.PathLike) -> None:
@@ -174,3 +235,64 @@ def write_json(path: str | os.PathLike, obj) -> None:
     with atomic_write(path) as f:
         json.dump(obj, f, ensure_ascii=False, indent=2)
         f.write("\n")
+
+
+def clean_temps_in(directory: str | os.PathLike) -> list[Path]:
+    """Remove the temporaries (``.*.tmp``, ``.*.old``) inside an output directory whose lock this process
+    holds: with the lock held, no live writer can own one, so they are what a killed writer left."""
+    directory = Path(directory)
+    removed = []
+    if not directory.is_dir():
+        return removed
+    for leftover in directory.glob(".*"):
+        if leftover.name.endswith((".tmp", ".old")):
+            if leftover.is_dir() and not leftover.is_symlink():
+                shutil.rmtree(leftover, ignore_errors=True)
+            else:
+                leftover.unlink(missing_ok=True)
+            removed.append(leftover)
+    return removed
+
+
+def temp_dir_in(directory: str | os.PathLike, name: str) -> Path:
+    """A fresh temporary directory inside ``directory`` under a name unique to this writer."""
+    path = Path(directory) / _temp_name(name)
+    path.mkdir()
+    return path
+
+
+def load_toml(path: str | os.PathLike, what: str = "TOML file") -> tuple[dict, str]:
+    """A TOML file's table and text; a byte-order mark, a byte that is not UTF-8 or a syntax error is one
+    line ``<file>:<line>: <problem>`` (not Python's codec or parser wording)."""
+    import re
+    import tomllib
+
+    path = Path(path)
+    data = path.read_bytes()
+    if data.startswith(b"\xef\xbb\xbf"):
+        raise InputError(f"{path}:1: the file starts with a byte-order mark (BOM); save it as UTF-8 without BOM")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise not_utf8(path, data, e) from None
+    try:
+        return tomllib.loads(text), text
+    except tomllib.TOMLDecodeError as e:
+        msg = str(e)
+        m = re.search(r"^(.*) \(at line (\d+), column (\d+)\)$", msg)
+        if m:
+            raise InputError(f"{path}:{m[2]}: not a valid {what}: {m[1]} (column {m[3]})") from None
+        line = text.count("\n") + 1
+        raise InputError(f"{path}:{line}: not a valid {what}: {msg.replace(' (at end of document)', '')}") from None
+
+
+def toml_line(text: str, section: str, key: str) -> int | None:
+    """The line on which ``[section]``'s ``key`` is set (for ``<file>:<line>:`` messages), if it is plain."""
+    current = ""
+    for n, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        if stripped.startswith("[") and not stripped.startswith("[["):
+            current = stripped.strip("[] ")
+        elif current == section and stripped.split("=", 1)[0].strip().strip('"') == key and "=" in stripped:
+            return n
+    return None

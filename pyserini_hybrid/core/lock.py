@@ -45,8 +45,10 @@ def holder(output: str | os.PathLike) -> str:
 
 
 @contextlib.contextmanager
-def output_lock(output: str | os.PathLike, what: str = "command"):
-    """Hold the lock of ``output`` for the block, or raise InputError naming the process that holds it."""
+def output_lock(output: str | os.PathLike, what: str = "command", wait: bool = False):
+    """Hold the lock of ``output`` for the block, or raise InputError naming the process that holds it.
+    ``wait``: for caches that any command may fill (converted topics, indexes): wait for the holder, saying
+    so once, instead of failing; the caller then checks whether the holder left what it needs."""
     path = lock_path(output)
     if fcntl is None or path in _held:
         _held[path] = _held.get(path, 0) + 1
@@ -59,7 +61,7 @@ def output_lock(output: str | os.PathLike, what: str = "command"):
         return
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = _acquire(path, output, what)
+        fd = _acquire(path, output, what, wait)
     except PermissionError as e:
         raise InputError(f"{path.parent}: cannot write here ({e.strerror}); choose another output") from None
     _held[path] = 1
@@ -83,16 +85,26 @@ def _command() -> str:
     return " ".join(words).replace("\n", " ")
 
 
-def _acquire(path: Path, output, what: str) -> int:
+def _acquire(path: Path, output, what: str, wait: bool = False) -> int:
+    said = False
     for _ in range(100):
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            os.close(fd)
             who = holder(output) or "another process"
-            raise InputError(f"{output}: in use by {who}; one {what} at a time may write it "
-                             "(wait for it to finish, or stop it)") from None
+            if not wait:
+                os.close(fd)
+                raise InputError(f"{output}: in use by {who}; one {what} at a time may write it "
+                                 "(wait for it to finish, or stop it)") from None
+            if not said:
+                print(f"waiting for {who} to finish writing {output}", file=sys.stderr, flush=True)
+                said = True
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            except BaseException:
+                os.close(fd)
+                raise
         try:
             same = os.path.samestat(os.stat(path), os.fstat(fd))
         except FileNotFoundError:

@@ -20,6 +20,7 @@ from ..core.files import (
     sha256,
     write_json,
 )
+from ..core.lock import output_lock
 from ..core.squad import check_squad
 from ..core.trec import clean, read_qrels, read_topics, write_qrels, write_topics
 from . import miracl
@@ -66,6 +67,9 @@ def parse_lareqa(path: Path, lang: str) -> tuple[list[Candidate], list[Question]
             if len(sentences) != len(breaks):
                 raise InputError(f"{where}: {len(sentences)} sentences but {len(breaks)} sentence_breaks")
             ids = [f"{lang}-{a}-{p}-{s}" for s in range(len(sentences))]
+            empty = [s for s, text in enumerate(sentences) if not clean(text)]
+            if empty:  # an empty candidate: Anserini would skip it, the dense index would not
+                raise InputError(f"{where}: sentence {empty[0]} is empty (every candidate needs text)")
             candidates += [Candidate(i, clean(s), clean(context)) for i, s in zip(ids, sentences)]
             for qa in qas:
                 try:
@@ -73,6 +77,10 @@ def parse_lareqa(path: Path, lang: str) -> tuple[list[Candidate], list[Question]
                     sid, text = qa["id"], qa["question"]
                 except (KeyError, IndexError, TypeError):
                     raise InputError(f"{where}: a question lacks id, question or answers[0].answer_start") from None
+                if not str(sid).strip() or any(c.isspace() for c in str(sid)):
+                    raise InputError(f"{where}: question id {str(sid)!r} is not a TREC query id (empty or with spaces)")
+                if not clean(text):  # an empty topic: bm25 would fail on it, dense only after encoding everything
+                    raise InputError(f"{where}: question {sid} is empty (whitespace only)")
                 hit = [i for i, (b, e) in zip(ids, breaks) if b <= start < e]
                 if len(hit) != 1:
                     raise InputError(f"{where}: answer_start {start} of question {sid} is in no sentence")
@@ -201,6 +209,12 @@ def convert_miracl(dataset: str, spec: dict, root: Path, out: Path, source: str 
     known = miracl.known_languages(spec)
     present = miracl.present_languages(spec, root)
     where = str(root / spec["dir"]) if spec.get("dir") else str(root)
+    others = miracl.other_folders(spec, root)  # el/, xx/: taken only when asked for by name
+    if others:
+        known += others
+        present += [x for x in others if x in (languages or ()) or x in (previous or {}).get("languages", [])]
+        left = [x for x in others if x not in present]
+        warnings += [miracl.left_out(where, left)] if left else []
     before = [x for x in (previous or {}).get("languages", []) if x in known]
     if spec.get("source") == "hub" and not languages:
         if not before:
@@ -288,19 +302,20 @@ def convert(dataset: str, data: str | Path | None = None, topics_dir: Path | Non
         if unknown:
             raise InputError(f"{dataset}: unknown language code {', '.join(unknown)} (known: {', '.join(known)})")
     target = converted_dir(dataset, topics_dir)
-    previous = load_meta_if_any(target)
-    with atomic_directory(target) as out:
-        if spec["format"] == "lareqa":
-            meta = convert_lareqa(dataset, spec, root, out)
-        elif spec["format"] == "miracl":
-            meta = convert_miracl(dataset, spec, root, out, miracl_source, languages, previous,
-                                  target if previous else None, shard_size)
-        else:
-            meta = convert_pyserini(dataset, spec, root, out, languages, shard_size)
-        meta["data_dir"] = str(root)
-        if spec.get("origin"):
-            meta["topic_set_file"] = spec["origin"]
-        write_json(out / "meta.json", meta)
+    with output_lock(target, "topic conversion", wait=True):  # one writer; a killed one's temporaries go
+        previous = load_meta_if_any(target)
+        with atomic_directory(target) as out:
+            if spec["format"] == "lareqa":
+                meta = convert_lareqa(dataset, spec, root, out)
+            elif spec["format"] == "miracl":
+                meta = convert_miracl(dataset, spec, root, out, miracl_source, languages, previous,
+                                      target if previous else None, shard_size)
+            else:
+                meta = convert_pyserini(dataset, spec, root, out, languages, shard_size)
+            meta["data_dir"] = str(root)
+            if spec.get("origin"):
+                meta["topic_set_file"] = spec["origin"]
+            write_json(out / "meta.json", meta)
     if not quiet:
         for w in meta["warnings"]:
             print(f"warning: {w}", file=sys.stderr)

@@ -48,6 +48,27 @@ def known_languages(spec: dict) -> list[str]:
     return listed
 
 
+def other_folders(spec: dict, root: Path) -> list[str]:
+    """Folders of a MIRACL-layout ``dir`` holding its files under a code that is not a MIRACL language (el/,
+    xx/): a set that discovers its languages leaves them out, and says so; ``--languages el`` (or listing
+    it in the set's ``languages``) takes one in."""
+    if spec.get("discover") != "miracl" or not spec.get("dir"):
+        return []
+    base = root / spec["dir"]
+    known = set(known_languages(spec))
+    try:
+        folders = sorted(p.name for p in base.iterdir() if p.is_dir())
+    except OSError:
+        return []
+    return [x for x in folders if x not in known and x.isalnum() and x.islower()
+            and any((base / x / name).exists() for name in LAYOUT.values())]
+
+
+def left_out(where: str, folders: list[str]) -> str:
+    return (f"{where}: folder(s) {', '.join(folders)} hold MIRACL-layout files but are not MIRACL languages: left "
+            f"out (convert them with --languages {' '.join(folders)}, or list them in the set's languages)")
+
+
 def language_spec(spec: dict, lang: str) -> dict:
     """Defaults (MIRACL layout under ``dir``, Pyserini's and the hub's names) under the spec's own entries."""
     base = facts(lang) if lang in MIRACL_LANGUAGES else {}

@@ -64,9 +64,15 @@ def known_languages(dataset: str, data=None) -> list[str]:
     """Every language code the set can have (MIRACL: its 18 languages and any the spec lists)."""
     spec = dataset_spec(dataset, data)
     if spec["format"] == "miracl":
+        from ..core.files import data_dir
         from .miracl import known_languages as miracl_languages
+        from .miracl import other_folders
 
-        return miracl_languages(spec)
+        try:  # a discovering set's folders that are not MIRACL languages, as conversion takes them
+            others = other_folders(spec, Path(spec["root"]) if spec.get("root") else data_dir(data))
+        except InputError:
+            others = []
+        return miracl_languages(spec) + others
     return list(spec["languages"])
 
 
@@ -179,10 +185,16 @@ def load_meta(dataset: str, topics_dir: Path | None = None, data: str | Path | N
     if meta is None:
         if not auto_convert:
             raise InputError(f"{path}: not converted yet (run: python -m pyserini_hybrid.topics convert {dataset})")
+        from ..core.lock import output_lock
         from .convert import convert
 
         spec = dataset_spec(dataset, data)
-        convert(dataset, data, topics_dir, languages=languages if spec["format"] != "lareqa" else None)
-        meta = load_json(path)
+        with output_lock(path.parent, "topic conversion", wait=True):  # another command may be converting it
+            meta = load_json(path) if path.is_file() else None
+            if meta is None or (languages and meta["format"] != "lareqa" and
+                                any(x in known_languages(dataset, data) and x not in meta["languages"]
+                                    for x in languages)):
+                convert(dataset, data, topics_dir, languages=languages if spec["format"] != "lareqa" else None)
+                meta = load_json(path)
     _last_meta[dataset] = meta
     return meta

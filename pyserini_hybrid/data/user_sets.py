@@ -17,14 +17,12 @@ The package's ``topics/manifest.json`` stays the built-in default; a user set ma
 
 from __future__ import annotations
 
-import json
 import os
 import re
-import tomllib
 from pathlib import Path
 
 from ..core.errors import InputError
-from ..core.files import DATA_DIR_ENV, PROJECT_ROOT
+from ..core.files import DATA_DIR_ENV, PROJECT_ROOT, load_json, load_toml
 
 ENV = "PYSERINI_HYBRID_TOPIC_SETS"
 DATA_DIR_FILES = ("topic-sets.toml", "topic-sets.json")
@@ -92,11 +90,10 @@ def user_sets(builtin: dict, data=None) -> dict:
 
 
 def load_file(path: Path) -> dict:
-    try:
-        text = path.read_text(encoding="utf-8")
-        raw = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise InputError(f"{path}: not a readable topic-set file ({e})".replace("\n", " ")) from None
+    if path.suffix == ".json":
+        raw = load_json(path)  # <file>: malformed JSON (...; line L, column C), or not UTF-8 by line
+    else:
+        raw, _ = load_toml(path, "topic-set file")  # <file>:<line>: ..., a BOM or a byte that is not UTF-8
     if not isinstance(raw, dict) or not raw:
         raise InputError(f"{path}: no topic sets (one table per set, e.g. [my-set] with format = ...)")
     return {name: normalise(path, name, spec) for name, spec in raw.items() if not name.startswith("_")}

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from ..core.errors import InputError, cli
+from ..core.lock import output_lock
 from ..data import topic_sets as tp
 from .measures import evaluate_run_dir
 from .render import markdown, write_outputs
@@ -39,9 +40,11 @@ def main(argv=None) -> int:
         raise InputError(f"--depth {args.depth}: must be a positive number of hits")
     if not args.runs.is_dir():
         raise InputError(f"--runs {args.runs}: run directory not found")
-    result = evaluate_run_dir(args.dataset, args.runs, args.languages, args.topics_dir, args.depth, args.data_dir)
-    system = args.system or args.runs.parent.name
-    paths = write_outputs(result, args.output or args.runs / "eval", system)
+    output = args.output or args.runs / "eval"
+    with output_lock(output, "evaluation"):  # one writer per results directory, taken before the work
+        result = evaluate_run_dir(args.dataset, args.runs, args.languages, args.topics_dir, args.depth, args.data_dir)
+        system = args.system or args.runs.parent.name
+        paths = write_outputs(result, output, system)
     print(markdown(result, system))
     print("wrote " + ", ".join(str(p) for p in paths.values()))
     return 0

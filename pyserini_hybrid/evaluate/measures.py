@@ -164,14 +164,20 @@ def evaluate_run_dir(dataset: str, run_dir: Path, languages=None, topics_dir: Pa
 
     settings, per_query_tables = {}, {}
     meta_depth = run_depth(run_dir)
+    if depth is not None and meta_depth and depth > meta_depth:  # rank distance would count misses too deep
+        raise InputError(f"--depth {depth}: the runs in {run_dir} are only {meta_depth} deep (run-meta.json)")
     depth, rank_distances = depth or meta_depth or 0, None
     # one run in memory at a time: a 1,000-deep XQuAD-R run is 13M lines, about a minute each on 2 cores
     for target in tqdm(targets, desc=f"evaluate {run_dir.parent.name}/{run_dir.name}", unit="run"):
         path = run_dir / f"{target}.trec"
         run = read_run(path)
         _check_run_matches(path, run, known, dataset)
-        if not meta_depth and len(run):
-            depth = max(depth, int(run.groupby("query_id").size().max()))
+        deepest = int(run.groupby("query_id").size().max()) if len(run) else 0
+        if meta_depth and deepest > meta_depth:
+            raise InputError(f"{path}: a query has {deepest} hits but run-meta.json says the runs are {meta_depth} "
+                             "deep (written by two commands at once, or edited?); make the runs again")
+        if not meta_depth:
+            depth = max(depth, deepest)
         query_langs = langs if meta["format"] == "lareqa" else [target]
         qrel_files = {x: tp.qrels_path(dataset, x, target, topics_dir) for x in query_langs}
         qrel_files = {x: p for x, p in qrel_files.items() if p.is_file()}

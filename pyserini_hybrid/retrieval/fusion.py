@@ -15,14 +15,21 @@ the training batches.
 
 from __future__ import annotations
 
+import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 from tqdm import tqdm
 
 from ..core.errors import InputError, cli
-from ..core.files import PROJECT_ROOT, load_json, write_json
+from ..core.files import (
+    PROJECT_ROOT,
+    clean_temps_in,
+    load_json,
+    temp_dir_in,
+    write_json,
+)
+from ..core.lock import output_lock
 from ..core.trec import read_run, write_run
 from ..data import topic_sets as tp
 from ..pyserini_glue.mains import display, run_to_file
@@ -58,7 +65,9 @@ def fusion_args(runs: list[Path], output: Path, method: str, depth: int, alpha: 
 def run_fusion(dataset: str, dense_dir: Path, sparse_dir: Path, output: Path, method: str = "rrf",
                alpha: float = 0.5, depth: int | None = None, force: bool = False) -> dict:
     """Fuse two run directories; ``depth`` (default: the inputs' depth) must not exceed what the inputs hold,
-    and inputs of different depths are refused (a 10-deep run fused with a 100-deep one is not one system)."""
+    and inputs of different depths are refused (a 10-deep run fused with a 100-deep one is not one system).
+    An input whose run-meta.json does not record its depth is measured (its deepest query). The output
+    records its depth and its inputs' metas; one writer per ``output``."""
     if method not in METHODS:
         raise InputError(f"unknown fusion method {method!r}; choose {' or '.join(METHODS)}")
     if not 0.0 <= alpha <= 1.0:
@@ -75,6 +84,9 @@ def run_fusion(dataset: str, dense_dir: Path, sparse_dir: Path, output: Path, me
         raise InputError(f"{dense_dir} and {sparse_dir} cover different languages "
                          f"({' '.join(langs)} vs {' '.join(metas['sparse']['languages'])})")
     depths = {name: m.get("hits") for name, m in metas.items()}
+    for name, d in (("dense", dense_dir), ("sparse", sparse_dir)):
+        if depths[name] is None:  # not recorded: what the run files hold
+            depths[name] = measured_depth([d / f"{y}.trec" for y in langs])
     if None not in depths.values() and depths["dense"] != depths["sparse"]:
         raise InputError(f"{dense_dir} is {depths['dense']} deep and {sparse_dir} {depths['sparse']} deep: "
                          "fuse runs of one depth")
@@ -91,8 +103,25 @@ def run_fusion(dataset: str, dense_dir: Path, sparse_dir: Path, output: Path, me
     info = {"system": f"fusion-{method}", "dataset": dataset, "languages": langs, "hits": depth, "method": method,
             "alpha": alpha if method == "interpolation" else None, "rrf_k": RRF_K if method == "rrf" else None,
             "inputs": {"dense": str(dense_dir), "sparse": str(sparse_dir)},
-            "input_meta": {k: {x: v.get(x) for x in ("system", "model_key", "hits", "data", "languages",
-                                                      "corpus_variant")} for k, v in metas.items()}}
+            "input_meta": {k: {**{x: v.get(x) for x in ("system", "model_key", "hits", "data", "languages",
+                                                         "corpus_variant")}, "hits": depths[k]}
+                           for k, v in metas.items()}}
+    with output_lock(output, "fusion"):
+        clean_temps_in(output)  # what a killed writer left
+        return _write_fusion(info, dense_dir, sparse_dir, output, targets, method, depth, alpha, dataset, force)
+
+
+def measured_depth(runs: list[Path]) -> int | None:
+    """The most hits any query has in these run files (None when they are empty or missing)."""
+    deepest = 0
+    for path in runs:
+        if path.is_file():
+            counts = read_run(path).groupby("query_id").size()
+            deepest = max(deepest, int(counts.max()) if len(counts) else 0)
+    return deepest or None
+
+
+def _write_fusion(info, dense_dir, sparse_dir, output, targets, method, depth, alpha, dataset, force) -> dict:
     output.mkdir(parents=True, exist_ok=True)
     previous = output / "run-meta.json"
     if not force and previous.is_file() and \
@@ -104,13 +133,16 @@ def run_fusion(dataset: str, dense_dir: Path, sparse_dir: Path, output: Path, me
     previous.unlink(missing_ok=True)
     prune_runs(output, set(targets))
     log, commands = output / "pyserini.log", []
-    with tempfile.TemporaryDirectory(dir=output, prefix=".norm-") as tmp:
+    tmp = temp_dir_in(output, "norm")
+    try:
         for t in tqdm(targets, desc=f"fusion {method} {dataset}", unit="run"):
             runs = [dense_dir / t, sparse_dir / t]
             if method == "interpolation":
-                runs = [normalized(r, Path(tmp) / f"{kind}-{t}") for r, kind in zip(runs, ("dense", "sparse"))]
+                runs = [normalized(r, tmp / f"{kind}-{t}") for r, kind in zip(runs, ("dense", "sparse"))]
             run_to_file("pyserini.fusion", lambda o: fusion_args(runs, o, method, depth, alpha), output / t, log)
             commands.append(display("pyserini.fusion", fusion_args(runs, output / t, method, depth, alpha)))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     info["commands"] = commands
     write_json(previous, info)
     return info

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from ..core.errors import InputError
 from ..core.files import atomic_directory
+from ..core.lock import output_lock
 
 TICK = re.compile(r"(\d+)/(\d+) \[")
 
@@ -50,11 +51,17 @@ def is_index(path: Path) -> bool:
 
 def merge_indexes(parts: list[Path], output: Path) -> None:
     """Concatenate flat faiss indexes and their docid files, in order (shards, or the multilingual pool)."""
+    if (output / "index").is_file():
+        return
+    with output_lock(output, "index merge", wait=True):  # a cache shared by every run directory
+        if not (output / "index").is_file():
+            _merge(parts, output)
+
+
+def _merge(parts: list[Path], output: Path) -> None:
     import faiss
     import numpy as np
 
-    if (output / "index").is_file():
-        return
     vectors, docids = [], []
     for part in parts:
         if not is_index(part):

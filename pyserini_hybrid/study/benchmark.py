@@ -137,6 +137,12 @@ def select(datasets: list[str], languages, data) -> tuple[dict[str, list[str] | 
                        f"{', '.join(datasets)}")
     if not plan:
         raise InputError("nothing to run: " + "; ".join(skipped))
+    if languages:  # a code none of the sets can ever have is a typo, not a part to skip (README: an error)
+        known = {x for d in datasets for x in tp.known_languages(d, data)}
+        unknown = [x for x in languages if x not in known]
+        if unknown:
+            raise InputError(f"unknown language code {', '.join(unknown)} (none of {', '.join(datasets)} can have it; "
+                             f"known: {', '.join(sorted(known))})")
     return plan, skipped
 
 

@@ -7,12 +7,11 @@ errors naming the file.
 from __future__ import annotations
 
 import sys
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.errors import InputError
-from ..core.files import PROJECT_ROOT
+from ..core.files import PROJECT_ROOT, load_toml, toml_line
 from ..data import topic_sets as tp
 
 LAREQA = ("xquad-r", "mlqa-r")
@@ -55,6 +54,22 @@ def check_keys(path: Path, raw: dict) -> None:
     for name, alpha in raw.get("variants", {}).items():
         if not isinstance(alpha, (int, float)) or isinstance(alpha, bool) or not 0.0 <= alpha <= 1.0:
             raise InputError(f"{path}: variants.{name} must be a number (alpha) in [0, 1], got {alpha!r}")
+
+
+SEED_LIMIT = 2 ** 32
+SEED_KEYS = (("study", "seeds"), ("sweep", "seeds"), ("native", "seeds"), ("selection", "seed"),
+             ("adversarial", "seed"), ("quick", "seeds"))
+
+
+def check_seeds(path: Path, raw: dict, text: str) -> None:
+    """Every seed a whole number in [0, 2**32): a larger one fails deep inside numpy or torch."""
+    for section, key in SEED_KEYS:
+        value = raw.get(section, {}).get(key)
+        for seed in value if isinstance(value, list) else [] if value is None else [value]:
+            if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < SEED_LIMIT:
+                line = toml_line(text, section, key)
+                raise InputError(f"{path}{f':{line}' if line else ''}: {section}.{key}: seeds are whole numbers in "
+                                 f"[0, 2**32), got {seed!r}")
 
 
 @dataclass
@@ -100,11 +115,9 @@ class Study:
         path = Path(path)
         if not path.is_file():
             raise InputError(f"{path}: study file not found")
-        try:
-            raw = tomllib.loads(path.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as e:
-            raise InputError(f"{path}: not a TOML study file ({e})") from None
+        raw, text = load_toml(path, "TOML study file")
         check_keys(path, raw)
+        check_seeds(path, raw, text)
         s = raw.get("study", {})
         try:
             study = cls(name=s["name"], recipe=PROJECT_ROOT / s["recipe"] if not Path(s["recipe"]).is_absolute()
@@ -123,6 +136,8 @@ class Study:
                         adversarial=dict(raw.get("adversarial", {})), source=str(path))
         except KeyError as e:
             raise InputError(f"{path}: [study] needs {e}") from None
+        except (ValueError, TypeError) as e:  # e.g. a budget that is not a number
+            raise InputError(f"{path}: [study]: a value of the wrong kind ({e})") from None
         if quick:
             q = raw.get("quick", {})
             study.quick = True

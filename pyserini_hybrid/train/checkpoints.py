@@ -11,6 +11,7 @@ its first checkpoint starts again from step 0, its log moved aside to ``train-lo
 from __future__ import annotations
 
 import json
+import os
 import pickle
 import shutil
 import sys
@@ -19,7 +20,7 @@ from pathlib import Path
 import torch
 
 from ..core.errors import InputError
-from ..core.files import atomic_directory, atomic_write
+from ..core.files import atomic_directory, atomic_write, write_json
 from .distributed import all_gather_object
 
 LOG = "train-log.jsonl"
@@ -46,7 +47,8 @@ def save(trainer) -> Path:
     state = {"step": trainer.step, "model": trainable_state(trainer.model.model),
              "optimizer": trainer.optimizer.state_dict(), "scheduler": trainer.scheduler.state_dict(),
              "torch_rng": rngs, "sampler": trainer.sampler.state_dict(), "seconds": trainer.seconds,
-             "precision": trainer.precision, "recipe": trainer.recipe.fingerprint()}
+             "precision": trainer.precision, "recipe": trainer.recipe.fingerprint(),
+             "log": logged_records(trainer.output / LOG, trainer.step)}
     try:
         with atomic_directory(path) as tmp:
             torch.save(state, tmp / "state.pt")
@@ -54,9 +56,21 @@ def save(trainer) -> Path:
         last = checkpoints(trainer.output)
         raise InputError(f"checkpoint at step {trainer.step} could not be written ({e.strerror or e}); "
                          f"the last good one is intact: {last[-1] if last else 'none yet'}") from None
+    write_json(trainer.output / "checkpoints" / LATEST, {"step": trainer.step, "checkpoint": path.name})
     for old in checkpoints(trainer.output)[:-trainer.recipe.train.keep_checkpoints]:
         shutil.rmtree(old, ignore_errors=True)
     return path
+
+
+LATEST = "latest.json"  # the newest checkpoint written: a resume from an older one says why
+
+
+def latest_written(output: Path) -> int | None:
+    try:
+        step = json.loads((output / "checkpoints" / LATEST).read_text(encoding="utf-8"))["step"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return step if isinstance(step, int) and not isinstance(step, bool) else None
 
 
 def warn(message: str) -> None:
@@ -76,8 +90,15 @@ def load_state(path: Path) -> dict:
 
 
 def newest_intact(trainer) -> tuple[Path | None, dict | None]:
-    """The newest checkpoint that loads; unreadable newer ones are set aside (rank 0) with a warning."""
-    for path in reversed(checkpoints(trainer.output)):
+    """The newest checkpoint that loads; unreadable newer ones are set aside (rank 0) with a warning, and a
+    newer one that is gone (deleted) is said too."""
+    latest, found = latest_written(trainer.output), checkpoints(trainer.output)
+    newest = int(found[-1].name.split("-")[-1]) if found else None
+    if trainer.rank == 0 and latest is not None and (newest is None or latest > newest):
+        warn(f"{trainer.output / 'checkpoints'}: the newest checkpoint written, step-{latest:06d}, is gone; "
+             + (f"resuming from step-{newest:06d} (the steps after it are trained again)" if found
+                else "no checkpoint is left, training starts at step 0"))
+    for path in reversed(found):
         try:
             return path, load_state(path)
         except InputError as e:
@@ -120,28 +141,104 @@ def resume(trainer) -> bool:
     trainer.step, trainer.seconds = state["step"], state["seconds"]
     trainer.precision = state.get("precision", trainer.precision)  # resume in the precision it started in
     if trainer.rank == 0:
-        truncate_log(trainer.output / LOG, trainer.step)
+        truncate_log(trainer.output / LOG, trainer.step, state.get("log"), path)
     return True
 
 
-def truncate_log(log: Path, step: int) -> None:
-    """Keep the log's records up to ``step``; a line that is not a JSON record is dropped with a warning."""
+def logged_records(log: Path, step: int) -> list[str]:
+    """The log's lines up to ``step`` (what a checkpoint keeps, so that a log line lost later, cut by a kill
+    or never flushed to disk, is restored on resuming, and the card counts every step)."""
     if not log.is_file():
-        return
-    keep, bad = [], []
-    for n, line in enumerate(log.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+        return []
+    with open(log, "rb+") as f:  # on disk before the checkpoint that records it
+        os.fsync(f.fileno())
+    return [line for line, record in _records(log) if record is not None and record[1] <= step]
+
+
+def _records(log: Path):
+    """(line, (record, step) or None when the line is not a JSON record) for every non-blank line."""
+    for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
         if not line.strip():
             continue
         try:
             record = json.loads(line)
-            at = int(record.get("step", 0))
+            yield line, (record, int(record.get("step", 0)))
         except (ValueError, TypeError, AttributeError):
+            yield line, None
+
+
+def truncate_log(log: Path, step: int, saved: list[str] | None = None, checkpoint: Path | None = None) -> None:
+    """Keep the log's records up to ``step``; a line that is not a JSON record is dropped with a warning.
+    ``saved``: the checkpoint's own copy of the log up to ``step``; lines missing from the file (a cut last
+    line) are restored from it, with a warning, so that no step goes unlogged."""
+    if not log.is_file() and not saved:
+        return
+    keep, bad = [], []
+    lines = list(_records(log)) if log.is_file() else []
+    for n, (line, record) in enumerate(lines, 1):
+        if record is None:
             bad.append(n)
-            continue
-        if at <= step:
+        elif record[1] <= step:
             keep.append(line)
     if bad:
         warn(f"{log}: dropped {len(bad)} unreadable line(s) (line {', '.join(map(str, bad[:5]))}: "
              "cut off by a killed run?)")
+    if saved is not None and keep != saved:
+        have = set(keep)
+        restored = [x for x in saved if x not in have]
+        keep = list(saved)
+        if restored:
+            warn(f"{log}: {len(restored)} line(s) up to step {step} were missing; restored from "
+                 f"{checkpoint.name if checkpoint else 'the checkpoint'}")
     with atomic_write(log) as f:
         f.write("".join(x + "\n" for x in keep))
+
+
+EXPORT_FILES = ("config.json", "tokenizer_config.json", "pyserini_hybrid.json")
+
+
+def export_damage(output: Path) -> str:
+    """What is wrong with a finished run's exported model ("" when its files are whole)."""
+    from ..core.files import check_safetensors
+
+    missing = [name for name in ("model.safetensors", *EXPORT_FILES) if not (output / name).is_file()]
+    if missing:
+        return f"{', '.join(missing)} missing"
+    try:
+        check_safetensors(output / "model.safetensors")
+    except InputError as e:
+        return str(e).split(": ", 1)[-1]
+    return ""
+
+
+def reexport_damaged(output: Path) -> None:
+    """A finished run whose exported model is damaged: export it again from the final checkpoint (the card
+    goes first, so the directory no longer looks complete), or one line saying why that cannot be done."""
+    from .card import CARD
+
+    damage = export_damage(output)
+    if not damage:
+        return
+    steps = json.loads((output / CARD).read_text(encoding="utf-8")).get("steps")
+    final = [p for p in checkpoints(output) if p.name == f"step-{steps:06d}"] if isinstance(steps, int) else []
+    if not final:
+        raise InputError(f"{output}: exported model damaged ({damage}) and no checkpoint of its final step "
+                         f"{steps} to export it again from; train into a new --output")
+    warn(f"{output}: exported model damaged ({damage}); exporting it again from checkpoints/{final[0].name}")
+    (output / CARD).unlink()
+
+
+def export_failed(where: Path, step: int, e: Exception) -> Exception:
+    """An export that failed for want of space (an OSError, or safetensors' own error type saying so)
+    becomes one line naming the directory; any other error stays as it is."""
+    text = str(e)
+    if isinstance(e, InputError):
+        return e
+    if isinstance(e, OSError) and e.errno is not None:
+        reason = e.strerror or text
+    elif any(s in text for s in ("No space left", "StorageFull", "File too large", "Disk quota")):
+        reason = text.splitlines()[0][:160]
+    else:
+        return e
+    return InputError(f"{where}: the model of step {step} could not be exported ({reason}); free some space and "
+                      "run the same command again (the last checkpoint is intact)")

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from ..core.errors import InputError
-from ..core.files import write_json
+from ..core.files import clean_temps_in, load_json, raise_named, temp_dir_in, write_json
 from ..core.lock import output_lock  # issue 19: one writer per output
 from ..models import precision as prec
 from ..models.encoder import BiEncoder, token_ids
@@ -219,8 +219,12 @@ class Trainer:
     # ---------------------------------------------------------------- run
     def _log(self, record: dict) -> None:
         if self.rank == 0:
-            with open(self.output / LOG, "a", encoding="utf-8") as f:
-                f.write(json.dumps(record, ensure_ascii=False) + "\n")
+            try:
+                with open(self.output / LOG, "a", encoding="utf-8") as f:
+                    f.write(json.dumps(record, ensure_ascii=False) + "\n")
+            except OSError as e:  # a full disk names the log, not "output"
+                raise_named(e, self.output / LOG)
+                raise
 
     def run(self) -> Path:
         from tqdm import tqdm
@@ -260,14 +264,17 @@ class Trainer:
         where = where or self.output
         record = card(self, [r for r in read_log(self.output / LOG) if r.get("step", 0) <= self.step])
         where.mkdir(parents=True, exist_ok=True)
-        tmp = where / ".export"
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir()
-        self.model.save(tmp, trained_with="pyserini-hybrid", training_card=CARD)
-        (tmp / "README.md").write_text(model_card_text(record), encoding="utf-8")
-        for f in tmp.iterdir():
-            os.replace(f, where / f.name)
-        tmp.rmdir()
+        clean_temps_in(where)  # a killed export's temporaries (under the output's lock: no live writer's)
+        tmp = temp_dir_in(where, "export")
+        try:
+            self.model.save(tmp, trained_with="pyserini-hybrid", training_card=CARD)
+            (tmp / "README.md").write_text(model_card_text(record), encoding="utf-8")
+            for f in tmp.iterdir():
+                os.replace(f, where / f.name)
+        except Exception as e:  # a full disk (safetensors raises its own error type): one line, not a traceback
+            raise checkpoints.export_failed(where, self.step, e) from None
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
         write_json(where / CARD, record)  # last: marks the directory complete
 
 
@@ -283,13 +290,16 @@ def train(recipe: Recipe, output: Path, data: str | None = None, quiet: bool = F
     output = Path(output)
     done = output / CARD
     if done.is_file():
-        finished = json.loads(done.read_text(encoding="utf-8"))
-        if finished.get("recipe_fingerprint") == recipe.fingerprint():
+        finished = load_json(done)
+        if finished.get("recipe_fingerprint") != recipe.fingerprint():
+            raise InputError(f"{output} holds a model trained with another recipe; choose another --output")
+        if not checkpoints.export_damage(output):
             if not quiet:
                 print(f"{output}: already trained with this recipe ({finished['steps']} steps)")
             return output
-        raise InputError(f"{output} holds a model trained with another recipe; choose another --output")
     # issue 19, one writer per output: a second training run on it exits 2 naming this one's pid
     # (under torchrun rank 0 holds the lock for all ranks)
     with output_lock(output, "training run") if os.environ.get("RANK", "0") == "0" else contextlib.nullcontext():
+        if done.is_file():  # a damaged export: the final checkpoint rebuilds it, or one line says why not
+            checkpoints.reexport_damaged(output)
         return Trainer(recipe, output, data, quiet).run()

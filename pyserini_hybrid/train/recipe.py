@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 from ..core.errors import InputError
+from ..core.files import load_toml, toml_line
 from ..models.config import POOLINGS, EncoderConfig
 from ..models.precision import PRECISIONS
 
@@ -113,7 +114,7 @@ def _section(name: str, cls, raw, where: str):
         if expect is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if not isinstance(value, expect) or (expect is int and isinstance(value, bool)):
-            raise InputError(f"{where}: {name}.{key} must be {expect.__name__}, got {value!r}")
+            raise InputError(f"{_at(where, f'{name}.{key}')}: {name}.{key} must be {expect.__name__}, got {value!r}")
         values[key] = value
     return cls(**values)
 
@@ -145,6 +146,7 @@ def validate(r: Recipe, where: str) -> None:
          f"model.max_query_length and max_passage_length must be positive, got {m.max_query_length}, "
          f"{m.max_passage_length}"),
         (t.seed >= 0, f"train.seed must be non-negative, got {t.seed}"),
+        (t.seed < SEED_LIMIT, f"train.seed must be below 2**32 ({SEED_LIMIT}), got {t.seed}"),
         (t.threads >= 0 and t.sub_batch >= 0, "train.threads and train.sub_batch must be non-negative"),
         (t.schedule in SCHEDULES, f"train.schedule must be one of {', '.join(SCHEDULES)}, got {t.schedule!r}"),
         (t.warmup_steps >= 0 and d.validation_groups >= 0, "train.warmup_steps and data.validation_groups must be >= 0"),
@@ -157,17 +159,32 @@ def validate(r: Recipe, where: str) -> None:
     ]
     for ok, message in checks:
         if not ok:
-            raise InputError(f"{where}: {message}")
+            raise InputError(f"{_at(where, message)}: {message}")
+
+
+SEED_LIMIT = 2 ** 32  # numpy's and every sampler's seeds: a larger one fails inside torch or numpy
+
+
+def _at(where: str, message: str) -> str:
+    """``<file>:<line>`` of the field a message is about, where the recipe file sets it; else ``where``."""
+    import re
+
+    m = re.match(r"(model|data|train)\.(\w+)", message)
+    path = Path(where)
+    if not m or not path.is_file():
+        return where
+    try:
+        line = toml_line(path.read_text(encoding="utf-8"), m[1], m[2])
+    except (OSError, UnicodeDecodeError):
+        return where
+    return f"{where}:{line}" if line else where
 
 
 def load(path: str | Path, overrides: list[str] | None = None) -> Recipe:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: recipe not found")
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise InputError(f"{path}: not a TOML recipe ({e})") from None
+    raw, _ = load_toml(path, "TOML recipe")
     for item in overrides or []:
         key, sep, value = item.partition("=")
         section, dot, name = key.strip().partition(".")
@@ -178,7 +195,13 @@ def load(path: str | Path, overrides: list[str] | None = None) -> Recipe:
         except tomllib.TOMLDecodeError:
             parsed = value  # a bare string
         raw.setdefault(section, {})[name] = parsed
-    return from_dict(raw, str(path))
+    try:
+        return from_dict(raw, str(path))
+    except InputError as e:  # a value from --set is on no line of the file
+        head, _, rest = str(e).partition(": ")
+        if head != str(path) and any(rest.startswith(item.partition("=")[0].strip() + " ") for item in overrides or []):
+            raise InputError(f"{path} (--set): {rest}") from None
+        raise
 
 
 def with_changes(recipe: Recipe, **sections) -> Recipe:

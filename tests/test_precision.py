@@ -9,8 +9,15 @@ import torch
 
 from pyserini_hybrid.models import encoder as enc
 from pyserini_hybrid.models import precision as prec
+from pyserini_hybrid.models import probe as pr
 from pyserini_hybrid.models.config import EncoderConfig
-from pyserini_hybrid.models.encoder import BiEncoderModule, PrecisionProbe, TextEncoder, load_transformer, token_ids
+from pyserini_hybrid.models.encoder import (
+    BiEncoderModule,
+    TextEncoder,
+    load_transformer,
+    token_ids,
+)
+from pyserini_hybrid.models.probe import PrecisionProbe
 
 TEXTS = ["Der Fluss fließt durch die alte Stadt.", "The river flows through the old town and on to the sea.",
          "长城有多长？", "Москва — столица России.", "نهر النيل أطول نهر في أفريقيا", "A", "富士山は日本で最も高い山です。",
@@ -89,12 +96,12 @@ def test_the_cache_key_covers_threads_and_model_shape(tiny_multilingual, bf16_cp
         torch.set_num_threads(threads)
     assert len(calls) == 2 * n and len(list(bf16_cpu.glob("encode-*.json"))) == 2
     config = EncoderConfig.load(tiny_multilingual)
-    shape = enc.model_shape(json.loads((tiny_multilingual / "config.json").read_text()), config)
+    shape = pr.model_shape(json.loads((tiny_multilingual / "config.json").read_text()), config)
     assert prec.cache_file("encode", shape, threads) != prec.cache_file("encode", {**shape, "hidden_size": 64}, threads)
     assert prec.cache_file("encode", shape, threads) != prec.cache_file("train", shape, threads)
     # a dense run reads the cached decision from config.json alone (no model load, no measuring)
-    monkeypatch.setattr(enc, "load_transformer", lambda *a: pytest.fail("loaded the model"))
-    assert enc.precision_for(tiny_multilingual, "auto").precision == "bf16" and len(calls) == 2 * n
+    monkeypatch.setattr(pr, "load_transformer", lambda *a: pytest.fail("loaded the model"))
+    assert pr.precision_for(tiny_multilingual, "auto").precision == "bf16" and len(calls) == 2 * n
 
 
 def test_the_real_probe_on_the_tiny_model(tiny_multilingual, bf16_cpu):
@@ -106,7 +113,7 @@ def test_the_real_probe_on_the_tiny_model(tiny_multilingual, bf16_cpu):
     rng = torch.get_rng_state()
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     for job in ("encode", "train"):
-        choice = enc.choose_precision("auto", job, model, tokenizer, config, quiet=True)
+        choice = pr.choose_precision("auto", job, model, tokenizer, config, quiet=True)
         assert choice.how == "measured" and choice.job == job and choice.precision in ("fp32", "bf16")
         assert set(choice.seconds) == {"fp32", "bf16"} and all(s["min"] > 0 for s in choice.seconds.values())
         assert 0.9 < choice.min_cosine <= 1.0 + 1e-6  # a random 2-layer model: near, not at, mE5's 0.9999
@@ -126,7 +133,7 @@ def test_probe_batches_are_real_tokens_of_typical_lengths(tiny_multilingual):
     special = tokenizer("", add_special_tokens=True)["input_ids"]
     assert all(r[0] == special[0] and r[-1] == special[-1] for r in rows)
     assert len(set(rows[2])) > 20  # many different tokens, several scripts
-    lengths = enc.typical_lengths(16, 35, 0.6, 256)
+    lengths = pr.typical_lengths(16, 35, 0.6, 256)
     assert lengths == sorted(lengths) and 25 <= int(np.median(lengths)) <= 45 and max(lengths) < 256
 
 

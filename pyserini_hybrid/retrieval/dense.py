@@ -158,7 +158,7 @@ def run_dense(dataset: str, output: Path, model: str | None = None, languages=No
     meta = tp.load_meta(dataset, topics_dir, data, languages=languages)
     langs = tp.check_languages(dataset, languages, meta)
     dimension = int(load_json(model_dir / "config.json")["hidden_size"])
-    from ..models.encoder import precision_for
+    from ..models.probe import precision_for
 
     choice = precision_for(model_dir, prec.requested(precision, os.environ.get(prec.ENV),
                                                      EncoderConfig.load(model_dir).precision))

@@ -31,7 +31,8 @@ import torch
 from ..core.errors import InputError
 from ..core.files import write_json
 from ..core.lock import output_lock  # issue 19: one writer per output
-from ..models.encoder import BiEncoder, choose_precision, token_ids
+from ..models.encoder import BiEncoder, token_ids
+from ..models.probe import choose_precision
 from . import checkpoints
 from .card import CARD, card, model_card_text, read_log
 from .checkpoints import LOG

@@ -171,3 +171,21 @@ def test_padding_sub_batches_to_multiples_changes_nothing(tiny_multilingual_no_d
         assert padded[2] == pytest.approx(exact[2], abs=1e-5)
         for name, grad in exact[3].items():
             torch.testing.assert_close(padded[3][name], grad, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.slow
+def test_a_dense_run_records_what_auto_chose(tiny_multilingual, bf16_cpu, monkeypatch, converted, tmp_path):
+    """run-meta.json says which precision ran and why; a second run reads the cached decision and is up to date."""
+    from pyserini_hybrid.retrieval import dense
+
+    topics, _ = converted
+    calls = force(monkeypatch, 2.0, 1.0)
+    kw = dict(languages=["en"], hits=10, index_root=tmp_path / "idx", topics_dir=topics)
+    info = dense.run_dense("xquad-r", tmp_path / "runs", str(tiny_multilingual), **kw)
+    meta = json.loads((tmp_path / "runs" / "run-meta.json").read_text())
+    assert info["precision"] == meta["precision"] == "bf16" and calls
+    assert meta["precision_choice"]["how"] == "measured" and meta["precision_choice"]["ratio"] == 2.0
+    assert all("--precision bf16" in c for c in meta["commands"] if "pyserini.encode" in c)
+    calls.clear()
+    again = dense.run_dense("xquad-r", tmp_path / "runs", str(tiny_multilingual), **kw)
+    assert calls == [] and again["precision_choice"] == meta["precision_choice"]

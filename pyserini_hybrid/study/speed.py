@@ -1,11 +1,11 @@
 """Encoding and training speed on this machine, timed the way users run them, each in a fresh process.
 
-    python -m pyserini_hybrid.speed [--train-steps 4] [--repeats 2] [--passages 1000]
+    python -m pyserini_hybrid.speed [--passages 1000] [--repeats 2] [--train-steps 4] [--train-repeats 2]
 
 Training: for each setting (precision fp32, bf16 and auto x ``train.sub_batch`` 0 = one padded batch per
 side, 8 = length-sorted sub-batches) the trainer runs exactly as its CLI does, in a fresh process,
 ``python -m pyserini_hybrid.train RECIPE --set train.steps=N --set train.precision=P --set
-train.sub_batch=S --output TMP``, ``--repeats`` times; the step seconds are read from its
+train.sub_batch=S --output TMP``, ``--train-repeats`` times; the step seconds are read from its
 ``train-log.jsonl``. Step 1 (oneDNN builds its kernels for the shapes it meets) is reported apart; the
 figure is the median of steps 2..N over all repeats, with their range. ``auto`` also says what it chose
 and the ratio it measured (from the training card).
@@ -232,11 +232,15 @@ def run(args) -> dict:
                                        "roofline": roof})
     if args.train_steps > 0:
         print(f"training: {args.recipe.name}, python -m pyserini_hybrid.train ... --set train.steps={args.train_steps} "
-              f"x {args.repeats} fresh processes per setting; seconds per step from train-log.jsonl")
-        print(f"{'precision/sub_batch':20s} {'step 2..N: median (range, n)':>30s} {'step 1':>8s} {'vs fp32/0':>9s}  ran")
-        lines = [train_line(args.recipe, s.split("/")[0], int(s.split("/")[1]), args.train_steps, args.repeats,
-                            args.data_dir, args.keep) for s in args.settings]
+              f"x {args.train_repeats} fresh process(es) per setting; seconds per step from train-log.jsonl")
+        lines = []
+        for s in args.settings:
+            lines.append(train_line(args.recipe, s.split("/")[0], int(s.split("/")[1]), args.train_steps,
+                                    args.train_repeats, args.data_dir, args.keep))
+            print(f"  done {s}: steps {[r['steps'] for r in lines[-1]['runs']]}", flush=True)
         ref = next((x for x in lines if x["setting"] == "fp32/0"), lines[0])
+        print(f"{'precision/sub_batch':20s} {'step 2..N: median (range, n)':>30s} {'step 1':>8s} "
+              f"{'vs ' + ref['setting']:>9s}  ran")
         for x in lines:
             choice = x["runs"][0]["precision_choice"] or {}
             how = x["precision"] + (f" (auto: {choice.get('how')}" + (f", measured bf16 {choice['ratio']:.2f}x fp32"
@@ -263,8 +267,9 @@ def main(argv=None) -> int:
     parser.add_argument("--batch-size", type=int, default=64, help="Pyserini's chunk size, as --batch-size of pyserini.encode")
     parser.add_argument("--chunk", type=int, help="texts per encode call for ours (default: what dense runs use)")
     parser.add_argument("--threads", type=int, default=2, help="threads for encoding (training: the recipe's)")
-    parser.add_argument("--repeats", type=int, default=2, help="timed passes (encoding) / fresh processes (training)")
+    parser.add_argument("--repeats", type=int, default=2, help="timed encoding passes after the first")
     parser.add_argument("--train-steps", type=int, default=4, help="steps per training process (0: no training lines)")
+    parser.add_argument("--train-repeats", type=int, default=2, help="fresh training processes per setting")
     parser.add_argument("--settings", nargs="*", default=list(SETTINGS), metavar="PRECISION/SUB_BATCH",
                         help=f"training settings (default: {' '.join(SETTINGS)})")
     parser.add_argument("--recipe", type=Path, default=PROJECT_ROOT / "encoders" / "me5-small-hybrid-cpu.toml")
@@ -279,7 +284,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.encode_worker:
         return encode_worker(args)
-    for flag in ("batch_size", "threads", "repeats"):
+    for flag in ("batch_size", "threads", "repeats", "train_repeats"):
         if getattr(args, flag) < 1:
             raise InputError(f"--{flag.replace('_', '-')} {getattr(args, flag)}: must be positive")
     for s in args.settings:

@@ -122,7 +122,7 @@ class Trainer:
         if self.rank == 0:
             pairs = t.batch_size // self.world
             choice = choose_precision(t.precision, "train", self.model.model, self.model.tokenizer, self.model.config,
-                                      self.device, t.sub_batch, min(pairs, 2 * t.sub_batch if t.sub_batch else pairs),
+                                      self.device, t.sub_batch, min(pairs, 2 * t.sub_batch if t.sub_batch else 16),
                                       quiet=self.quiet, frozen=bool(self.frozen))
         choice = all_gather_object(choice)[0]
         self.precision, self.precision_choice = choice.precision, choice.record()

@@ -82,20 +82,20 @@ def test_bf16_encoding_is_float32_on_disk_and_close_to_fp32(tiny_model, corpus):
     assert cos.min() > 0.999 and not np.array_equal(a, b)  # a random tiny model: looser than mE5's 0.9999
 
 
-@pytest.mark.parametrize("flags, expected", [(frozenset(), "fp32"), (frozenset({"avx512f", "avx2"}), "fp32"),
-                                             (frozenset({"avx512_bf16"}), "bf16"), (frozenset({"amx_bf16"}), "bf16")])
-def test_auto_precision_follows_the_cpu_flags(tiny_model, monkeypatch, flags, expected):
-    """``auto`` is bf16 only where the CPU multiplies bf16 natively; with the detection forced off it is fp32
-    in the resolver and in the encoder (weights in fp32)."""
+@pytest.mark.parametrize("flags", [frozenset(), frozenset({"avx512f", "avx2"})])
+def test_auto_precision_without_bf16_instructions_is_fp32(tiny_model, monkeypatch, tmp_path, flags):
+    """``auto`` is fp32 at once where the CPU has no bf16 instruction (in the chooser and in the encoder, weights
+    in fp32); an explicit choice is kept. Where bf16 instructions exist, auto measures: tests/test_precision.py."""
     from pyserini_hybrid.models import precision as prec
 
     monkeypatch.setattr(prec, "cpu_flags", lambda: flags)
     monkeypatch.delenv(prec.ENV, raising=False)
-    assert prec.resolve("auto") == expected and prec.resolve(None) == expected
-    assert prec.resolve("fp32") == "fp32" and prec.resolve("bf16") == "bf16"  # an explicit choice is kept
+    monkeypatch.setenv("PYSERINI_HYBRID_CACHE", str(tmp_path))
+    assert prec.choose("auto", "encode").precision == "fp32" and prec.choose(None, "train").precision == "fp32"
+    assert prec.choose("fp32", "encode").precision == "fp32" and prec.choose("bf16", "train").precision == "bf16"
     enc = TextEncoder(tiny_model)  # the model dir says "auto"
-    assert enc.precision == expected
-    assert next(enc.model.parameters()).dtype == (torch.bfloat16 if expected == "bf16" else torch.float32)
+    assert enc.precision == "fp32" and enc.choice.how == "no bf16 instructions"
+    assert next(enc.model.parameters()).dtype == torch.float32
 
 
 def test_embed_shows_a_progress_bar_only_when_asked(tiny_model, corpus, capsys):

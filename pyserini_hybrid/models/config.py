@@ -29,7 +29,7 @@ class EncoderConfig:
     max_query_length: int = 64
     max_passage_length: int = 256
     batch_size: int = 32  # mini-batch inside one encode() call; Pyserini's --batch-size is the chunk
-    precision: str = "auto"  # fp32 | bf16 | auto (bf16 where the hardware has it); $PYSERINI_HYBRID_PRECISION wins
+    precision: str = "auto"  # fp32 | bf16 | auto (the faster here, measured once); $PYSERINI_HYBRID_PRECISION wins
 
     @classmethod
     def load(cls, model_dir: str | Path) -> "EncoderConfig":

@@ -123,6 +123,26 @@ def length_sorted_chunks(ids: list[list[int]], size: int) -> list[np.ndarray]:
     return [order[i:i + size] for i in range(0, len(order), max(1, size))]
 
 
+# Training pads each sub-batch to a multiple of this many tokens (capped at the model's position limit):
+# oneDNN builds kernels for every new input shape, and unrounded lengths made the first training steps
+# build dozens of them (35-45 s for step 1 on a 2-core Xeon); masked padding changes no result beyond float
+# rounding (tested). Serving keeps exact lengths: a length-sorted call of 2,048 texts repeats its shapes.
+PAD_MULTIPLE = 16
+
+
+def padded_length(longest: int, limit: int, multiple: int = PAD_MULTIPLE) -> int:
+    """``longest`` rounded up to a multiple of ``multiple``, but never past ``limit`` (nor below ``longest``)."""
+    if multiple <= 1:
+        return longest
+    return max(longest, min(-(-longest // multiple) * multiple, limit))
+
+
+def pad_ids(tokenizer, rows: list[list[int]], multiple: int = 1, limit: int = 10 ** 6) -> dict:
+    """Padded ``input_ids`` and ``attention_mask`` tensors, to the longest row rounded up to ``multiple``."""
+    length = padded_length(max(len(x) for x in rows), limit, multiple)
+    return tokenizer.pad({"input_ids": rows}, padding="max_length", max_length=length, return_tensors="pt")
+
+
 class TextEncoder:
     """Inference: a transformer with our pooling, shared by the document and the query encoder.
 
@@ -138,12 +158,16 @@ class TextEncoder:
             print("pyserini_hybrid: CUDA is not available, encoding on the CPU", file=sys.stderr)
             device = "cpu"
         self.device = torch.device(device)
-        # a flag (through $PYSERINI_HYBRID_PRECISION, which Pyserini's encode main does not touch) wins over the
-        # model directory's setting
-        self.precision = prec.resolve(prec.requested(precision, os.environ.get(prec.ENV), self.config.precision),
-                                      str(self.device))
         model, self.tokenizer = load_transformer(model_dir)
-        self.model = model.to(self.device, dtype=prec.torch_dtype(self.precision)).eval()
+        model = model.to(self.device).eval()
+        # a flag (through $PYSERINI_HYBRID_PRECISION, which Pyserini's encode main does not touch) wins over the
+        # model directory's setting; auto measures this model once per machine (cached)
+        from .probe import choose_precision
+
+        self.choice = choose_precision(prec.requested(precision, os.environ.get(prec.ENV), self.config.precision),
+                                       "encode", model, self.tokenizer, self.config, str(self.device))
+        self.precision = self.choice.precision
+        self.model = model.to(dtype=prec.torch_dtype(self.precision))
         self.dimension = int(self.model.config.hidden_size)
         self.max_length = position_limit(self.model)
 
@@ -169,18 +193,20 @@ class TextEncoder:
 class BiEncoderModule(torch.nn.Module):
     """The trainable part, the ``torch.nn.Module`` that DistributedDataParallel wraps: one
     ``forward(queries, passages[, negatives])`` over token ids encodes the whole step's texts, each side
-    in length-sorted sub-batches of ``sub_batch`` texts (0: one padded batch), and returns pooled,
-    un-normalised embeddings in input order (the loss normalises when the config says so)."""
+    in length-sorted sub-batches of ``sub_batch`` texts (0: one padded batch), each padded to a multiple of
+    ``pad_multiple`` tokens (a few shapes, so a few oneDNN kernels), and returns pooled, un-normalised
+    embeddings in input order (the loss normalises when the config says so)."""
 
-    def __init__(self, model, tokenizer, config: EncoderConfig, sub_batch: int = 0):
+    def __init__(self, model, tokenizer, config: EncoderConfig, sub_batch: int = 0, pad_multiple: int = PAD_MULTIPLE):
         super().__init__()
         self.model, self.tokenizer, self.config, self.sub_batch = model, tokenizer, config, sub_batch
+        self.pad_multiple, self.limit = pad_multiple, position_limit(model)
 
     def embed(self, ids: list[list[int]]) -> torch.Tensor:
         device = next(self.model.parameters()).device
         parts, rows = [], []
         for chunk in length_sorted_chunks(ids, self.sub_batch or len(ids)):
-            batch = self.tokenizer.pad({"input_ids": [ids[i] for i in chunk]}, return_tensors="pt").to(device)
+            batch = pad_ids(self.tokenizer, [ids[i] for i in chunk], self.pad_multiple, self.limit).to(device)
             hidden = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
             parts.append(pool(hidden, batch["attention_mask"], self.config.pooling, False))
             rows.append(torch.as_tensor(chunk))

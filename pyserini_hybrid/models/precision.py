@@ -1,48 +1,80 @@
-"""Numeric precision of encoding and training: ``fp32``, ``bf16``, or ``auto`` (bf16 where the hardware
-multiplies bf16 natively, fp32 elsewhere).
+"""Numeric precision of encoding and training: ``fp32``, ``bf16``, or ``auto`` (whichever this machine runs
+faster, by measurement, where bf16 keeps the embeddings).
 
-CPUs with ``avx512_bf16`` (AMD EPYC) or AMX (the Intel Xeons this project turned out to run on) multiply
-bf16 natively: oneDNN runs ``torch.bfloat16`` matrix products 3-5x the fp32 rate there (``python -m
-pyserini_hybrid.speed`` measures both). Without those instructions bf16 is emulated and slower than fp32,
-hence ``auto``. Embeddings written to disk stay
-float32 whatever the precision (pooling and normalisation run in fp32).
+A CPU flag does not say bf16 is fast: oneDNN runs ``torch.bfloat16`` matrix products 4x the fp32 rate on
+an AMD EPYC with ``avx512_bf16`` but 0.55x on an Intel Xeon (family 6 model 207) that lists the same
+flag. So ``auto`` decides per *job* (``encode``: the model's forward under ``inference_mode`` with bf16
+weights, as ``TextEncoder`` runs; ``train``: forward + backward under bf16 autocast with fp32 weights, as
+the trainer runs) by timing that job in both precisions on a few realistic batches of the model at hand
+(``encoder.PrecisionProbe``), alternating them, and picking bf16 only where its fastest pass is at least
+``MARGIN`` faster than fp32's (the fastest pass is the one a background load disturbed least) and its
+embeddings of the check set (``check_set``) stay within ``FIDELITY`` (min cosine) of fp32.
+The decision is cached per (CPU model and flags, torch version, threads, model shape, job) under the model
+cache (``$PYSERINI_HYBRID_CACHE/precision/``, default ``~/.cache/pyserini_hybrid/precision/``), so it is
+measured once, in a few seconds; where the CPU has no bf16 instruction at all ``auto`` is fp32 at once.
+A setting (``--precision``, ``train.precision``, ``$PYSERINI_HYBRID_PRECISION`` for encoding, the model
+directory's ``precision``) other than ``auto`` is used as given. Embeddings written to disk stay float32
+whatever the precision (pooling and normalisation run in fp32).
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import os
+import statistics
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Protocol
 
 from ..core.errors import InputError
 
 PRECISIONS = ("auto", "bf16", "fp32")
 ENV = "PYSERINI_HYBRID_PRECISION"  # read by encoder classes that Pyserini builds (no flag reaches them)
 BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
+JOBS = ("encode", "train")
+FIDELITY = 0.9999  # bf16 only where every check-set embedding keeps cosine >= this against fp32 (issue 16)
+MARGIN = 1.05      # bf16 only where it is at least 5 % faster: fp32 is exact, a tie goes to it
+REPEATS = 2        # timed passes per precision, after one untimed pass each (oneDNN builds its kernels)
+PROTOCOL = 1       # bump when the measurement changes: older cached decisions are then measured again
 
 
 @functools.lru_cache(maxsize=1)
-def cpu_flags() -> frozenset[str]:
-    """The CPU feature flags the kernel reports (empty where /proc/cpuinfo does not exist)."""
+def _cpuinfo() -> dict[str, str]:
+    """The first processor's fields in /proc/cpuinfo (empty where it does not exist)."""
+    out: dict[str, str] = {}
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
             for line in f:
-                if line.startswith("flags"):
-                    return frozenset(line.split(":", 1)[1].split())
+                if not line.strip():
+                    break
+                name, _, value = line.partition(":")
+                out[name.strip()] = value.strip()
     except OSError:
         pass
-    return frozenset()
+    return out
+
+
+def cpu_flags() -> frozenset[str]:
+    """The CPU feature flags the kernel reports (empty where /proc/cpuinfo does not exist)."""
+    return frozenset(_cpuinfo().get("flags", "").split())
+
+
+def cpu_name() -> str:
+    """e.g. ``Intel(R) Xeon(R) Processor (family 6 model 167)``; the platform's name where no /proc/cpuinfo."""
+    info = _cpuinfo()
+    if not info:
+        import platform
+
+        return platform.processor() or platform.machine() or "unknown CPU"
+    return f"{info.get('model name', 'unknown CPU')} (family {info.get('cpu family', '?')} model {info.get('model', '?')})"
 
 
 def cpu_has_bf16() -> bool:
     return any(flag in cpu_flags() for flag in BF16_CPU_FLAGS)
-
-
-def device_has_bf16(device: str = "cpu") -> bool:
-    if str(device).startswith("cuda"):
-        import torch
-
-        return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
-    return cpu_has_bf16()
 
 
 def check(precision: str, where: str = "--precision") -> str:
@@ -56,15 +88,128 @@ def requested(*settings: str | None) -> str:
     return next((s for s in settings if s), None) or os.environ.get(ENV) or "auto"
 
 
-def resolve(precision: str | None = None, device: str = "cpu") -> str:
-    """``bf16`` or ``fp32`` for this device: ``auto`` becomes bf16 where the hardware has it."""
-    precision = check(precision or "auto", "precision")
-    if precision == "auto":
-        return "bf16" if device_has_bf16(device) else "fp32"
-    return precision
-
-
 def torch_dtype(precision: str):
     import torch
 
     return {"bf16": torch.bfloat16, "fp32": torch.float32}[precision]
+
+
+class Probe(Protocol):
+    """What ``auto`` measures: one pass of a job's batches, and the check set's fidelity (encoder.PrecisionProbe)."""
+
+    def seconds(self, job: str, precision: str) -> float: ...
+
+    def min_cosine(self, job: str) -> float: ...
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The precision a job runs in and why; ``record()`` goes into run-meta.json and the training card."""
+
+    precision: str                       # bf16 | fp32
+    requested: str                       # what was asked for: auto, bf16, fp32
+    how: str                             # "as requested" | "no bf16 instructions" | "GPU" | "measured"
+    job: str | None = None
+    ratio: float | None = None           # fp32 / bf16 seconds of the fastest pass on the same batches (> 1: bf16 faster)
+    seconds: dict = field(default_factory=dict)  # per precision: min, median, max seconds of one pass
+    min_cosine: float | None = None      # check set, bf16 against fp32
+    measured: str | None = None          # when (UTC)
+    machine: dict = field(default_factory=dict)  # CPU, threads, torch: what the decision is valid for
+    cache: str | None = None             # the cache file's name
+
+    def record(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if v not in (None, {})}
+
+    def describe(self) -> str:
+        if self.how != "measured":
+            return f"{self.precision} ({self.how})"
+        why = (f"bf16 {self.ratio:.2f}x the fp32 speed" if self.ratio else "bf16 not timed") + \
+              (f", min cosine {self.min_cosine:.5f}" if self.min_cosine is not None else "")
+        return f"{self.precision} ({why}, measured {self.measured} on {self.machine.get('cpu')})"
+
+
+def machine_key(threads: int) -> dict:
+    import torch
+
+    return {"cpu": cpu_name(), "flags": hashlib.sha256(" ".join(sorted(cpu_flags())).encode()).hexdigest()[:12],
+            "threads": threads, "torch": torch.__version__}
+
+
+def cache_file(job: str, shape: dict, threads: int) -> Path:
+    from .default_model import cache_root
+
+    key = {"protocol": PROTOCOL, "job": job, "shape": shape, **machine_key(threads)}
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+    return cache_root() / "precision" / f"{job}-{digest}.json"
+
+
+def _cached(path: Path) -> Choice | None:
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        choice = Choice(**raw)
+    except (OSError, ValueError, TypeError):
+        return None  # missing or unreadable (an older layout, a cut-off write): measure again
+    return choice if choice.precision in ("bf16", "fp32") else None
+
+
+def measure(job: str, probe: Probe, repeats: int = REPEATS) -> tuple[dict, float]:
+    """Seconds per pass {precision: [..]} (one untimed pass each first, then alternating, so a background
+    load hits both alike) and the check set's min cosine."""
+    for p in ("fp32", "bf16"):
+        probe.seconds(job, p)
+    times: dict[str, list[float]] = {"fp32": [], "bf16": []}
+    for _ in range(repeats):
+        for p in ("fp32", "bf16"):
+            times[p].append(probe.seconds(job, p))
+    return times, probe.min_cosine(job)
+
+
+def decide(job: str, times: dict, cosine: float, threads: int) -> Choice:
+    best = {p: min(t) for p, t in times.items()}
+    ratio = best["fp32"] / best["bf16"] if best["bf16"] > 0 else 0.0
+    fast, faithful = ratio >= MARGIN, cosine >= FIDELITY
+    return Choice("bf16" if fast and faithful else "fp32", "auto", "measured", job, round(ratio, 3),
+                  {p: {"min": round(min(t), 4), "median": round(statistics.median(t), 4), "max": round(max(t), 4)}
+                   for p, t in times.items()},
+                  round(cosine, 6), time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), machine_key(threads))
+
+
+def choose(precision: str | None, job: str, shape: dict | None = None, probe: Callable[[], Probe] | None = None,
+           device: str = "cpu", quiet: bool = False) -> Choice:
+    """The precision ``job`` runs in. ``shape``: what the model's speed depends on (part of the cache key);
+    ``probe``: builds what is timed, called only when a decision has to be measured."""
+    precision = check(precision or "auto", "precision")
+    if job not in JOBS:
+        raise ValueError(f"job {job!r}: one of {JOBS}")
+    if precision != "auto":
+        return Choice(precision, precision, "as requested", job)
+    if str(device).startswith("cuda"):
+        import torch
+
+        ok = bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+        return Choice("bf16" if ok else "fp32", "auto", "GPU", job)
+    if not cpu_has_bf16():
+        return Choice("fp32", "auto", "no bf16 instructions", job)
+    import torch
+
+    threads = torch.get_num_threads()
+    path = cache_file(job, shape or {}, threads)
+    choice = _cached(path)
+    if choice is not None:
+        return choice
+    if probe is None:
+        raise ValueError("precision auto needs the model to measure (no probe given)")
+    if not quiet:
+        print(f"pyserini_hybrid: precision auto: timing {job} in fp32 and bf16 on this CPU (once; cached in "
+              f"{path.parent})", file=sys.stderr, flush=True)
+    times, cosine = measure(job, probe())
+    choice = Choice(**{**asdict(decide(job, times, cosine, threads)), "cache": path.name})
+    from ..core.files import write_json
+
+    try:
+        write_json(path, asdict(choice))
+    except OSError as e:  # a read-only cache measures again next time; the run itself goes on
+        print(f"pyserini_hybrid: precision decision not cached ({path}: {e.strerror or e})", file=sys.stderr)
+    if not quiet:
+        print(f"pyserini_hybrid: precision auto for {job}: {choice.describe()}", file=sys.stderr, flush=True)
+    return choice

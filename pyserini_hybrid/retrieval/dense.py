@@ -185,7 +185,11 @@ def _run_dense(dataset, output, model, languages, variant, hits, threads, batch_
     meta = tp.load_meta(dataset, topics_dir, data, languages=languages)
     langs = tp.check_languages(dataset, languages, meta)
     dimension = int(load_json(model_dir / "config.json")["hidden_size"])
-    precision = prec.resolve(prec.requested(precision, os.environ.get(prec.ENV), EncoderConfig.load(model_dir).precision))
+    from ..models.probe import precision_for
+
+    choice = precision_for(model_dir, prec.requested(precision, os.environ.get(prec.ENV),
+                                                     EncoderConfig.load(model_dir).precision))
+    precision = choice.precision
     key = f"{model_key(model_dir)}-{precision}"
     root = (index_root or PROJECT_ROOT / "indexes" / "dense") / key
     cache = root / f"{dataset}-{tp.data_key(meta)}"
@@ -227,7 +231,7 @@ def _run_dense(dataset, output, model, languages, variant, hits, threads, batch_
         commands.append(display("pyserini.search.faiss",
                                 search_args(index, topics, queries, output / f"{target}.trec", hits, threads)))
     info = {"system": "dense", "dataset": dataset, "languages": langs, "corpus_variant": variant, "hits": hits,
-            "model": str(model_dir), "model_key": key, "precision": precision,
+            "model": str(model_dir), "model_key": key, "precision": precision, "precision_choice": choice.record(),
             "encoder_config": load_json(model_dir / CONFIG_NAME),
             "pool": "per-language flat indexes concatenated (each candidate encoded once)" if lareqa else None,
             "commands": commands}
@@ -238,7 +242,9 @@ def _run_dense(dataset, output, model, languages, variant, hits, threads, batch_
     # not in run-meta.json (machine paths): what the study's unit records need to rank every candidate
     where = {"indexes": {t: str(p) for t, p in indexes.items()}, "queries": str(queries / "embedding.pkl")}
     previous = output / "run-meta.json"
-    if not force and previous.is_file() and load_json(previous) == info and \
+    def same(meta):  # the runs depend on the precision, not on when auto measured it
+        return {k: v for k, v in meta.items() if k != "precision_choice"}
+    if not force and previous.is_file() and same(load_json(previous)) == same(info) and \
             all((output / f"{t}.trec").is_file() for t in indexes):
         print(f"dense {dataset}: runs up to date in {output}")
         return {**info, **where}
@@ -261,7 +267,7 @@ def main(argv=None) -> int:
     parser.add_argument("--force", action="store_true", help="search again even where runs are up to date")
     parser.add_argument("--precision", choices=prec.PRECISIONS,
                         help="encoding precision (default: $PYSERINI_HYBRID_PRECISION, else the model's, else auto: "
-                             "bf16 where the CPU has avx512_bf16/AMX)")
+                             "the faster on this CPU, measured once and cached)")
     parser.add_argument("--shard-num", type=int, default=1,
                         help="encode each corpus in N shards (pyserini.encode --shard-id/--shard-num) and merge them")
     parser.add_argument("--shard-id", type=int,

@@ -164,7 +164,7 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--data-dir")
     parser.add_argument("--precision", choices=PRECISIONS,
-                        help="dense encoding precision (default: auto, bf16 where the CPU has avx512_bf16/AMX)")
+                        help="dense encoding precision (default: auto, the faster on this CPU, measured once and cached)")
     parser.add_argument("--force", action="store_true", help="search again even where runs are up to date")
     parser.add_argument("--work-dir", type=Path, default=PROJECT_ROOT,
                         help="where topics/, indexes/, runs/ and results/ go (default: the project)")

@@ -4,8 +4,10 @@ A plain loop rather than transformers' Trainer: resuming must restore our sample
 every rank must draw the same batch type. The encoder module runs once per micro-batch,
 ``forward(queries, passages[, negatives])``, wrapped in DistributedDataParallel when there are several
 ranks (Tevatron's layout); each side is encoded in length-sorted sub-batches, so a step pays for real
-tokens rather than padding. ``train.precision = "bf16"`` runs forward and loss under autocast with fp32
-master weights, optimiser state, checkpoints and exported weights.
+tokens rather than padding (each sub-batch padded to a multiple of 16 tokens, so oneDNN builds a few kernels
+once). ``train.precision = "bf16"`` runs forward and loss under autocast with fp32 master weights, optimiser
+state, checkpoints and exported weights; ``auto`` times both on this model first (``models.precision``) and
+records the decision in the training card.
 
 Output directory = model directory: weights, tokenizer, ``pyserini_hybrid.json``, ``training-card.json``
 (written last: its presence means finished) and ``README.md``, plus ``train-log.jsonl`` (one line per
@@ -29,12 +31,13 @@ import torch
 from ..core.errors import InputError
 from ..core.files import clean_temps_in, load_json, raise_named, temp_dir_in, write_json
 from ..core.lock import output_lock  # issue 19: one writer per output
-from ..models import precision as prec
 from ..models.encoder import BiEncoder, token_ids
+from ..models.probe import choose_precision
 from . import checkpoints
 from .card import CARD, card, model_card_text, read_log
 from .checkpoints import LOG
 from .distributed import (
+    all_gather_object,
     barrier,
     gather_with_grad,
     init_distributed,
@@ -89,7 +92,6 @@ class Trainer:
         if t.threads:
             torch.set_num_threads(t.threads)
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.precision = prec.resolve(t.precision, self.device)
         self.pairs: PairSet = _pairs(data, tuple(recipe.data.languages or ()), tuple(recipe.data.datasets or ()),
                                      recipe.data.context, quiet or self.rank != 0)
         self.train_rows, self.val_rows = split_validation(self.pairs, recipe.data.validation_percent)
@@ -102,11 +104,28 @@ class Trainer:
         self.model.module.to(self.device)
         self.frozen = self.model.freeze_word_embeddings() if t.freeze_word_embeddings else 0
         self.model.module.train()
+        # auto is measured on this model before anything else runs (the probe restores RNG and gradients);
+        # a run that will resume takes its checkpoint's precision instead (decided in run())
+        self.precision, self.precision_choice = None, None
+        if t.precision != "auto" or not checkpoints.checkpoints(self.output):
+            self.choose_precision()
         self.ddp = wrap(self.model.module)
         self.optimizer = optimizer_for(self.model.module, t.lr, t.weight_decay)
         self.scheduler = lr_schedule(self.optimizer, t)
         self.step = 0
         self.seconds = 0.0
+
+    def choose_precision(self) -> None:
+        """``train.precision``, or what ``auto`` decides for this model on this machine (rank 0 decides for all)."""
+        t = self.recipe.train
+        choice = None
+        if self.rank == 0:
+            pairs = t.batch_size // self.world
+            choice = choose_precision(t.precision, "train", self.model.model, self.model.tokenizer, self.model.config,
+                                      self.device, t.sub_batch, min(pairs, 2 * t.sub_batch if t.sub_batch else 16),
+                                      quiet=self.quiet, frozen=bool(self.frozen))
+        choice = all_gather_object(choice)[0]
+        self.precision, self.precision_choice = choice.precision, choice.record()
 
     def _autocast(self):
         if self.precision == "bf16":
@@ -234,6 +253,11 @@ class Trainer:
         if self.rank == 0:
             write_json(self.output / RECIPE, {"fingerprint": self.recipe.fingerprint(), **self.recipe.to_dict()})
         resumed = checkpoints.resume(self)
+        if self.precision is None:  # a checkpoint was expected but none could be read: decide now
+            self.choose_precision()
+        elif resumed and (self.precision_choice or {}).get("precision") != self.precision:
+            self.precision_choice = {"precision": self.precision, "requested": t.precision,
+                                     "how": "resumed in its checkpoint's precision"}
         bar = tqdm(total=t.steps, initial=self.step, desc=f"train ({self.precision})", unit="step",
                    disable=self.quiet or self.rank != 0)
         if resumed and self.rank == 0 and not self.quiet:

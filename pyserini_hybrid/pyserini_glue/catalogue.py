@@ -98,19 +98,24 @@ def check_import() -> str:
 
     Returns the Pyserini version. Raises InputError when the import needs a network that is not there and
     no copy was kept."""
-    from importlib.metadata import version
+    from .versions import fetches_catalogues, pyserini_version
 
-    install()
+    if fetches_catalogues():
+        install()
     try:
         import pyserini.prebuilt_index_info  # noqa: F401 - Pyserini 2.4 reads its catalogue here
     except urllib.error.URLError as e:
-        raise InputError(f"Pyserini {version('pyserini')} cannot start: {e.reason}") from None
-    return version("pyserini")
+        raise InputError(f"Pyserini {pyserini_version()} cannot start: {e.reason}") from None
+    return pyserini_version()
 
 
-def fetch() -> int:
-    """Fill the pinned copies with what Pyserini's import and its Lucene (BM25) index catalogue read
-    (needs a network once). Returns how many files the copy holds."""
+def fetch() -> str:
+    """Keep copies of what Pyserini's import and its Lucene (BM25) index catalogue read (needs a network
+    once); says what it did."""
+    from .versions import fetches_catalogues, pyserini_version
+
+    if not fetches_catalogues():
+        return f"Pyserini {pyserini_version()} ships its catalogues: nothing to fetch"
     check_import()
     from pyserini.prebuilt_index_info import TF_INDEX_INFO
 
@@ -118,4 +123,4 @@ def fetch() -> int:
         len(TF_INDEX_INFO)  # loads every BM25 catalogue file (MIRACL's prebuilt index names among them)
     except urllib.error.URLError as e:
         raise InputError(f"Pyserini's index catalogue: {e.reason}") from None
-    return sum(1 for p in pinned_dir().rglob("*") if p.is_file())
+    return f"{sum(1 for p in pinned_dir().rglob('*') if p.is_file())} catalogue files kept in {pinned_dir()}"

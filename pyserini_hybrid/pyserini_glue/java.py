@@ -161,9 +161,9 @@ def main(argv=None) -> int:
         print(f"wrote {install_hook()}")
     print(configure())
     if args.fetch_catalogue:
-        from .catalogue import fetch, pinned_dir
+        from .catalogue import fetch
 
-        print(f"{fetch()} catalogue files kept in {pinned_dir()}")
+        print(fetch())
     return 0
 
 

@@ -263,7 +263,8 @@ def hub_stand_in(tmp_path, shared_data) -> dict:
         commit = re.search(r"EVAL_COMMIT = '([0-9a-f]{40})'", (pyserini_folder() / "search" / "_base.py").read_text())[1]
         tables = pyserini_cache / "pinned" / "castorini" / "eval" / commit
         tables.mkdir(parents=True)
-        for name, table in (("topics", {"miracl-v1.0-yo-dev": {"path": f"miracl/{topics}", "reader_class": "TsvString"}}),
+        reader = "io.anserini.search.topicreader.TsvStringTopicReader"  # 2.4 passes the class name to Anserini
+        for name, table in (("topics", {"miracl-v1.0-yo-dev": {"path": f"miracl/{topics}", "reader_class": reader}}),
                             ("qrels", {"miracl-v1.0-yo-dev": f"miracl/{qrels}"})):
             (tables / f"{name}.json").write_text(json.dumps(table), encoding="utf-8")
             (tables / f"{name}-aliases.json").write_text("{}", encoding="utf-8")

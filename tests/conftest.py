@@ -45,19 +45,29 @@ def pinned_stand_ins(cache: Path) -> Path:
     return cache
 
 
-@pytest.fixture(scope="session", autouse=True)
-def pyserini_cache(tmp_path_factory):
-    """Pyserini 2.x: a session cache ($PYSERINI_CACHE, inherited by subprocesses) holding the stand-ins
-    its import needs offline; Pyserini 1.6 ships its catalogues and is left alone."""
-    from pyserini_hybrid.pyserini_glue.versions import pyserini_at_least
+_SAVED_CACHE: list = []
 
-    if not pyserini_at_least(2):
-        yield None
-        return
-    cache = pinned_stand_ins(tmp_path_factory.mktemp("pyserini-cache"))
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("PYSERINI_CACHE", str(cache))
-        yield cache
+
+def pytest_configure(config):
+    """Pyserini 2.x: a session cache ($PYSERINI_CACHE) holding the stand-ins its import needs offline, set
+    before any test module is imported (several copy os.environ for their subprocesses at import); Pyserini
+    1.6 ships its catalogues and is left alone."""
+    import tempfile
+
+    from pyserini_hybrid.pyserini_glue.versions import fetches_catalogues
+
+    if fetches_catalogues():
+        _SAVED_CACHE.append((os.environ.get("PYSERINI_CACHE"), Path(tempfile.mkdtemp(prefix="pyserini-cache-"))))
+        os.environ["PYSERINI_CACHE"] = str(pinned_stand_ins(_SAVED_CACHE[0][1]))
+
+
+def pytest_unconfigure(config):
+    for saved, folder in _SAVED_CACHE:
+        if saved is None:
+            os.environ.pop("PYSERINI_CACHE", None)
+        else:
+            os.environ["PYSERINI_CACHE"] = saved
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,10 @@
 """Shared fixtures: the real shared data, converted once per session into a temporary topics dir."""
 
+import json
 import os
+import re
 import shutil
+from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -11,6 +14,60 @@ import pytest  # noqa: E402
 
 from pyserini_hybrid.core.files import data_dir  # noqa: E402
 from pyserini_hybrid.data.convert import convert  # noqa: E402
+
+
+def pinned_stand_ins(cache: Path) -> Path:
+    """Pyserini >= 2.4 reads its prebuilt-index catalogue from GitHub when it is imported (docs/versions.md);
+    our handler serves kept copies from ``<cache>/pinned`` (``pyserini_glue.catalogue``). Offline tests
+    get stand-ins for exactly the files the import reads: the catalogues whose entries the module indexes
+    at import time, each entry a record with no URL (nothing can be downloaded from it). Anything
+    else Pyserini fetches still fails offline, so a test that needs it says so."""
+    import importlib.util
+
+    from pyserini_hybrid.pyserini_glue.catalogue import PINNED
+
+    folder = Path(list(importlib.util.find_spec("pyserini").submodule_search_locations)[0])
+    source = (folder / "prebuilt_index_info.py").read_text(encoding="utf-8")
+    commit = re.search(r"PREBUILT_INDEXES_COMMIT = '([0-9a-f]{40})'", source).group(1)
+    blocks = dict(re.findall(r"^(\w+) = _Lazy\w+\(\s*(.*?)\n\)", source, flags=re.S | re.M))
+    forced: dict[str, list[str]] = {}
+    for catalogue, name in re.findall(r"^\s+\S+: (\w+)\[\"([^\"]+)\"\]", source, flags=re.M):
+        forced.setdefault(catalogue, []).append(name)
+    for catalogue, names in forced.items():
+        paths = re.findall(r"_prebuilt_indexes_url\('([^']+)'\)", blocks[catalogue])
+        for i, path in enumerate(paths):
+            url = f"https://raw.githubusercontent.com/castorini/prebuilt-indexes/{commit}/{path}"
+            records = [{"name": n, "description": "offline test stand-in", "filename": f"{n}.tar.gz", "urls": [],
+                        "md5": "0" * 32, "size": 0} for n in names] if i == 0 else []
+            target = cache / "pinned" / Path(*PINNED.fullmatch(url).groups())  # as catalogue.cached_path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(json.dumps(records), encoding="utf-8")
+    return cache
+
+
+_SAVED_CACHE: list = []
+
+
+def pytest_configure(config):
+    """Pyserini 2.x: a session cache ($PYSERINI_CACHE) holding the stand-ins its import needs offline, set
+    before any test module is imported (several copy os.environ for their subprocesses at import); Pyserini
+    1.6 ships its catalogues and is left alone."""
+    import tempfile
+
+    from pyserini_hybrid.pyserini_glue.versions import fetches_catalogues
+
+    if fetches_catalogues():
+        _SAVED_CACHE.append((os.environ.get("PYSERINI_CACHE"), Path(tempfile.mkdtemp(prefix="pyserini-cache-"))))
+        os.environ["PYSERINI_CACHE"] = str(pinned_stand_ins(_SAVED_CACHE[0][1]))
+
+
+def pytest_unconfigure(config):
+    for saved, folder in _SAVED_CACHE:
+        if saved is None:
+            os.environ.pop("PYSERINI_CACHE", None)
+        else:
+            os.environ["PYSERINI_CACHE"] = saved
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

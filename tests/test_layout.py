@@ -15,7 +15,7 @@ PACKAGE = PROJECT_ROOT / "pyserini_hybrid"
 # what each concept may import from the package (the Layout table, docs/layout.md); the top-level CLI shims may import anything
 ALLOWED = {
     "core": {"core"},
-    "data": {"core", "data", "pyserini_glue"},  # pyserini_glue.java only: Pyserini's bundled MIRACL topics need the JVM
+    "data": {"core", "data", "pyserini_glue"},  # .java: Pyserini's bundled MIRACL topics need the JVM; .versions: analyzers
     "models": {"core", "models"},
     "pyserini_glue": {"core", "models", "pyserini_glue"},
     "retrieval": {"core", "data", "models", "pyserini_glue", "retrieval"},

@@ -16,6 +16,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from conftest import pinned_stand_ins
 
 from pyserini_hybrid.core.errors import InputError
 from pyserini_hybrid.core.files import PROJECT_ROOT, sha256
@@ -23,6 +24,7 @@ from pyserini_hybrid.core.trec import read_run
 from pyserini_hybrid.data import analyzers, miracl
 from pyserini_hybrid.data import topic_sets as tp
 from pyserini_hybrid.data.convert import convert
+from pyserini_hybrid.pyserini_glue.versions import anserini_version, pyserini_at_least
 
 SOURCE = "sw"  # the shared language whose real passages, queries and qrels the fake languages are cut from
 OFFLINE = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
@@ -57,6 +59,13 @@ def two_more(tmp_path, shared_data):
     return root, facts
 
 
+def pyserini_folder() -> Path:
+    """The installed Pyserini's folder, found without importing it (2.4's import reads the network)."""
+    import importlib.util
+
+    return Path(list(importlib.util.find_spec("pyserini").submodule_search_locations)[0])
+
+
 def constant_strings(data: bytes) -> list[str]:
     """The UTF-8 constants of a Java class file, in constant-pool order."""
     count, i, k, out = int.from_bytes(data[8:10], "big"), 10, 1, []
@@ -74,17 +83,12 @@ def constant_strings(data: bytes) -> list[str]:
     return out
 
 
-def test_all_eighteen_languages_are_known_with_pyserinis_names():
-    from pyserini.prebuilt_index_info import TF_INDEX_INFO
-
+def test_all_eighteen_languages_are_known():
     assert len(miracl.MIRACL_LANGUAGES) == 18 and {"de", "yo", "ja", "te"} <= set(miracl.MIRACL_LANGUAGES)
     assert tp.known_languages("miracl-mini") == sorted(miracl.MIRACL_LANGUAGES)
     for lang in miracl.MIRACL_LANGUAGES:
         f = miracl.facts(lang)
-        assert f["prebuilt_index"] in TF_INDEX_INFO  # Pyserini's prebuilt BM25 index exists under that name
         assert f["bundled_topics"] == f"miracl-v1.0-{lang}-dev" and f["hub_corpus"] == ["miracl/miracl-corpus", lang]
-    search_base = (Path(sys.modules["pyserini.prebuilt_index_info"].__file__).parent / "search" / "_base.py").read_text()
-    assert all(f"'miracl-v1.0-{x}-dev'" in search_base for x in miracl.MIRACL_LANGUAGES)  # topics and qrels names
     proc = subprocess.run([sys.executable, "-m", "pyserini_hybrid.topics", "miracl"], capture_output=True, text=True,
                           cwd=PROJECT_ROOT)
     rows = [line.split("\t") for line in proc.stdout.splitlines()[1:]]
@@ -92,25 +96,41 @@ def test_all_eighteen_languages_are_known_with_pyserinis_names():
     assert dict((r[0], r[1]) for r in rows)["yo"] == "WhitespaceAnalyzer"
 
 
-def test_analyzer_table_is_the_bundled_anserinis():
-    """Our table against the jar's AnalyzerMap and the whitespace languages of IndexCollection/SearchCollection."""
-    import pyserini.prebuilt_index_info  # noqa: F401 - locates the installed Pyserini
+@pytest.mark.skipif(pyserini_at_least(2), reason="Pyserini 2.x keeps its index and topic names on GitHub: "
+                    "unknown offline (docs/versions.md)")
+def test_the_names_are_pyserinis():
+    from pyserini.prebuilt_index_info import TF_INDEX_INFO
 
-    jar = next((Path(sys.modules["pyserini.prebuilt_index_info"].__file__).parent / "resources" / "jars").glob("anserini-*-fatjar.jar"))
+    for lang in miracl.MIRACL_LANGUAGES:
+        assert miracl.facts(lang)["prebuilt_index"] in TF_INDEX_INFO  # Pyserini's prebuilt BM25 index
+    search_base = (Path(sys.modules["pyserini.prebuilt_index_info"].__file__).parent / "search" / "_base.py").read_text()
+    assert all(f"'miracl-v1.0-{x}-dev'" in search_base for x in miracl.MIRACL_LANGUAGES)  # topics and qrels names
+
+
+def test_analyzer_table_is_the_bundled_anserinis():
+    """Our table for the installed Anserini against its jar's AnalyzerMap and the whitespace languages of
+    IndexCollection/SearchCollection."""
+    jar = pyserini_folder() / "resources" / "jars" / f"anserini-{anserini_version()}-fatjar.jar"
     with zipfile.ZipFile(jar) as z:
         amap = constant_strings(z.read("io/anserini/analysis/AnalyzerMap$1.class"))
         indexer = constant_strings(z.read("io/anserini/index/IndexCollection.class"))
         searcher = constant_strings(z.read("io/anserini/search/SearchCollection.class"))
     codes = {s for s in amap if re.fullmatch(r"[a-z]{2}", s)}
     classes = {s.rsplit(".", 1)[1] for s in amap if s.startswith("org.apache.lucene.analysis.")}
-    assert codes == set(analyzers.ANSERINI_ANALYZERS) - {"en"}
-    assert classes == set(analyzers.ANSERINI_ANALYZERS.values()) - {"DefaultEnglishAnalyzer"}
+    table = analyzers.analyzer_map()
+    # the map's put(code, class) calls: a class's first use follows its code in the constant pool
+    pairs = {c: x.rsplit(".", 1)[1] for c, x in zip(amap, amap[1:]) if c in codes and x.startswith("org.apache.")}
+    assert pairs == {c: table[c] for c in pairs}
+    assert {c for c in codes if list(table.values()).count(table[c]) == 1} <= set(pairs)
+    assert codes == set(table) - {"en"}
+    assert classes == set(table.values()) - {"DefaultEnglishAnalyzer"}
     for strings in (indexer, searcher):
         assert set(analyzers.WHITESPACE_LANGUAGES) <= set(strings)
         assert "org/apache/lucene/analysis/core/WhitespaceAnalyzer" in strings
     table = {x: analyzers.anserini_analyzer(x) for x in miracl.MIRACL_LANGUAGES}
     assert table["sw"] == table["yo"] == "WhitespaceAnalyzer" and table["en"] == "DefaultEnglishAnalyzer"
-    assert table["ko"] == table["zh"] == "CJKAnalyzer" and table["ja"] == "JapaneseAnalyzer"
+    assert table["zh"] == "CJKAnalyzer" and table["ja"] == "JapaneseAnalyzer"
+    assert table["ko"] == ("KoreanAnalyzer" if anserini_version().startswith("2.") else "CJKAnalyzer")
     assert analyzers.anserini_analyzer("vi") == analyzers.FALLBACK_ANALYZER
 
 
@@ -231,13 +251,29 @@ def test_bm25_dense_fusion_and_evaluation_on_two_more_languages(two_more, tmp_pa
 
 
 def hub_stand_in(tmp_path, shared_data) -> dict:
-    """Local stand-ins for the network: Anserini's topics-and-qrels cache (JVM user.home), a copy of the hub
-    repository's layout (miracl-corpus-v1.0-yo/docs-N.jsonl.gz), an empty data dir."""
+    """Local stand-ins for the network: Pyserini's topics and qrels of yo where each Pyserini keeps them
+    (1.6: Anserini's topics-and-qrels cache under the JVM's user.home; 2.x: $PYSERINI_CACHE/topics and
+    /qrels, with the name tables of castorini/eval that 2.x reads first), a copy of the hub repository's
+    layout (miracl-corpus-v1.0-yo/docs-N.jsonl.gz), an empty data dir."""
     facts = miracl_language(shared_data, tmp_path / "src" / "yo", slice(6, 12))
-    cache = tmp_path / "home" / ".cache" / "pyserini" / "topics-and-qrels"
-    cache.mkdir(parents=True)
-    shutil.copy(tmp_path / "src" / "yo" / "topics.dev.tsv", cache / "topics.miracl-v1.0-yo-dev.tsv")
-    shutil.copy(tmp_path / "src" / "yo" / "qrels.dev.tsv", cache / "qrels.miracl-v1.0-yo-dev.tsv")
+    topics, qrels = "topics.miracl-v1.0-yo-dev.tsv", "qrels.miracl-v1.0-yo-dev.tsv"
+    pyserini_cache = tmp_path / "pyserini-cache"
+    if pyserini_at_least(2):
+        pinned_stand_ins(pyserini_cache)
+        commit = re.search(r"EVAL_COMMIT = '([0-9a-f]{40})'", (pyserini_folder() / "search" / "_base.py").read_text())[1]
+        tables = pyserini_cache / "pinned" / "castorini" / "eval" / commit
+        tables.mkdir(parents=True)
+        reader = "io.anserini.search.topicreader.TsvStringTopicReader"  # 2.4 passes the class name to Anserini
+        for name, table in (("topics", {"miracl-v1.0-yo-dev": {"path": f"miracl/{topics}", "reader_class": reader}}),
+                            ("qrels", {"miracl-v1.0-yo-dev": f"miracl/{qrels}"})):
+            (tables / f"{name}.json").write_text(json.dumps(table), encoding="utf-8")
+            (tables / f"{name}-aliases.json").write_text("{}", encoding="utf-8")
+        cache = {"topics": pyserini_cache / "topics", "qrels": pyserini_cache / "qrels"}
+    else:
+        cache = dict.fromkeys(("topics", "qrels"), tmp_path / "home" / ".cache" / "pyserini" / "topics-and-qrels")
+    for kind, name, src in (("topics", topics, "topics.dev.tsv"), ("qrels", qrels, "qrels.dev.tsv")):
+        cache[kind].mkdir(parents=True, exist_ok=True)
+        shutil.copy(tmp_path / "src" / "yo" / src, cache[kind] / name)
     hub = tmp_path / "hub" / "miracl-corpus-v1.0-yo"
     hub.mkdir(parents=True)
     for i, part in enumerate((facts["lines"][:25], facts["lines"][25:])):
@@ -245,8 +281,22 @@ def hub_stand_in(tmp_path, shared_data) -> dict:
             f.write("\n".join(part) + "\n")
     (tmp_path / "data").mkdir()
     env = {**os.environ, **OFFLINE, "JAVA_TOOL_OPTIONS": f"-Duser.home={tmp_path / 'home'}",
-           miracl.HUB_ENV: str(tmp_path / "hub"), "PYSERINI_CACHE": str(tmp_path / "pyserini-cache")}
+           miracl.HUB_ENV: str(tmp_path / "hub"), "PYSERINI_CACHE": str(pyserini_cache)}
     return {"facts": facts, "env": env}
+
+
+def miracl_catalogue_stand_in(cache: Path, name: str) -> dict:
+    """Pyserini 2.x: a stand-in record for one prebuilt MIRACL index in the kept catalogue copy (the real
+    one is on GitHub); its only URL cannot resolve. Returns the record as Pyserini will read it."""
+    source = (pyserini_folder() / "prebuilt_index_info.py").read_text(encoding="utf-8")
+    commit = re.search(r"PREBUILT_INDEXES_COMMIT = '([0-9a-f]{40})'", source)[1]
+    path = re.search(r"TF_INDEX_INFO_MIRACL = _Lazy\w+\(\s*_prebuilt_indexes_url\('([^']+)'\)", source)[1]
+    record = {"name": name, "description": "offline test stand-in", "filename": f"lucene-inverted.{name}.tar.gz",
+              "urls": [f"https://stand-in.invalid/lucene-inverted.{name}.tar.gz"], "md5": "0" * 32, "size": 1}
+    target = cache / "pinned" / "castorini" / "prebuilt-indexes" / commit / path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps([record]), encoding="utf-8")
+    return record
 
 
 def topics_cli(*args, env):
@@ -280,6 +330,9 @@ def test_full_miracl_through_pyserini_and_the_hub_with_local_stand_ins(tmp_path,
     ids = [json.loads(x)["id"] for f in sorted(corpus.iterdir()) for x in f.read_text().splitlines()]
     assert ids == [json.loads(x)["docid"] for x in stand["facts"]["lines"]]
 
+    if pyserini_at_least(2):
+        miracl_catalogue_stand_in(tmp_path / "pyserini-cache", "miracl-v1.0-yo")
+    monkeypatch.setenv("PYSERINI_CACHE", str(tmp_path / "pyserini-cache"))  # before Pyserini reads a catalogue
     from pyserini.prebuilt_index_info import TF_INDEX_INFO
 
     from pyserini_hybrid.retrieval import bm25
@@ -299,7 +352,6 @@ def test_full_miracl_through_pyserini_and_the_hub_with_local_stand_ins(tmp_path,
     stats = LuceneIndexReader(str(cached)).stats()
     for key in ("documents", "unique_terms", "total_terms"):  # Pyserini checks a prebuilt index's statistics
         monkeypatch.setitem(info, key, stats[key])
-    monkeypatch.setenv("PYSERINI_CACHE", str(tmp_path / "pyserini-cache"))
     pre = bm25.run_bm25("miracl", tmp_path / "prebuilt", ["yo"], topics_dir=topics, prebuilt=True)
     assert pre["analyzers"] == {"yo": "WhitespaceAnalyzer (prebuilt index miracl-v1.0-yo)"}
     assert len(pre["commands"]) == 1 and "pyserini.index.lucene" not in pre["commands"][0]  # nothing indexed

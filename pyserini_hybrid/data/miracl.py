@@ -169,8 +169,10 @@ def check_corpus(path: Path) -> int:
 
 
 def bundled(name: str):
-    """Pyserini's own MIRACL topics and qrels (Anserini fetches them from GitHub once: needs a network)."""
+    """Pyserini's own MIRACL topics and qrels (fetched from GitHub once: needs a network; where they are
+    kept depends on the Pyserini version, docs/versions.md)."""
     from ..pyserini_glue.java import configure
+    from ..pyserini_glue.versions import pyserini_at_least
 
     configure()
     try:
@@ -181,8 +183,10 @@ def bundled(name: str):
             qrels = Path(get_qrels_file(name))
         return [(str(q), clean(t["title"])) for q, t in topics.items()], qrels
     except Exception as e:  # noqa: BLE001 - pyjnius raises JavaException; say what failed in one line
+        where = ("Pyserini downloads them into $PYSERINI_CACHE/topics and /qrels" if pyserini_at_least(2) else
+                 "Anserini downloads them into ~/.cache/pyserini/topics-and-qrels")
         raise InputError(f"Pyserini topics {name}: not available ({str(e).splitlines()[0]}; "
-                         "Anserini downloads them into ~/.cache/pyserini/topics-and-qrels: needs a network)") from None
+                         f"{where}: needs a network)") from None
 
 
 @contextlib.contextmanager

@@ -22,7 +22,7 @@ import sys
 import sysconfig
 from pathlib import Path
 
-from ..core.errors import watchdog_armed
+from ..core.errors import cli, watchdog_armed
 
 MIN_JAVA = 21
 HOOK_NAME = "pyserini_hybrid_java.pth"
@@ -114,6 +114,12 @@ def configure() -> str:
         _drop_missing_modules(modules)
     if watchdog_armed():
         _leave_sigint_to_python()
+    from .versions import fetches_catalogues
+
+    if fetches_catalogues():  # Pyserini 2.4: its GitHub downloads served from a kept copy offline
+        from .catalogue import install
+
+        install()
     return chosen
 
 
@@ -144,13 +150,20 @@ def install_hook(site_packages: str | None = None) -> Path:
     return target
 
 
+@cli
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pyserini_hybrid.java", description=__doc__.split("\n")[0])
     parser.add_argument("--install-hook", action="store_true", help=f"write {HOOK_NAME} into site-packages")
+    parser.add_argument("--fetch-catalogue", action="store_true",
+                        help="Pyserini 2.4: keep a copy of the catalogues it downloads, for offline use (needs a network)")
     args = parser.parse_args(argv)
     if args.install_hook:
         print(f"wrote {install_hook()}")
     print(configure())
+    if args.fetch_catalogue:
+        from .catalogue import fetch
+
+        print(fetch())
     return 0
 
 

@@ -237,9 +237,11 @@ def main(argv=None) -> int:
     if not argv or not argv[0].startswith("pyserini."):
         print(__doc__, file=sys.stderr)
         return 2
+    from .catalogue import check_import
     from .java import configure
 
     configure()
+    check_import()  # Pyserini 2.4 offline without its catalogue: one line here, not a traceback in the main
     argv, precision = take_precision_flag(argv)
     with contextlib.ExitStack() as scope:
         if argv[0] in ENCODER_MAINS:

@@ -26,6 +26,7 @@ from ..data.convert import convert
 from ..evaluate.measures import evaluate_run_dir
 from ..evaluate.render import write_outputs
 from ..models.precision import PRECISIONS
+from ..pyserini_glue.versions import stack
 from ..retrieval.bm25 import run_bm25
 from ..retrieval.dense import resolve_model, run_dense
 from ..retrieval.fusion import run_fusion
@@ -228,12 +229,14 @@ def run_benchmark(args, rows, argv) -> int:
     if not results:  # never replace an earlier summary with an empty one
         raise InputError("nothing was run: " + ("; ".join(skipped) or "no dataset selected"))
     table = summary_table(results, formats)
+    if any(s == "bm25" or s.startswith("fusion") for s, _ in results):  # BM25 differs by stack (docs/versions.md)
+        table = table.rstrip("\n") + f"\n\nBM25 from {stack()}.\n"
     out = work / "results" / "summary.md"
     with atomic_write(out) as f:
         f.write(table)
     write_json(work / "results" / "summary.json",
                {"argv": sys.argv[1:] if argv is None else list(argv), "seconds": timings, "corpus": args.corpus,
-                "hits": args.hits, "skipped": skipped,
+                "hits": args.hits, "skipped": skipped, "pyserini": stack(),
                 "results": {f"{s}/{d}": {k: v for k, v in r.items() if k != "settings"}
                             for (s, d), r in results.items()}})
     print(table)

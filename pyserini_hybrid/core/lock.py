@@ -63,7 +63,7 @@ def output_lock(output: str | os.PathLike, what: str = "command", wait: bool = F
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = _acquire(path, output, what, wait)
     except PermissionError as e:
-        raise InputError(f"{path.parent}: cannot write here ({e.strerror}); choose another output") from None
+        raise InputError(f"{output}: cannot write here ({e.strerror}); choose another output") from None
     _held[path] = 1
     try:
         yield path

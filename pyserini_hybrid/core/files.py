@@ -135,12 +135,17 @@ def clean_stale_temps(path: str | os.PathLike) -> list[Path]:
                 continue
             if _alive(int(parts[1])):
                 continue
-            if leftover.is_dir() and not leftover.is_symlink():
-                shutil.rmtree(leftover, ignore_errors=True)
-            else:
-                leftover.unlink(missing_ok=True)
-            removed.append(leftover)
+            removed.append(_remove(leftover))
     return removed
+
+
+def _remove(leftover: Path) -> Path:
+    """Delete a temporary file or directory (never following a link into another tree)."""
+    if leftover.is_dir() and not leftover.is_symlink():
+        shutil.rmtree(leftover, ignore_errors=True)
+    else:
+        leftover.unlink(missing_ok=True)
+    return leftover
 
 
 def _alive(pid: int) -> bool:
@@ -246,11 +251,7 @@ def clean_temps_in(directory: str | os.PathLike) -> list[Path]:
         return removed
     for leftover in directory.glob(".*"):
         if leftover.name.endswith((".tmp", ".old")):
-            if leftover.is_dir() and not leftover.is_symlink():
-                shutil.rmtree(leftover, ignore_errors=True)
-            else:
-                leftover.unlink(missing_ok=True)
-            removed.append(leftover)
+            removed.append(_remove(leftover))
     return removed
 
 

@@ -105,6 +105,27 @@ def replace():
     return replace_file
 
 
+def one_line_error(argv, env) -> str:
+    """Run ``python -m *argv``; it must exit 2 with exactly one ``error:`` line, last, and no traceback."""
+    import subprocess
+    import sys
+
+    from pyserini_hybrid.core.files import PROJECT_ROOT
+
+    proc = subprocess.run([sys.executable, "-m", *argv], capture_output=True, text=True, cwd=PROJECT_ROOT, env=env,
+                          timeout=300)
+    assert proc.returncode == 2, (proc.returncode, proc.stderr[-3000:])
+    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and proc.stderr.rstrip().endswith(errors[0]), proc.stderr[-3000:]
+    return errors[0]
+
+
+@pytest.fixture
+def cli_error():
+    return one_line_error
+
+
 @pytest.fixture
 def copy_tree():
     return shutil.copytree

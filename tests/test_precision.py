@@ -125,6 +125,59 @@ def test_the_real_probe_on_the_tiny_model(tiny_multilingual, bf16_cpu):
     assert len(list(bf16_cpu.glob("*.json"))) == 2
 
 
+class Timings:
+    """A probe with forced seconds per pass and fidelity (the Probe protocol), counting its timed passes."""
+
+    def __init__(self, fp32: float, bf16: float, cosine: float = 1.0):
+        self.s, self.cosine, self.calls = {"fp32": fp32, "bf16": bf16}, cosine, []
+
+    def seconds(self, job, precision):
+        self.calls.append((job, precision))
+        return self.s[precision]
+
+    def min_cosine(self, job):
+        return self.cosine
+
+
+@pytest.mark.parametrize("fp32, bf16, expected", [(0.098, 0.18, "fp32"), (2.0, 1.0, "bf16")])
+def test_a_gpu_with_bf16_is_measured_too(bf16_cpu, monkeypatch, fp32, bf16, expected):
+    """On an H200 bf16 made the recipe's step slower (docs/speed.md): a GPU is timed like a CPU, keyed by its
+    name, not handed bf16 because it supports it. The GPU is forced here (no CUDA in CI)."""
+    monkeypatch.setattr(prec, "gpu_has_bf16", lambda device: True)
+    monkeypatch.setattr(prec, "gpu_name", lambda device: "NVIDIA H200")
+    timings = Timings(fp32, bf16)
+    shape = {"model_type": "bert", "hidden_size": 384}
+    choice = prec.choose("auto", "train", shape, lambda: timings, "cuda:0", quiet=True)
+    assert choice.precision == expected and choice.how == "measured"
+    assert len(timings.calls) == 2 + 2 * prec.REPEATS
+    assert choice.machine["gpu"] == "NVIDIA H200" and "cpu" not in choice.machine
+    assert "on NVIDIA H200" in choice.describe()
+    cached = list(bf16_cpu.glob("train-*.json"))
+    assert [f.name for f in cached] == [choice.cache]
+    assert prec.choose("auto", "train", shape, lambda: pytest.fail("measured again"), "cuda:0") == choice
+    # the CPU's decision is another file: the same model on the CPU is measured on its own
+    cpu = prec.choose("auto", "train", shape, lambda: Timings(1.0, 2.0), "cpu", quiet=True)
+    assert cpu.machine["cpu"] == prec.cpu_name() and len(list(bf16_cpu.glob("train-*.json"))) == 2
+    monkeypatch.setattr(prec, "gpu_has_bf16", lambda device: False)
+    none = prec.choose("auto", "train", shape, lambda: pytest.fail("measured"), "cuda:0")
+    assert (none.precision, none.how) == ("fp32", "no bf16 on this GPU")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_the_real_probe_on_a_gpu(tiny_multilingual, bf16_cpu):
+    """Where a GPU exists: both jobs timed there for real (synchronised), the CUDA RNG left as found."""
+    model, tokenizer = load_transformer(str(tiny_multilingual))
+    model = model.to("cuda").train()
+    rng = torch.cuda.get_rng_state()
+    for job in ("encode", "train"):
+        choice = pr.choose_precision("auto", job, model, tokenizer, EncoderConfig.load(tiny_multilingual), "cuda",
+                                     quiet=True)
+        assert choice.how in ("measured", "no bf16 on this GPU") and choice.precision in ("fp32", "bf16")
+        if choice.how == "measured":
+            assert choice.machine["gpu"] == torch.cuda.get_device_name() and choice.seconds["fp32"]["min"] > 0
+    assert torch.equal(torch.cuda.get_rng_state(), rng) and all(p.grad is None for p in model.parameters())
+
+
 def test_probe_batches_are_real_tokens_of_typical_lengths(tiny_multilingual):
     model, tokenizer = load_transformer(str(tiny_multilingual))
     probe = PrecisionProbe(model, tokenizer, EncoderConfig.load(tiny_multilingual))
@@ -174,14 +227,19 @@ def test_padding_sub_batches_to_multiples_changes_nothing(tiny_multilingual_no_d
 
 
 @pytest.mark.slow
-def test_a_dense_run_records_what_auto_chose(tiny_multilingual, bf16_cpu, monkeypatch, converted, tmp_path):
+def test_a_dense_run_records_what_auto_chose(tiny_multilingual, bf16_cpu, monkeypatch, converted, tmp_path, request):
     """run-meta.json says which precision ran and why; a second run reads the cached decision and is up to date."""
     from pyserini_hybrid.retrieval import dense
 
     topics, _ = converted
     calls = force(monkeypatch, 2.0, 1.0)
-    kw = dict(languages=["en"], hits=10, index_root=tmp_path / "idx", topics_dir=topics)
+    # searching with --threads 2 in this process must not change the thread count auto's decision is keyed by
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    request.addfinalizer(lambda: torch.set_num_threads(threads))
+    kw = dict(languages=["en"], hits=10, threads=2, index_root=tmp_path / "idx", topics_dir=topics)
     info = dense.run_dense("xquad-r", tmp_path / "runs", str(tiny_multilingual), **kw)
+    assert torch.get_num_threads() == 1
     meta = json.loads((tmp_path / "runs" / "run-meta.json").read_text())
     assert info["precision"] == meta["precision"] == "bf16" and calls
     assert meta["precision_choice"]["how"] == "measured" and meta["precision_choice"]["ratio"] == 2.0

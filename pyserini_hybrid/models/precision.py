@@ -6,12 +6,16 @@ an AMD EPYC with ``avx512_bf16`` but 0.55x on an Intel Xeon (family 6 model 207)
 flag. So ``auto`` decides per *job* (``encode``: the model's forward under ``inference_mode`` with bf16
 weights, as ``TextEncoder`` runs; ``train``: forward + backward under bf16 autocast with fp32 weights, as
 the trainer runs) by timing that job in both precisions on a few realistic batches of the model at hand
-(``encoder.PrecisionProbe``), alternating them, and picking bf16 only where its fastest pass is at least
+(``probe.PrecisionProbe``, on the device the job runs on), alternating them, and picking bf16 only where its fastest pass is at least
 ``MARGIN`` faster than fp32's (the fastest pass is the one a background load disturbed least) and its
 embeddings of the check set (``check_set``) stay within ``FIDELITY`` (min cosine) of fp32.
-The decision is cached per (CPU model and flags, torch version, threads, model shape, job) under the model
-cache (``$PYSERINI_HYBRID_CACHE/precision/``, default ``~/.cache/pyserini_hybrid/precision/``), so it is
-measured once, in a few seconds; where the CPU has no bf16 instruction at all ``auto`` is fp32 at once.
+A GPU is no different: on an NVIDIA H200, bf16 autocast made the default recipe's training step slower
+than fp32 (docs/speed.md), so a GPU that supports bf16 is measured too, with the device synchronised
+around each timed pass.
+The decision is cached per (CPU model and flags and threads, or GPU name and CUDA version; torch version;
+model shape; job) under the model cache (``$PYSERINI_HYBRID_CACHE/precision/``, default
+``~/.cache/pyserini_hybrid/precision/``), so it is measured once, in a few seconds; where the CPU has no bf16
+instruction at all, or the GPU does not support bf16, ``auto`` is fp32 at once.
 A setting (``--precision``, ``train.precision``, ``$PYSERINI_HYBRID_PRECISION`` for encoding, the model
 directory's ``precision``) other than ``auto`` is used as given. Embeddings written to disk stay float32
 whatever the precision (pooling and normalisation run in fp32).
@@ -108,13 +112,13 @@ class Choice:
 
     precision: str                       # bf16 | fp32
     requested: str                       # what was asked for: auto, bf16, fp32
-    how: str                             # "as requested" | "no bf16 instructions" | "GPU" | "measured"
+    how: str                             # "as requested" | "no bf16 instructions" | "no bf16 on this GPU" | "measured"
     job: str | None = None
     ratio: float | None = None           # fp32 / bf16 seconds of the fastest pass on the same batches (> 1: bf16 faster)
     seconds: dict = field(default_factory=dict)  # per precision: min, median, max seconds of one pass
     min_cosine: float | None = None      # check set, bf16 against fp32
     measured: str | None = None          # when (UTC)
-    machine: dict = field(default_factory=dict)  # CPU, threads, torch: what the decision is valid for
+    machine: dict = field(default_factory=dict)  # CPU and threads, or GPU; torch: what the decision is valid for
     cache: str | None = None             # the cache file's name
 
     def record(self) -> dict:
@@ -125,20 +129,43 @@ class Choice:
             return f"{self.precision} ({self.how})"
         why = (f"bf16 {self.ratio:.2f}x the fp32 speed" if self.ratio else "bf16 not timed") + \
               (f", min cosine {self.min_cosine:.5f}" if self.min_cosine is not None else "")
-        return f"{self.precision} ({why}, measured {self.measured} on {self.machine.get('cpu')})"
+        where = self.machine.get("gpu") or self.machine.get("cpu")
+        return f"{self.precision} ({why}, measured {self.measured} on {where})"
 
 
-def machine_key(threads: int) -> dict:
+def is_gpu(device) -> bool:
+    return str(device).startswith("cuda")
+
+
+def gpu_name(device) -> str:
     import torch
 
+    return torch.cuda.get_device_name(torch.device(device))
+
+
+def gpu_has_bf16(device) -> bool:
+    import torch
+
+    if not torch.cuda.is_available():
+        return False
+    with torch.cuda.device(torch.device(device)):
+        return bool(torch.cuda.is_bf16_supported())
+
+
+def machine_key(threads: int, device: str = "cpu") -> dict:
+    """What a decision is valid for: the CPU (model, flags, threads) or the GPU (name, CUDA), and torch."""
+    import torch
+
+    if is_gpu(device):
+        return {"gpu": gpu_name(device), "cuda": torch.version.cuda, "torch": torch.__version__}
     return {"cpu": cpu_name(), "flags": hashlib.sha256(" ".join(sorted(cpu_flags())).encode()).hexdigest()[:12],
             "threads": threads, "torch": torch.__version__}
 
 
-def cache_file(job: str, shape: dict, threads: int) -> Path:
+def cache_file(job: str, shape: dict, threads: int, device: str = "cpu") -> Path:
     from .default_model import cache_root
 
-    key = {"protocol": PROTOCOL, "job": job, "shape": shape, **machine_key(threads)}
+    key = {"protocol": PROTOCOL, "job": job, "shape": shape, **machine_key(threads, device)}
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
     return cache_root() / "precision" / f"{job}-{digest}.json"
 
@@ -164,14 +191,14 @@ def measure(job: str, probe: Probe, repeats: int = REPEATS) -> tuple[dict, float
     return times, probe.min_cosine(job)
 
 
-def decide(job: str, times: dict, cosine: float, threads: int) -> Choice:
+def decide(job: str, times: dict, cosine: float, machine: dict) -> Choice:
     best = {p: min(t) for p, t in times.items()}
     ratio = best["fp32"] / best["bf16"] if best["bf16"] > 0 else 0.0
     fast, faithful = ratio >= MARGIN, cosine >= FIDELITY
     return Choice("bf16" if fast and faithful else "fp32", "auto", "measured", job, round(ratio, 3),
                   {p: {"min": round(min(t), 4), "median": round(statistics.median(t), 4), "max": round(max(t), 4)}
                    for p, t in times.items()},
-                  round(cosine, 6), time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), machine_key(threads))
+                  round(cosine, 6), time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), machine)
 
 
 def choose(precision: str | None, job: str, shape: dict | None = None, probe: Callable[[], Probe] | None = None,
@@ -183,27 +210,28 @@ def choose(precision: str | None, job: str, shape: dict | None = None, probe: Ca
         raise ValueError(f"job {job!r}: one of {JOBS}")
     if precision != "auto":
         return Choice(precision, precision, "as requested", job)
-    if str(device).startswith("cuda"):
-        import torch
-
-        ok = bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
-        return Choice("bf16" if ok else "fp32", "auto", "GPU", job)
-    if not cpu_has_bf16():
+    if is_gpu(device):
+        if not gpu_has_bf16(device):
+            return Choice("fp32", "auto", "no bf16 on this GPU", job)
+        where = f"this GPU ({gpu_name(device)})"
+    elif not cpu_has_bf16():
         return Choice("fp32", "auto", "no bf16 instructions", job)
+    else:
+        where = "this CPU"
     import torch
 
     threads = torch.get_num_threads()
-    path = cache_file(job, shape or {}, threads)
+    path = cache_file(job, shape or {}, threads, device)
     choice = _cached(path)
     if choice is not None:
         return choice
     if probe is None:
         raise ValueError("precision auto needs the model to measure (no probe given)")
     if not quiet:
-        print(f"pyserini_hybrid: precision auto: timing {job} in fp32 and bf16 on this CPU (once; cached in "
+        print(f"pyserini_hybrid: precision auto: timing {job} in fp32 and bf16 on {where} (once; cached in "
               f"{path.parent})", file=sys.stderr, flush=True)
     times, cosine = measure(job, probe())
-    choice = Choice(**{**asdict(decide(job, times, cosine, threads)), "cache": path.name})
+    choice = Choice(**{**asdict(decide(job, times, cosine, machine_key(threads, device))), "cache": path.name})
     from ..core.files import write_json
 
     try:

@@ -33,6 +33,13 @@ def model_shape(model_config: dict, config: EncoderConfig, **extra) -> dict:
             "max_passage_length": config.max_passage_length, "batch_size": config.batch_size, **extra}
 
 
+def synchronize(device: torch.device) -> None:
+    """Wait for the GPU's queued kernels: CUDA runs asynchronously, so an unsynchronised timer measures only
+    the launches. A no-op on the CPU."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def typical_lengths(n: int, median: float, sigma: float, limit: int) -> list[int]:
     """``n`` token lengths at evenly spaced quantiles of a log-normal (short answer sentences and questions
     are log-normal-ish: SQuAD-style answer sentences have a median near 35 tokens and a p95 near 94)."""
@@ -90,19 +97,26 @@ class PrecisionProbe:
         """One pass of ``job`` in ``precision``: encode, two mini-batches (32 texts of 32 and of 64 tokens,
         around the 47-token mean of XQuAD-R's candidates); train, one reduced step."""
         rng, was_training = torch.get_rng_state(), self.model.training
+        device = next(self.model.parameters()).device
+        gpu_rng = torch.cuda.get_rng_state(device) if device.type == "cuda" else None  # dropout draws there
         try:
             if job == "encode":
                 c = self.config
                 rows = [self._ids([min(c.max_passage_length, self.limit, n)] * min(c.batch_size, 32)) for n in (32, 64)]
                 model = self._bf16() if precision == "bf16" else self.model.eval()
+                synchronize(device)
                 start = time.perf_counter()
                 self._encode(model, rows)
             else:
+                synchronize(device)
                 start = time.perf_counter()
                 self._train_step(precision)
+            synchronize(device)
             return time.perf_counter() - start
         finally:
             torch.set_rng_state(rng)
+            if gpu_rng is not None:
+                torch.cuda.set_rng_state(gpu_rng, device)
             self.model.train(was_training)
 
     def _train_step(self, precision: str) -> None:

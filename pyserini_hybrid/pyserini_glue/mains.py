@@ -73,7 +73,12 @@ def run(module: str, args: list[str], log: Path) -> str:
 
 def _run_here(module: str, args: list[str], log_file) -> int:
     """``python -m module args`` in this process, file descriptors 1 and 2 (where the JVM writes too)
-    pointed at the log for the duration; returns the exit code."""
+    pointed at the log for the duration; returns the exit code. The process's thread count is left as it
+    was: ``pyserini.search.faiss --threads N`` sets OpenMP's, which torch reads, and which keys ``auto``
+    precision's cached decision and sets the speed of whatever this process runs next."""
+    import torch
+
+    threads = torch.get_num_threads()
     sys.stdout.flush()
     sys.stderr.flush()
     saved_fds, saved_argv = (os.dup(1), os.dup(2)), sys.argv
@@ -102,6 +107,8 @@ def _run_here(module: str, args: list[str], log_file) -> int:
         for fd in saved_fds:
             os.close(fd)
         sys.argv = saved_argv
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
     return code
 
 

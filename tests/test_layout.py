@@ -111,9 +111,9 @@ def study_actions() -> set[str]:
 
 
 def test_every_study_command_in_the_manual_names_an_action():
-    """``python -m pyserini_hybrid.study FILE [options] {plan,run,report}``: a command without one would fail."""
+    """``python -m pyserini_hybrid.study FILE [options] {plan,run,report,import}``: a command without one would fail."""
     actions = study_actions()
-    assert actions == {"plan", "run", "report"}
+    assert actions == {"plan", "run", "report", "import"}
     bad = [f"{p.name}: {c.strip()}" for p in MANUAL
            for c in re.findall(r"python -m pyserini_hybrid\.study\b([^\n#`]*)", _code(p.read_text(encoding="utf-8")))
            if c.strip() and not actions & set(c.split())]

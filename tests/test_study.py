@@ -92,6 +92,51 @@ def test_units_of_the_default_study(converted):
     assert first.fusion and not by["x-y-seed42"].fusion  # BM25+hybrid is the fused row
 
 
+def test_import_takes_finished_units_from_another_checkout(tmp_path, capsys):
+    """``import`` copies another checkout's finished units (committed ones here) byte for byte, the training
+    card's recipe path made relative; it skips what is here or unfinished and refuses another design at once."""
+    from pyserini_hybrid.study.collect import import_units
+
+    committed = PROJECT_ROOT / "reports" / "me5-small-cpu" / "units"
+    mains = sorted(p.parent.name for p in committed.glob("*-seed*/training-card.json"))
+    assert mains, "no committed main unit"
+    other = tmp_path / "study-wt"
+    (other / "pyproject.toml").parent.mkdir()
+    (other / "pyproject.toml").write_text("")
+    src = other / "reports" / "me5-small-cpu" / "units"
+    for name in ("baselines", mains[0]):
+        shutil.copytree(committed / name, src / name)
+    card = json.loads((src / mains[0] / "training-card.json").read_text())
+    card["recipe_file"] = str(other / "encoders" / "me5-small-hybrid-cpu.toml")  # as the worktree wrote it
+    (src / mains[0] / "training-card.json").write_text(json.dumps(card, indent=2))
+    (src / "x-y-seed44").mkdir()  # a unit still running there: no unit.json yet
+    (src / "x-y-seed44" / "x-y.50.xquad-r.clean.ranks.tsv.gz").write_bytes(b"")
+    here = tmp_path / "report"
+    shutil.copytree(committed / "baselines", here / "units" / "baselines")
+    assert study_main([str(STUDY), "--report-dir", str(here), "import", str(src.parent)]) == 0
+    out = capsys.readouterr().out
+    assert "skipped baselines: already here" in out and f"imported {mains[0]}" in out and "1 unit(s) imported" in out
+    got = here / "units" / mains[0]
+    assert sorted(p.name for p in got.iterdir()) == sorted(p.name for p in (committed / mains[0]).iterdir())
+    assert json.loads((got / "training-card.json").read_text())["recipe_file"] == "encoders/me5-small-hybrid-cpu.toml"
+    assert json.loads((got / "training-card.json").read_text()) == json.loads(
+        (committed / mains[0] / "training-card.json").read_text())
+    assert all((got / p.name).read_bytes() == p.read_bytes() for p in (committed / mains[0]).iterdir()
+               if p.name != "training-card.json")
+    assert not (here / "units" / "x-y-seed44").exists() and not list((here / "units").glob(".*"))
+    # again: nothing to take
+    assert import_units(Study.load(STUDY), src, here / "units") == []
+    # a unit of another design (other code) is refused before anything is copied
+    shutil.copytree(committed / mains[0], src / "x-y-seed45")
+    other_design = json.loads((src / "x-y-seed45" / "unit.json").read_text())
+    other_design["fingerprint"]["code"] = "0" * 16
+    (src / "x-y-seed45" / "unit.json").write_text(json.dumps(other_design))
+    shutil.rmtree(got)
+    with pytest.raises(InputError, match=r"unit x-y-seed45 \(commit \w+\) has another design fingerprint \('code'"):
+        import_units(Study.load(STUDY), src, here / "units")
+    assert sorted(p.name for p in (here / "units").iterdir()) == ["baselines"]
+
+
 @pytest.mark.slow
 def test_quick_study_in_units_end_to_end(tiny_multilingual, tmp_path, capsys):
     from pyserini_hybrid.evaluate.measures import MEASURES, evaluate_run_dir

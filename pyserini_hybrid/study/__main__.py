@@ -4,6 +4,7 @@
     run     run units in order (or ``--units NAME ...``) until ``--for-minutes`` is spent; a unit that
             cannot finish in the time left is not started
     report  assemble ``reports/<name>/`` (report.md, report.json, plots) from the finished units alone
+    import  copy finished units from another checkout (the study worktree, another machine's clone) here
 """
 
 from __future__ import annotations
@@ -155,6 +156,8 @@ def main(argv=None) -> int:
     run.add_argument("--units", nargs="+", metavar="NAME", help="these units only (done ones are run again)")
     run.add_argument("--for-minutes", type=float, metavar="M", help="start no unit that would end after M minutes")
     sub.add_parser("report", help="the report from the finished units alone")
+    imp = sub.add_parser("import", help="copy finished units from another checkout (e.g. a study worktree) here")
+    imp.add_argument("source", type=Path, metavar="DIR", help="its reports/<study>/units (or reports/<study>)")
     args = parser.parse_args(argv)
     if getattr(args, "for_minutes", None) is not None and args.for_minutes <= 0:
         raise InputError(f"--for-minutes {args.for_minutes}: must be positive")
@@ -172,6 +175,13 @@ def main(argv=None) -> int:
 
         path = assemble(study, units_root, report_dir, args.data_dir)
         print(f"report: {path}")
+        return 0
+    if args.action == "import":
+        from .collect import import_units
+
+        names = import_units(study, args.source, units_root)
+        print(f"{len(names)} unit(s) imported" + (f"; now: python -m pyserini_hybrid.study {args.study} report"
+                                                   if names else ""))
         return 0
     if args.action == "run":
         check_same_design(study, units_root, args.data_dir)

@@ -13,10 +13,11 @@ import shutil
 import time
 from pathlib import Path
 
-from ..core.files import atomic_write, load_json, sha256, write_json
+from ..core.files import PROJECT_ROOT, atomic_write, load_json, sha256, write_json
 from ..data import topic_sets as tp
 from ..train import recipe as rc
 from . import records
+from .collect import portable_card
 from .config import BM25, UNTUNED, Study, slug
 from .cost import unit_steps, unit_texts
 from .provenance import fingerprint, git_commit, machine
@@ -234,7 +235,7 @@ def run_unit(study: Study, unit: Unit, units: list[Unit], units_root: Path, work
         dirs[recipe.train.steps] = d
         evaluate_model(study, unit, unit.label, unit.seed, dirs, work, topics_dir, metas, data, rec, log)
         card = load_json(d / "training-card.json")
-        shutil.copyfile(d / "training-card.json", out / "training-card.json")
+        write_json(out / "training-card.json", portable_card(card, PROJECT_ROOT))  # no machine path in a unit
         copy_gz(d / "train-log.jsonl", out / "train-log.jsonl.gz")
         result.update({"recipe": recipe.to_dict(), "selection_choice": choice,
                        "models": {str(b): model_record(p) for b, p in sorted(dirs.items())},

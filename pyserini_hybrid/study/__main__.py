@@ -1,4 +1,4 @@
-"""``python -m pyserini_hybrid.study STUDY.toml [--quick] {plan,run,report}``: the study in units.
+"""``python -m pyserini_hybrid.study STUDY.toml [--quick] {plan,run,report,import}``: the study in units.
 
     plan    every unit, its state (done / partial / to do) and estimated minutes on this machine
     run     run units in order (or ``--units NAME ...``) until ``--for-minutes`` is spent; a unit that

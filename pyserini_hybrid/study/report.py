@@ -226,7 +226,10 @@ def _bar_plot(rows: dict, columns: list[str], path: Path, title: str, plt, neste
     ax.set_xticks(np.arange(len(labels)) + 0.4 - width / 2)
     ax.set_xticklabels(labels, rotation=30, ha="right", fontsize=7)
     ax.set_title(title)
-    ax.legend(fontsize=7)
+    if columns:
+        ax.legend(fontsize=7)
+    else:  # a partial study: say so on the plot rather than draw an empty legend
+        ax.text(0.5, 0.5, "no finished unit to compare yet", ha="center", va="center", transform=ax.transAxes)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

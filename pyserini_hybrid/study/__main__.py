@@ -77,6 +77,7 @@ def check_same_design(study: Study, units_root: Path, data: str | None) -> None:
     """Refuse, before any work, to add units whose fingerprint would differ from the finished ones: ``report``
     would refuse to mix them, so the hours spent would be lost. The start model's sha256 is left to ``report``
     (computing it needs the model built); everything else is cheap to compute here."""
+    from .assemble import differing_part
     from .provenance import code_hash, data_hash, study_hash, versions
 
     finished = sorted(units_root.glob("*/unit.json"))
@@ -88,7 +89,7 @@ def check_same_design(study: Study, units_root: Path, data: str | None) -> None:
     for path in finished:
         done = load_json(path)
         fp = done.get("fingerprint") or {}
-        part = next((k for k, v in here.items() if fp.get(k) != v), None)
+        part = differing_part(fp, here, parts=here)
         if part:
             commit = (done.get("commit") or "?").removesuffix("+dirty")[:12]
             raise InputError(f"unit {path.parent.name} (commit {commit}) has another design fingerprint ('{part}' "

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..core.errors import InputError
 from ..core.files import load_json, write_json
-from .assemble import FINGERPRINT_PARTS
+from .assemble import differing_part
 from .config import Study
 from .units import UNIT_FILE
 
@@ -45,10 +45,6 @@ def portable_card(card: dict, root: Path | None) -> dict:
     return {**card, "recipe_file": relative.as_posix()}
 
 
-def _differing_part(a: dict, b: dict) -> str | None:
-    return next((k for k in FINGERPRINT_PARTS if a.get(k) != b.get(k)), None)
-
-
 def import_units(study: Study, source: Path, units_root: Path) -> list[str]:
     """Copy ``source``'s finished units of ``study`` that ``units_root`` lacks; returns their names. Each is
     checked before any is copied, so a refusal leaves this folder as it was."""
@@ -73,7 +69,7 @@ def import_units(study: Study, source: Path, units_root: Path) -> list[str]:
             continue
         fp = result.get("fingerprint") or {}
         if reference is not None:
-            part = _differing_part(fp, reference.get("fingerprint") or {})
+            part = differing_part(fp, reference.get("fingerprint") or {})
             if part:
                 commit = (result.get("commit") or "?").removesuffix("+dirty")[:12]
                 raise InputError(f"unit {name} (commit {commit}) has another design fingerprint ('{part}' differs "

@@ -92,7 +92,7 @@ def assemble(study: Study, units_root: Path, report_dir: Path, data: str | None 
 
     from ..data.convert import convert
     from .curves import curves_table, native_table, sweep_table, validation_curves
-    from .headline import headline
+    from .headline import answer, headline
     from .report import write_report
     from .tables import (
         adversarial_table,
@@ -160,6 +160,7 @@ def assemble(study: Study, units_root: Path, report_dir: Path, data: str | None 
     report["data"] = {u.label: load_json(unit_dir(units_root, u) / "training-card.json")["data"]
                       for u, r in done if u.kind in ("main", "native", "diversity") and u.seed == study.seeds[0]}
     report["machine_hours"] = round(sum(r["cost"]["machine_seconds"] for _, r in done) / 3600, 2)
+    report["answer"] = answer(report)
     return write_report(report, study, results, metas, report_dir)
 
 

@@ -10,16 +10,23 @@ import numpy as np
 from .config import LAREQA, Study
 
 
+def _vs_line(c: dict | None) -> str:
+    if not c:
+        return "–"
+    return f"{c['mean']:+.4f}" + (f" [{c['ci'][0]:+.3f}, {c['ci'][1]:+.3f}]" if c.get("ci") else "")
+
+
 def curve_sections(report: dict, study: Study, report_dir: Path, plt, table_md) -> list[str]:
     """Budget curves, the alpha sweep, the +native ablation and the validation curves, each with its plot."""
     t, L = report["tables"], []
     curves = t.get("curves") or {}
     datasets = [d for d in LAREQA if d in study.datasets]
-    if curves and datasets:
+    curved = [d for d in datasets if d in curves.get("_languages", {})]
+    if curves and curved:
         png = report_dir / "budget-curves.png"
         metrics = [("Mo AP", "Mo mAP"), ("Cr AP", "Cr mAP"), ("Mul AP", "Mul mAP"), ("rank distance", "rank distance")]
-        fig, axes = plt.subplots(len(datasets), 4, figsize=(16, 3.6 * len(datasets)), squeeze=False)
-        for r, dataset in enumerate(datasets):
+        fig, axes = plt.subplots(len(curved), 4, figsize=(16, 3.6 * len(curved)), squeeze=False)
+        for r, dataset in enumerate(curved):
             for c, (key, title) in enumerate(metrics):
                 ax = axes[r][c]
                 for name in study.variants:
@@ -36,19 +43,31 @@ def curve_sections(report: dict, study: Study, report_dir: Path, plt, table_md) 
                         ax.plot(xs, mean, marker="o", label=name)
                         ax.fill_between(xs, lo, hi, alpha=0.2)
                 ax.set_xscale("log")
+                ax.set_xticks(study.budgets, [str(b) for b in study.budgets])  # the budgets, not log decades
+                ax.minorticks_off()
+                ax.set_xlim(min(study.budgets) / 1.3, max(study.budgets) * 1.3)  # one x range in every panel
                 ax.set_xlabel("training steps")
-                ax.set_title(f"{dataset}: {title}", fontsize=9)
+                gap = key in ("Mul AP", "rank distance") and dataset in curves.get("_pool_left_out", {})
+                ax.set_title(f"{dataset}: {title}" + (f" (none @{curves['_pool_left_out'][dataset]}: other pool)"
+                                                      if gap else ""), fontsize=9)
                 if r == 0 and c == 0:
                     ax.legend(fontsize=7)
         fig.suptitle("Budget curves (mean over seeds; band: min-max over seeds; curve languages: "
-                     + "; ".join(f"{d} {' '.join(curves.get('_languages', {}).get(d, []))}" for d in datasets) + ")",
+                     + "; ".join(f"{d} {' '.join(curves['_languages'][d])}" for d in curved) + ")",
                      fontsize=9)
         fig.tight_layout()
         fig.savefig(png, dpi=100)
         plt.close(fig)
+        left = curves.get("_pool_left_out", {})
         L += ["## Budget curves", "", "Mo, Cr, Mul mAP and rank distance after each budget, on the curve languages "
-              "(one run per model, its checkpoints at each budget; every seed). Table: mean ± sd over seeds.", ""]
-        for dataset in datasets:
+              "(one run per model, its checkpoints at each budget; every seed). Table: mean ± sd over seeds."
+              + "".join(f" {d} has no curve languages: it was evaluated at the largest budget only (main table)."
+                        for d in datasets if d not in curved)
+              + "".join(f" {d} @{b}: Mo and Cr are the curve languages' settings of the all-language evaluation "
+                        "(the same runs); Mul and rank distance are left out there, because that evaluation's "
+                        "multilingual pool held every language's candidates, not the curve languages' (the main "
+                        "table has them on that pool)." for d, b in left.items()), ""]
+        for dataset in curved:
             cols = [f"{dataset} {k}" for k, _ in metrics]
             rows = {f"{name} @{b}": curves[name][str(b)] for name in study.variants for b in study.budgets
                     if str(b) in curves.get(name, {})}
@@ -85,6 +104,17 @@ def curve_sections(report: dict, study: Study, report_dir: Path, plt, table_md) 
               "above the dashed line between the two pure batchings? (seeds: the variants' seeds for 0, 0.5, 1; "
               f"[sweep] seeds {study.sweep.get('seeds', study.seeds[:1])} for the others)", ""]
         L += table_md({f"α = {a} ({row['system']})": row for a, row in sweep.items()}, cols, with_p=False)
+        mixes = {a: row for a, row in sweep.items() if any(f"{c} vs line" in row for c in cols)}
+        if mixes:
+            df = sorted({row[f"{c} vs line"].get("seed_df") for row in mixes.values() for c in cols
+                         if f"{c} vs line" in row} - {None})
+            L += ["", "Distance of each mix from the straight line between α = 0 and α = 1 (the value at α minus "
+                  "(1 − α)·X-Y + α·X-X-mono; above 0 = better than the line), with its 95 % seed-level interval "
+                  "(between-seed variance pooled over the three batchings" + (f", df {df[0]}" if len(df) == 1 else "")
+                  + "; the test questions are the same for every point, and query sampling is not in the interval).",
+                  "", "| α | " + " | ".join(cols) + " |", "|---|" + "---:|" * len(cols)]
+            for a, row in mixes.items():
+                L.append(f"| {a} | " + " | ".join(_vs_line(row.get(f"{c} vs line")) for c in cols) + " |")
         L += ["", f"![{png.name}]({png.name})", ""]
     native = t.get("native") or {}
     if native:

@@ -79,3 +79,89 @@ def headline_sentence(h: dict | None) -> str:
             + ", ".join(f"{k} {v}" for k, v in h["decisions"].items()))
     rd = [f"{d}: " + ", ".join(f"{k} {v:.1f}" for k, v in row.items()) for d, row in h["rank_distance"].items()]
     return text + ("; mean rank distance (language bias, lower is less) " + "; ".join(rd) if rd else "") + "."
+
+
+def _order(row: dict, key: str, names: list[str]) -> tuple[str, ...] | None:
+    """The batchings ordered best first on one cell (rank distance: lower is better), None if one is missing."""
+    vals = {n: (row.get(n) or {}).get(key) for n in names}
+    if any(v is None for v in vals.values()):
+        return None
+    return tuple(sorted(names, key=lambda n: vals[n]["mean"], reverse="rank distance" not in key))
+
+
+def answer(report: dict) -> dict:
+    """What README says about the study, every part read from the report's tables (never typed): progress,
+    the headline's decisions, the batchings' order at each budget on the curve languages, where each α mix
+    sits against the line between the pure batchings, what +native changes, the language-preference measures
+    and the machine time. A partial report gives progress only."""
+    t = report["tables"]
+    out = {"units_done": len(report["units"]), "units": len(report["units"]) + len(report["missing_units"]),
+           "machine_hours": report["machine_hours"], "partial": report["partial"]}
+    if report["partial"]:
+        return out
+    out["headline"] = report["headline"]
+    curves, names = t.get("curves") or {}, [n for n in t["main"] if n in (t.get("curves") or {})]
+    out["budget"] = {}
+    for dataset in (curves.get("_languages") or {}):
+        for key in ("Mo AP", "Cr AP", "Mul AP", "rank distance"):
+            orders = {b: _order({n: curves[n].get(str(b), {}) for n in names}, f"{dataset} {key}", names)
+                      for b in report["budgets"]}
+            orders = {str(b): list(o) for b, o in orders.items() if o}
+            if orders:
+                out["budget"][f"{dataset} {key}"] = orders
+    out["sweep"] = {}
+    for alpha, row in (t.get("sweep") or {}).items():
+        for key, c in row.items():
+            if key.endswith(" vs line") and c.get("ci"):
+                side = "above" if c["ci"][0] > 0 else "below" if c["ci"][1] < 0 else "on"
+                out["sweep"].setdefault(alpha, {})[key[:-len(" vs line")]] = {"side": side, "diff": c["mean"],
+                                                                              "ci": c["ci"]}
+    out["native"] = {}
+    native = t.get("native") or {}
+    for name in [n for n in native if not n.endswith(" +native")]:
+        plus = native.get(f"{name} +native") or {}
+        diffs = {k: plus[k]["mean"] - c["mean"] for k, c in native[name].items() if k in plus}
+        if diffs:
+            out["native"][name] = diffs
+    out["language"] = {}
+    for system, row in (t.get("language") or {}).items():
+        if system in t["main"] and "+" not in system and system != "BM25":
+            for key, c in row.items():
+                if key.endswith(("own@10", "en@10")):
+                    out["language"].setdefault(key, {})[system] = c["mean"]
+    return out
+
+
+def answer_markdown(ans: dict, command: str) -> str:
+    """The answer as README's paragraph (README carries it verbatim between markers; a test compares)."""
+    if ans["partial"]:
+        return (f"**The study: no headline yet.** {ans['units_done']} of {ans['units']} units are committed "
+                f"({ans['machine_hours']:.1f} machine-hours so far); a partial grid gives no answer.")
+    L = [f"**The study's answer** (`{command}`, {ans['units']} units, {ans['machine_hours']:.1f} machine-hours):",
+         "", "- " + headline_sentence(ans["headline"]).replace("**Headline.** ", "")]
+    if ans["budget"]:
+        parts = []
+        for key, orders in ans["budget"].items():
+            groups: dict = {}
+            for b, order in orders.items():
+                groups.setdefault(" > ".join(order), []).append(b)
+            parts.append(f"{key}: " + "; ".join(f"{o} at {', '.join(bs)} steps" for o, bs in groups.items()))
+        L.append("- By budget (curve languages, means over seeds, no test; > = better, for rank distance lower): "
+                 + "; ".join(parts) + ".")
+    if ans["sweep"]:
+        parts = []
+        for alpha, cells in ans["sweep"].items():
+            by = {s: [k for k, v in cells.items() if v["side"] == s] for s in ("above", "below", "on")}
+            parts.append(f"α = {alpha}: " + "; ".join(
+                f"{'on the line (interval holds 0)' if s == 'on' else s + ' the line'} on {', '.join(ks)}"
+                for s, ks in by.items() if ks))
+        L.append("- α sweep against the line between X-Y (α = 0) and X-X-mono (α = 1), 95 % seed-level intervals: "
+                 + "; ".join(parts) + ".")
+    if ans["native"]:
+        L.append("- +native minus without (one seed, no test): " + "; ".join(
+            f"{n}: " + ", ".join(f"{k} {v:+.4f}" for k, v in d.items()) for n, d in ans["native"].items()) + ".")
+    if ans["language"]:
+        L.append("- Language preference on the multilingual pool (share of the top 10 in the query's own language / "
+                 "in English): " + "; ".join(f"{k}: " + ", ".join(f"{s} {v:.3f}" for s, v in row.items())
+                                             for k, row in ans["language"].items()) + ".")
+    return "\n".join(L)

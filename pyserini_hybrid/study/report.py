@@ -9,7 +9,7 @@ import numpy as np
 from ..core.files import atomic_write, write_json
 from .config import BM25, LAREQA, UNTUNED, Study, slug
 from .curve_plots import curve_sections
-from .headline import headline_sentence
+from .headline import answer_markdown, headline_sentence
 
 
 def fmt(c: dict | None, digits: int = 4) -> str:
@@ -66,6 +66,9 @@ def write_report(report: dict, study: Study, results: dict, metas: dict, report_
 
     report_dir.mkdir(parents=True, exist_ok=True)
     write_json(report_dir / "report.json", report)
+    # README's study paragraph, verbatim (tests/test_readme_study_answer.py compares the two)
+    with atomic_write(report_dir / "answer.md") as f:
+        f.write(answer_markdown(report["answer"], f"python -m pyserini_hybrid.study {report['study']} report") + "\n")
     t = report["tables"]
     L = [f"# Study: {study.name}{' (quick smoke run)' if study.quick else ''}", ""]
     if report["partial"]:

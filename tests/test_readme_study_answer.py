@@ -1,0 +1,22 @@
+"""README's study paragraph is the committed report's answer, verbatim: the headline is read from
+report.json, never typed (and the progress line cannot go stale)."""
+
+import json
+import re
+
+from pyserini_hybrid.core.files import PROJECT_ROOT
+from pyserini_hybrid.study.headline import answer_markdown
+
+REPORT = PROJECT_ROOT / "reports" / "me5-small-cpu"
+
+
+def test_readme_quotes_the_committed_study_answer():
+    report = json.loads((REPORT / "report.json").read_text(encoding="utf-8"))
+    want = answer_markdown(report["answer"], f"python -m pyserini_hybrid.study {report['study']} report")
+    assert (REPORT / "answer.md").read_text(encoding="utf-8").strip() == want
+    readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"<!-- study-answer:[^>]*-->\n(.*?)\n<!-- /study-answer -->", readme, re.S)
+    assert block, "README has no study-answer block"
+    assert block.group(1).strip() == want, "README's study paragraph differs from reports/me5-small-cpu/answer.md"
+    done = len(list((REPORT / "units").glob("*/unit.json")))
+    assert report["answer"]["units_done"] == done  # the report is of the committed units, all of them

@@ -12,7 +12,7 @@ REPORT = PROJECT_ROOT / "reports" / "me5-small-cpu"
 
 def test_readme_quotes_the_committed_study_answer():
     report = json.loads((REPORT / "report.json").read_text(encoding="utf-8"))
-    want = answer_markdown(report["answer"], f"python -m pyserini_hybrid.study {report['study']} report")
+    want = answer_markdown(report, f"python -m pyserini_hybrid.study {report['study']} report")
     assert (REPORT / "answer.md").read_text(encoding="utf-8").strip() == want
     readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
     block = re.search(r"<!-- study-answer:[^>]*-->\n(.*?)\n<!-- /study-answer -->", readme, re.S)

@@ -84,9 +84,9 @@ def sweep_table(study: Study, results: dict, metas: dict) -> dict:
     for dataset in [d for d in LAREQA if d in study.datasets]:
         for g, keys in macro_keys(dataset, lang_subset(dataset, study, metas)).items():
             key = f"{dataset} {g} AP"
-            pooled = pooled_seed_variance(results, list(study.variants), dataset, keys, "AP")
             if key not in lo or key not in hi:
                 continue
+            pooled = pooled_seed_variance(results, list(study.variants), dataset, keys, "AP")
             for a, row in out.items():
                 if not 0 < float(a) < 1 or key not in row:
                     continue

@@ -99,7 +99,6 @@ def answer(report: dict) -> dict:
            "machine_hours": report["machine_hours"], "partial": report["partial"]}
     if report["partial"]:
         return out
-    out["headline"] = report["headline"]
     curves, names = t.get("curves") or {}, [n for n in t["main"] if n in (t.get("curves") or {})]
     out["budget"] = {}
     for dataset in (curves.get("_languages") or {}):
@@ -132,13 +131,15 @@ def answer(report: dict) -> dict:
     return out
 
 
-def answer_markdown(ans: dict, command: str) -> str:
-    """The answer as README's paragraph (README carries it verbatim between markers; a test compares)."""
+def answer_markdown(report: dict, command: str) -> str:
+    """The report's answer as README's paragraph (README carries it verbatim between markers; a test compares).
+    The headline's decisions are read from ``report["headline"]``: the answer does not store them twice."""
+    ans = report["answer"]
     if ans["partial"]:
         return (f"**The study: no headline yet.** {ans['units_done']} of {ans['units']} units are committed "
                 f"({ans['machine_hours']:.1f} machine-hours so far); a partial grid gives no answer.")
     L = [f"**The study's answer** (`{command}`, {ans['units']} units, {ans['machine_hours']:.1f} machine-hours):",
-         "", "- " + headline_sentence(ans["headline"]).replace("**Headline.** ", "")]
+         "", "- " + headline_sentence(report["headline"]).replace("**Headline.** ", "")]
     if ans["budget"]:
         parts = []
         for key, orders in ans["budget"].items():

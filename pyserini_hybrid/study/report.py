@@ -68,7 +68,7 @@ def write_report(report: dict, study: Study, results: dict, metas: dict, report_
     write_json(report_dir / "report.json", report)
     # README's study paragraph, verbatim (tests/test_readme_study_answer.py compares the two)
     with atomic_write(report_dir / "answer.md") as f:
-        f.write(answer_markdown(report["answer"], f"python -m pyserini_hybrid.study {report['study']} report") + "\n")
+        f.write(answer_markdown(report, f"python -m pyserini_hybrid.study {report['study']} report") + "\n")
     t = report["tables"]
     L = [f"# Study: {study.name}{' (quick smoke run)' if study.quick else ''}", ""]
     if report["partial"]:

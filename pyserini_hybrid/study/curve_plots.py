@@ -22,6 +22,7 @@ def curve_sections(report: dict, study: Study, report_dir: Path, plt, table_md) 
     curves = t.get("curves") or {}
     datasets = [d for d in LAREQA if d in study.datasets]
     curved = [d for d in datasets if d in curves.get("_languages", {})]
+    left = curves.get("_pool_left_out", {})  # {dataset: budget} whose pool measures are on another pool
     if curves and curved:
         png = report_dir / "budget-curves.png"
         metrics = [("Mo AP", "Mo mAP"), ("Cr AP", "Cr mAP"), ("Mul AP", "Mul mAP"), ("rank distance", "rank distance")]
@@ -47,9 +48,9 @@ def curve_sections(report: dict, study: Study, report_dir: Path, plt, table_md) 
                 ax.minorticks_off()
                 ax.set_xlim(min(study.budgets) / 1.3, max(study.budgets) * 1.3)  # one x range in every panel
                 ax.set_xlabel("training steps")
-                gap = key in ("Mul AP", "rank distance") and dataset in curves.get("_pool_left_out", {})
-                ax.set_title(f"{dataset}: {title}" + (f" (none @{curves['_pool_left_out'][dataset]}: other pool)"
-                                                      if gap else ""), fontsize=9)
+                gap = key in ("Mul AP", "rank distance") and dataset in left
+                ax.set_title(f"{dataset}: {title}" + (f" (none @{left[dataset]}: other pool)" if gap else ""),
+                             fontsize=9)
                 if r == 0 and c == 0:
                     ax.legend(fontsize=7)
         fig.suptitle("Budget curves (mean over seeds; band: min-max over seeds; curve languages: "
@@ -58,7 +59,6 @@ def curve_sections(report: dict, study: Study, report_dir: Path, plt, table_md) 
         fig.tight_layout()
         fig.savefig(png, dpi=100)
         plt.close(fig)
-        left = curves.get("_pool_left_out", {})
         L += ["## Budget curves", "", "Mo, Cr, Mul mAP and rank distance after each budget, on the curve languages "
               "(one run per model, its checkpoints at each budget; every seed). Table: mean ± sd over seeds."
               + "".join(f" {d} has no curve languages: it was evaluated at the largest budget only (main table)."

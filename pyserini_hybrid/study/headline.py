@@ -99,7 +99,8 @@ def answer(report: dict) -> dict:
            "machine_hours": report["machine_hours"], "partial": report["partial"]}
     if report["partial"]:
         return out
-    curves, names = t.get("curves") or {}, [n for n in t["main"] if n in (t.get("curves") or {})]
+    curves = t.get("curves") or {}
+    names = [n for n in t["main"] if n in curves]
     out["budget"] = {}
     for dataset in (curves.get("_languages") or {}):
         for key in ("Mo AP", "Cr AP", "Mul AP", "rank distance"):

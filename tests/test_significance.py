@@ -12,6 +12,7 @@ from scipy import stats
 
 from pyserini_hybrid.evaluate.significance import (
     compare_systems,
+    format_interval,
     format_p,
     holm,
     macro_average,
@@ -285,6 +286,12 @@ def test_string_labels_match_int_labels():
 def test_format_p_and_stars():
     assert format_p(0.0004) == "<0.001" and stars(0.0004) == "***"
     assert format_p(0.0321) == "0.032" and stars(0.0321) == "*" and stars(0.2) == "" and format_p(None) == "–"
+
+
+def test_format_interval_is_signed_with_three_decimals_and_empty_without_one():
+    assert format_interval([-0.01234, 0.0456]) == "[-0.012, +0.046]"
+    assert format_interval((0.0, 0.1)) == "[+0.000, +0.100]"
+    assert format_interval(None) == "" and format_interval([]) == ""
 
 
 def simulate_paragraphs(rng, n_paragraphs=60, per_paragraph=5, settings=3, paragraph_sd=0.15, question_sd=0.05):

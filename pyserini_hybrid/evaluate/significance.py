@@ -223,6 +223,11 @@ def format_p(p: float | None) -> str:
     return "<0.001" if p < 0.001 else f"{p:.3f}"
 
 
+def format_interval(ci) -> str:
+    """A 95 % interval as the report prints it: signed, three decimals; '' when there is none."""
+    return f"[{ci[0]:+.3f}, {ci[1]:+.3f}]" if ci else ""
+
+
 def stars(p: float | None) -> str:
     if p is None:
         return ""

@@ -11,9 +11,11 @@ from .config import LAREQA, Study
 
 
 def _vs_line(c: dict | None) -> str:
+    from ..evaluate.significance import format_interval  # scipy: loaded when a report is written
+
     if not c:
         return "–"
-    return f"{c['mean']:+.4f}" + (f" [{c['ci'][0]:+.3f}, {c['ci'][1]:+.3f}]" if c.get("ci") else "")
+    return f"{c['mean']:+.4f}" + (f" {format_interval(c['ci'])}" if c.get("ci") else "")
 
 
 def curve_sections(report: dict, study: Study, report_dir: Path, plt, table_md) -> list[str]:

@@ -24,13 +24,13 @@ def fmt(c: dict | None, digits: int = 4) -> str:
 def fmt_p(c: dict | None) -> str:
     """p of hybrid against the row (Holm-adjusted where the cell is in the headline family), with the 95 %
     interval of hybrid minus the row."""
-    from ..evaluate.significance import format_p, stars
+    from ..evaluate.significance import format_interval, format_p, stars
 
     if not c or c.get("p_vs_hybrid") is None:
         return "–"
     p = c.get("p_holm", c["p_vs_hybrid"])
     ci = c.get("ci_hybrid_minus")
-    interval = f" [{ci[0]:+.3f}, {ci[1]:+.3f}]" if ci else ""
+    interval = f" {format_interval(ci)}" if ci else ""
     if "p_holm" not in c:  # an uncorrected family: no stars, the interval says what is known
         return f"{format_p(p)}{interval}"
     return f"{format_p(p)}{stars(p)} (Holm){interval}" + (f" {c['decision']}" if c.get("decision") else "")
@@ -39,8 +39,9 @@ def fmt_p(c: dict | None) -> str:
 def fmt_ci(c: dict | None) -> str:
     """The 95 % interval of hybrid minus the row, without a test decision (grouped tables: many uncorrected
     comparisons, so intervals only)."""
-    ci = (c or {}).get("ci_hybrid_minus")
-    return f"[{ci[0]:+.3f}, {ci[1]:+.3f}]" if ci else "–"
+    from ..evaluate.significance import format_interval
+
+    return format_interval((c or {}).get("ci_hybrid_minus")) or "–"
 
 
 def table_md(rows: dict, columns: list[str], with_p: bool = True, digits: int = 4) -> list[str]:

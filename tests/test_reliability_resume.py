@@ -98,3 +98,20 @@ def test_load_state_names_the_file(tmp_path, content):
     (tmp_path / "step-000001" / "state.pt").write_bytes(content)
     with pytest.raises(checkpoints.InputError, match=r"step-000001/state\.pt: (unreadable|incomplete) checkpoint"):
         checkpoints.load_state(tmp_path / "step-000001")
+
+
+def test_a_resumed_run_counts_the_time_of_its_earlier_attempt(tmp_path, tiny_multilingual):
+    """A study unit's cost counts every attempt: the card carries the step seconds a run resumed with, and the
+    study's ``train_timed`` reports them (or all of the card's seconds when the model was already finished)."""
+    from pyserini_hybrid.study.produce import train_timed
+
+    recipe, out = _trainer_with_checkpoints(tmp_path, tiny_multilingual, steps=(2,))
+    before = checkpoints.load_state(checkpoints.checkpoints(out)[-1])["seconds"]
+    assert before > 0
+    card, wall, earlier = train_timed(recipe, out, None)
+    assert card["steps"] == 6 and earlier == card["resumed_seconds"] == round(before, 1)
+    assert card["seconds"] > earlier and wall > 0
+    card_again, _, earlier_again = train_timed(recipe, out, None)  # finished: nothing trains, all of it is earlier
+    assert card_again == card and earlier_again == card["seconds"]
+    fresh = json.loads((train(tiny(tiny_multilingual), tmp_path / "fresh", quiet=True) / CARD).read_text())
+    assert fresh["resumed_seconds"] == 0.0 and fresh["seconds"] > 0

@@ -165,13 +165,27 @@ def evaluate_model(study: Study, unit: Unit, system: str, seed: int, dirs: dict,
             rec.record(f"BM25+{system}", seed, budget, dataset, langs, tag, f, topics_dir, None, time.time() - t0)
 
 
+def train_timed(recipe, d: Path, data: str | None) -> tuple[dict, float, float]:
+    """Train ``d`` (or resume it, or find it finished) and return its training card, this call's wall seconds and
+    the step seconds spent before this call: a resumed run's earlier attempts, or all of them when the model was
+    already finished. A unit's cost then counts every attempt, not only the last (earlier attempts count their
+    step time alone, so the total is a lower bound)."""
+    from ..train.loop import CARD, train
+
+    finished = (d / CARD).is_file()
+    t0 = time.time()
+    train(recipe, d, data, quiet=True)
+    wall = time.time() - t0
+    card = load_json(d / CARD)
+    return card, wall, float(card["seconds"] if finished else card.get("resumed_seconds", 0.0))
+
+
 def run_unit(study: Study, unit: Unit, units: list[Unit], units_root: Path, work: Path, data: str | None = None,
              model: str | None = None, log=print) -> dict:
     """Run ``unit`` (training resumes from the work dir's checkpoints) and write its result directory."""
     from ..data.convert import convert
     from ..models.encoder import resolve_start
     from ..retrieval.bm25 import run_bm25
-    from ..train.loop import train
 
     t_start = time.time()
     out = unit_dir(units_root, unit)
@@ -182,6 +196,7 @@ def run_unit(study: Study, unit: Unit, units: list[Unit], units_root: Path, work
     start = resolve_start(model or rc.load(study.recipe).model.name)
     start_sha = sha256(Path(start) / "model.safetensors")
     seconds: dict = {}
+    earlier = 0.0  # training step seconds of attempts before this run (train_timed)
     rec = Recorder(out, study, topics_dir, log)
     result = {"unit": unit.to_dict(), "study": study.name, "quick": study.quick}
 
@@ -194,11 +209,10 @@ def run_unit(study: Study, unit: Unit, units: list[Unit], units_root: Path, work
                                                       "temperature": float(tau)})
                 label = f"lr={lr:g} tau={tau:g}"
                 log(f"[{unit.name}] train {label}")
-                t0 = time.time()
-                d = train(recipe, model_dir(work, f"selection {unit.batching} {label}", unit.seed, recipe), data,
-                          quiet=True)
-                seconds[f"train {label}"] = round(time.time() - t0, 1)
-                card = load_json(d / "training-card.json")
+                d = model_dir(work, f"selection {unit.batching} {label}", unit.seed, recipe)
+                card, wall, before = train_timed(recipe, d, data)
+                seconds[f"train {label}"] = round(wall, 1)
+                earlier += before
                 v = card.get("validation_retrieval") or {}
                 scores = [v.get(k) for k in ("val_mo", "val_cr", "val_mul")]
                 tried[label] = {"lr": float(lr), "temperature": float(tau), **v,
@@ -228,13 +242,11 @@ def run_unit(study: Study, unit: Unit, units: list[Unit], units_root: Path, work
         recipe = unit_recipe(study, unit, choice, model)
         d = model_dir(work, unit.label, unit.seed, recipe)
         log(f"[{unit.name}] train {unit.label} seed {unit.seed} ({recipe.train.steps} steps) -> {d.name}")
-        t0 = time.time()
-        train(recipe, d, data, quiet=True)
-        seconds["train"] = round(time.time() - t0, 1)
+        card, wall, earlier = train_timed(recipe, d, data)
+        seconds["train"] = round(wall, 1)
         dirs = {b: d / "budgets" / f"step-{b:06d}" for b in recipe.train.export_steps}
         dirs[recipe.train.steps] = d
         evaluate_model(study, unit, unit.label, unit.seed, dirs, work, topics_dir, metas, data, rec, log)
-        card = load_json(d / "training-card.json")
         write_json(out / "training-card.json", portable_card(card, PROJECT_ROOT))  # no machine path in a unit
         copy_gz(d / "train-log.jsonl", out / "train-log.jsonl.gz")
         result.update({"recipe": recipe.to_dict(), "selection_choice": choice,
@@ -248,7 +260,9 @@ def run_unit(study: Study, unit: Unit, units: list[Unit], units_root: Path, work
     result["seconds"] = seconds
     train_s = sum(v for k, v in seconds.items() if k.startswith("train"))
     result["cost"] = {"steps": unit_steps(study, unit), "texts": unit_texts(unit, metas),
-                      "train_seconds": round(train_s, 1), "eval_seconds": round(seconds["total"] - train_s, 1),
-                      "machine_seconds": seconds["total"]}
+                      "train_seconds": round(train_s + earlier, 1),
+                      "eval_seconds": round(seconds["total"] - train_s, 1),
+                      "machine_seconds": round(seconds["total"] + earlier, 1),
+                      "earlier_train_seconds": round(earlier, 1)}
     write_json(out / UNIT_FILE, result)  # last: its presence means done
     return result

@@ -50,6 +50,7 @@ def card(trainer, log: list[dict]) -> dict:
         "sub_batch": trainer.recipe.train.sub_batch,
         "frozen_word_embedding_parameters": trainer.frozen, "world_size": trainer.world,
         "threads": torch.get_num_threads(), "seconds": round(trainer.seconds, 1),
+        "resumed_seconds": round(trainer.resumed_seconds, 1),
         "torch": torch.__version__, "git_commit": git_commit(),
     }
 

@@ -114,6 +114,7 @@ class Trainer:
         self.scheduler = lr_schedule(self.optimizer, t)
         self.step = 0
         self.seconds = 0.0
+        self.resumed_seconds = 0.0  # step time of earlier attempts (a checkpoint's), so costs count every attempt
 
     def choose_precision(self) -> None:
         """``train.precision``, or what ``auto`` decides for this model on this machine (rank 0 decides for all)."""
@@ -253,6 +254,7 @@ class Trainer:
         if self.rank == 0:
             write_json(self.output / RECIPE, {"fingerprint": self.recipe.fingerprint(), **self.recipe.to_dict()})
         resumed = checkpoints.resume(self)
+        self.resumed_seconds = self.seconds if resumed else 0.0
         if self.precision is None:  # a checkpoint was expected but none could be read: decide now
             self.choose_precision()
         elif resumed and (self.precision_choice or {}).get("precision") != self.precision:

@@ -112,8 +112,7 @@ class Trainer:
         self.ddp = wrap(self.model.module)
         self.optimizer = optimizer_for(self.model.module, t.lr, t.weight_decay)
         self.scheduler = lr_schedule(self.optimizer, t)
-        self.step = 0
-        self.seconds = 0.0
+        self.step, self.seconds = 0, 0.0
         self.resumed_seconds = 0.0  # step time of earlier attempts (a checkpoint's), so costs count every attempt
 
     def choose_precision(self) -> None:

@@ -148,8 +148,11 @@ def answer_markdown(report: dict, command: str) -> str:
             for b, order in orders.items():
                 groups.setdefault(" > ".join(order), []).append(b)
             parts.append(f"{key}: " + "; ".join(f"{o} at {', '.join(bs)} steps" for o, bs in groups.items()))
-        L.append("- By budget (curve languages, means over seeds, no test; > = better, for rank distance lower): "
-                 + "; ".join(parts) + ".")
+        top = str(max(report["budgets"]))
+        gap = [k for k, orders in ans["budget"].items() if top not in orders]  # the pool held every language there
+        L.append("- By budget (curve languages, means over seeds, no test; > = better, for rank distance lower"
+                 + (f"; {', '.join(gap)}: no point at {top} steps, whose multilingual pool held every language"
+                    if gap else "") + "): " + "; ".join(parts) + ".")
     if ans["sweep"]:
         parts = []
         for alpha, cells in ans["sweep"].items():

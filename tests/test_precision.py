@@ -104,6 +104,26 @@ def test_the_cache_key_covers_threads_and_model_shape(tiny_multilingual, bf16_cp
     assert pr.precision_for(tiny_multilingual, "auto").precision == "bf16" and len(calls) == 2 * n
 
 
+@pytest.mark.parametrize("variable", ["ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "ONEDNN_DEFAULT_FPMATH_MODE"])
+def test_the_cache_key_covers_onednn_isa_settings(tiny_multilingual, bf16_cpu, monkeypatch, variable):
+    """A decision measured with AMX hidden from oneDNN (bf16 slower) is not read with it visible, nor the reverse."""
+    for v in prec.ONEDNN_ENV:
+        monkeypatch.delenv(v, raising=False)
+    calls = force(monkeypatch, 2.0, 1.0)
+    assert TextEncoder(tiny_multilingual).precision == "bf16"
+    n = len(calls)
+    monkeypatch.setenv(variable, "AVX512_CORE_BF16")
+    calls[:] = []
+    monkeypatch.setattr(PrecisionProbe, "seconds", lambda self, job, p: calls.append(p) or {"fp32": 1.0, "bf16": 1.8}[p])
+    capped = TextEncoder(tiny_multilingual)
+    assert len(calls) == n and capped.precision == "fp32"
+    assert capped.choice.machine["onednn"] == {variable: "AVX512_CORE_BF16"}
+    assert len(list(bf16_cpu.glob("encode-*.json"))) == 2
+    monkeypatch.delenv(variable)
+    calls[:] = []
+    assert TextEncoder(tiny_multilingual).precision == "bf16" and calls == []  # the first decision, read again
+
+
 def test_the_real_probe_on_the_tiny_model(tiny_multilingual, bf16_cpu):
     """No forcing: both jobs timed for real; the probe leaves gradients, RNG state and train/eval mode alone."""
     model, tokenizer = load_transformer(str(tiny_multilingual))

@@ -194,6 +194,7 @@ TABLE = {  # cases of one shape, differing in a value
     "negative_passage_length": train_set("model.max_passage_length=-3", "max_passage_length must be positive"),
     "zero_passage_length": train_set("model.max_passage_length=0", "max_passage_length must be positive"),
     "negative_seed": train_set("train.seed=-1", "train.seed must be non-negative"),
+    "zero_pad_multiple": train_set("train.pad_multiple=0", "train.pad_multiple must be at least 1"),
     "bm25_threads_zero": retrieval_flag("bm25", ["--threads", "0"], "--threads 0: must be at least 1"),
     "dense_model_missing": retrieval_flag("dense", ["--model", "./no-model"], "--model ./no-model: no such model"),
     "miracl_text_null": miracl_passage(null_text, "corpus.jsonl:5: text must be a string, got null"),

@@ -21,11 +21,14 @@ def tiny_recipe(model_dir, path, **train):
     return path
 
 
-def test_the_training_figure_is_the_trainer_clis_own_log(tmp_path, tiny_multilingual):
+def test_the_training_figure_is_the_trainer_clis_own_log(tmp_path, tiny_multilingual, monkeypatch):
     recipe = tiny_recipe(tiny_multilingual, tmp_path / "tiny.toml")
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_BF16")  # a ceiling: changes nothing for fp32
     assert speed.main(["--recipe", str(recipe), "--passages", "0", "--settings", "fp32/4", "--train-steps", "3",
                        "--train-repeats", "1", "--json", str(tmp_path / "speed.json"), "--keep", str(tmp_path / "runs")]) == 0
-    figure = json.loads((tmp_path / "speed.json").read_text())["training"][0]
+    report = json.loads((tmp_path / "speed.json").read_text())
+    assert report["onednn"] == {"ONEDNN_MAX_CPU_ISA": "AVX512_CORE_BF16"}  # a figure names what oneDNN was allowed
+    figure = report["training"][0]
     run = tmp_path / "runs" / "train-fp32-4-0"
     log = [json.loads(x) for x in (run / "train-log.jsonl").read_text().splitlines()]
     seconds = [r["seconds"] for r in log if "loss" in r]

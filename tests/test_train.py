@@ -127,22 +127,25 @@ def test_bf16_training_loss_falls_like_fp32(tmp_path, tiny_multilingual_no_dropo
 
 
 def test_length_sorted_sub_batches_give_the_same_loss_and_gradients(tmp_path, tiny_multilingual_no_dropout):
-    """Encoding a step in length-sorted sub-batches changes what is padded, not what is computed."""
+    """Encoding a step in length-sorted sub-batches, padded to multiples of 16 or to exact lengths
+    (``train.pad_multiple``), changes what is padded, not what is computed."""
     results = []
-    for sub in (0, 3):
-        trainer = Trainer(rc.from_dict(_parsed(tiny_recipe(tiny_multilingual_no_dropout, sub_batch=sub))),
-                          tmp_path / f"out{sub}", quiet=True)
+    for sub, pad in ((0, 16), (3, 16), (3, 1)):
+        recipe = tiny_recipe(tiny_multilingual_no_dropout, sub_batch=sub, pad_multiple=pad)
+        trainer = Trainer(rc.from_dict(_parsed(recipe)), tmp_path / f"out{sub}-{pad}", quiet=True)
+        assert trainer.model.module.pad_multiple == pad
         batch = trainer.sampler.next_batch()
         trainer.optimizer.zero_grad()
         loss = trainer.batch_loss(batch)
         loss.backward()
         grads = {n: p.grad.clone() for n, p in trainer.model.module.named_parameters() if p.grad is not None}
         results.append((loss.item(), grads, batch))
-    (l0, g0, b0), (l3, g3, b3) = results
-    assert b0 == b3 and l3 == pytest.approx(l0, rel=1e-5)
-    assert g0.keys() == g3.keys() and len(g0) > 10
-    for name in g0:
-        assert torch.allclose(g0[name], g3[name], atol=1e-6, rtol=1e-4), name
+    (l0, g0, b0), *others = results
+    for l3, g3, b3 in others:
+        assert b0 == b3 and l3 == pytest.approx(l0, rel=1e-5)
+        assert g0.keys() == g3.keys() and len(g0) > 10
+        for name in g0:
+            assert torch.allclose(g0[name], g3[name], atol=1e-6, rtol=1e-4), name
 
 
 def _parsed(text):

@@ -221,18 +221,18 @@ class BiEncoderModule(torch.nn.Module):
 class BiEncoder:
     """Training-side handle: tokenises texts for ``module`` and saves the model directory."""
 
-    def __init__(self, model, tokenizer, config: EncoderConfig, sub_batch: int = 0):
+    def __init__(self, model, tokenizer, config: EncoderConfig, sub_batch: int = 0, pad_multiple: int = PAD_MULTIPLE):
         self.tokenizer, self.config = tokenizer, config
-        self.module = BiEncoderModule(model, tokenizer, config, sub_batch)
+        self.module = BiEncoderModule(model, tokenizer, config, sub_batch, pad_multiple)
 
     @classmethod
-    def build(cls, name: str, config: EncoderConfig, sub_batch: int = 0) -> "BiEncoder":
+    def build(cls, name: str, config: EncoderConfig, sub_batch: int = 0, pad_multiple: int = PAD_MULTIPLE) -> "BiEncoder":
         """From a name (the embedded default, a hub name or a directory: one path, ``from_pretrained``)."""
         model, tokenizer = load_transformer(resolve_start(name))
         limit = position_limit(model)  # a recipe's lengths may exceed what a small model can take
         config = replace(config, max_query_length=min(config.max_query_length, limit),
                          max_passage_length=min(config.max_passage_length, limit))
-        return cls(model, tokenizer, config, sub_batch)
+        return cls(model, tokenizer, config, sub_batch, pad_multiple)
 
     @property
     def model(self):

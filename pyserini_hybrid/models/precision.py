@@ -12,8 +12,8 @@ embeddings of the check set (``check_set``) stay within ``FIDELITY`` (min cosine
 A GPU is no different: on an NVIDIA H200, bf16 autocast made the default recipe's training step slower
 than fp32 (docs/speed.md), so a GPU that supports bf16 is measured too, with the device synchronised
 around each timed pass.
-The decision is cached per (CPU model and flags and threads, or GPU name and CUDA version; torch version;
-model shape; job) under the model cache (``$PYSERINI_HYBRID_CACHE/precision/``, default
+The decision is cached per (CPU model and flags and threads and oneDNN's ISA settings, or GPU name and CUDA
+version; torch version; model shape; job) under the model cache (``$PYSERINI_HYBRID_CACHE/precision/``, default
 ``~/.cache/pyserini_hybrid/precision/``), so it is measured once, in a few seconds; where the CPU has no bf16
 instruction at all, or the GPU does not support bf16, ``auto`` is fp32 at once.
 A setting (``--precision``, ``train.precision``, ``$PYSERINI_HYBRID_PRECISION`` for encoding, the model
@@ -44,6 +44,11 @@ FIDELITY = 0.9999  # bf16 only where every check-set embedding keeps cosine >= t
 MARGIN = 1.05      # bf16 only where it is at least 5 % faster: fp32 is exact, a tie goes to it
 REPEATS = 2        # timed passes per precision, after one untimed pass each (oneDNN builds its kernels)
 PROTOCOL = 1       # bump when the measurement changes: older cached decisions are then measured again
+# oneDNN settings that change which kernels run bf16 (``ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16`` hides AMX from it:
+# on a Xeon family 6 model 207 that turned bf16 matrix products from 3.3x fp32 into 0.61x), so a decision
+# measured under one setting must not be read under another
+ONEDNN_ENV = ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "ONEDNN_CPU_ISA_HINTS", "DNNL_CPU_ISA_HINTS",
+              "ONEDNN_DEFAULT_FPMATH_MODE", "DNNL_DEFAULT_FPMATH_MODE")
 
 
 @functools.lru_cache(maxsize=1)
@@ -153,13 +158,16 @@ def gpu_has_bf16(device) -> bool:
 
 
 def machine_key(threads: int, device: str = "cpu") -> dict:
-    """What a decision is valid for: the CPU (model, flags, threads) or the GPU (name, CUDA), and torch."""
+    """What a decision is valid for: the CPU (model, flags, threads, oneDNN's ISA settings where set) or the GPU
+    (name, CUDA), and torch."""
     import torch
 
     if is_gpu(device):
         return {"gpu": gpu_name(device), "cuda": torch.version.cuda, "torch": torch.__version__}
-    return {"cpu": cpu_name(), "flags": hashlib.sha256(" ".join(sorted(cpu_flags())).encode()).hexdigest()[:12],
-            "threads": threads, "torch": torch.__version__}
+    key = {"cpu": cpu_name(), "flags": hashlib.sha256(" ".join(sorted(cpu_flags())).encode()).hexdigest()[:12],
+           "threads": threads, "torch": torch.__version__}
+    onednn = {k: os.environ[k] for k in ONEDNN_ENV if os.environ.get(k)}
+    return {**key, "onednn": onednn} if onednn else key  # unset: the key (and older caches) as before
 
 
 def cache_file(job: str, shape: dict, threads: int, device: str = "cpu") -> Path:

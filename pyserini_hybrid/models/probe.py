@@ -57,11 +57,12 @@ class PrecisionProbe:
     cut to typical lengths; the check set's own texts give the fidelity (min cosine, bf16 against fp32).
     The module's gradients and the global RNG are left as they were found."""
 
-    def __init__(self, model, tokenizer, config: EncoderConfig, sub_batch: int = 8, pairs: int = 16):
+    def __init__(self, model, tokenizer, config: EncoderConfig, sub_batch: int = 8, pairs: int = 16,
+                 pad_multiple: int = PAD_MULTIPLE):
         from .check_set import CHECK_SET
 
         self.model, self.tokenizer, self.config = model, tokenizer, config
-        self.sub_batch, self.pairs = sub_batch, pairs
+        self.sub_batch, self.pairs, self.pad_multiple = sub_batch, pairs, pad_multiple
         self.texts = [t for _, t in CHECK_SET]
         self.stream = [i for ids in tokenizer(self.texts, add_special_tokens=False)["input_ids"] for i in ids]
         self.limit = position_limit(model)
@@ -121,7 +122,7 @@ class PrecisionProbe:
 
     def _train_step(self, precision: str) -> None:
         c = self.config
-        module = BiEncoderModule(self.model, self.tokenizer, c, self.sub_batch)
+        module = BiEncoderModule(self.model, self.tokenizer, c, self.sub_batch, self.pad_multiple)
         was_training = self.model.training
         self.model.train()
         grads = {n: p.grad for n, p in self.model.named_parameters()}
@@ -160,12 +161,13 @@ class PrecisionProbe:
 
 
 def choose_precision(requested: str, job: str, model, tokenizer, config: EncoderConfig, device: str = "cpu",
-                     sub_batch: int = 8, pairs: int = 16, quiet: bool = False, **shape) -> prec.Choice:
+                     sub_batch: int = 8, pairs: int = 16, quiet: bool = False, pad_multiple: int = PAD_MULTIPLE,
+                     **shape) -> prec.Choice:
     """``precision.choose`` for a loaded model (``auto`` measures it when no decision is cached)."""
     if job == "train":
-        shape = {"sub_batch": sub_batch, "pairs": pairs, "pad_multiple": PAD_MULTIPLE, **shape}
+        shape = {"sub_batch": sub_batch, "pairs": pairs, "pad_multiple": pad_multiple, **shape}
     return prec.choose(requested, job, model_shape(model.config.to_dict(), config, **shape),
-                       lambda: PrecisionProbe(model, tokenizer, config, sub_batch, pairs), device, quiet)
+                       lambda: PrecisionProbe(model, tokenizer, config, sub_batch, pairs, pad_multiple), device, quiet)
 
 
 def precision_for(model_dir: str | Path, requested: str, job: str = "encode", device: str = "cpu") -> prec.Choice:

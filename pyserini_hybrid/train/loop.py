@@ -100,7 +100,7 @@ class Trainer:
         self.val_task = build_task(self.pairs, self.val_rows, recipe.data.validation_groups)
         self.bm25_negatives = self._mine() if recipe.data.hard_negatives == "bm25" else {}
         torch.manual_seed(t.seed + self.rank)
-        self.model = BiEncoder.build(recipe.model.name, recipe.model.encoder_config(), t.sub_batch)
+        self.model = BiEncoder.build(recipe.model.name, recipe.model.encoder_config(), t.sub_batch, t.pad_multiple)
         self.model.module.to(self.device)
         self.frozen = self.model.freeze_word_embeddings() if t.freeze_word_embeddings else 0
         self.model.module.train()
@@ -123,7 +123,7 @@ class Trainer:
             pairs = t.batch_size // self.world
             choice = choose_precision(t.precision, "train", self.model.model, self.model.tokenizer, self.model.config,
                                       self.device, t.sub_batch, min(pairs, 2 * t.sub_batch if t.sub_batch else 16),
-                                      quiet=self.quiet, frozen=bool(self.frozen))
+                                      quiet=self.quiet, pad_multiple=t.pad_multiple, frozen=bool(self.frozen))
         choice = all_gather_object(choice)[0]
         self.precision, self.precision_choice = choice.precision, choice.record()
 

@@ -77,6 +77,8 @@ class TrainArgs:
     threads: int = 0                # torch threads; 0 = torch's default
     precision: str = "auto"         # fp32 | bf16 (autocast, fp32 master weights) | auto: the faster here, measured once (models.precision)
     sub_batch: int = 8              # texts per length-sorted encoder pass inside a step (0: one padded batch)
+    pad_multiple: int = 16          # pad each encoder pass to a multiple of this many tokens (models.encoder.PAD_MULTIPLE:
+                                    # a few shapes, so oneDNN builds a few kernels); 1: exact lengths (docs/speed.md)
 
 
 @dataclass(frozen=True)
@@ -148,6 +150,7 @@ def validate(r: Recipe, where: str) -> None:
         (t.seed >= 0, f"train.seed must be non-negative, got {t.seed}"),
         (t.seed < SEED_LIMIT, f"train.seed must be below 2**32 ({SEED_LIMIT}), got {t.seed}"),
         (t.threads >= 0 and t.sub_batch >= 0, "train.threads and train.sub_batch must be non-negative"),
+        (t.pad_multiple >= 1, f"train.pad_multiple must be at least 1 (1: exact lengths), got {t.pad_multiple}"),
         (t.schedule in SCHEDULES, f"train.schedule must be one of {', '.join(SCHEDULES)}, got {t.schedule!r}"),
         (t.warmup_steps >= 0 and d.validation_groups >= 0, "train.warmup_steps and data.validation_groups must be >= 0"),
         (all(isinstance(x, int) and 1 <= x < t.steps for x in t.export_steps),

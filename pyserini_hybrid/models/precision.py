@@ -157,6 +157,11 @@ def gpu_has_bf16(device) -> bool:
         return bool(torch.cuda.is_bf16_supported())
 
 
+def onednn_settings() -> dict[str, str]:
+    """The oneDNN ISA and math-mode variables set in this environment (``ONEDNN_ENV``)."""
+    return {k: os.environ[k] for k in ONEDNN_ENV if os.environ.get(k)}
+
+
 def machine_key(threads: int, device: str = "cpu") -> dict:
     """What a decision is valid for: the CPU (model, flags, threads, oneDNN's ISA settings where set) or the GPU
     (name, CUDA), and torch."""
@@ -166,7 +171,7 @@ def machine_key(threads: int, device: str = "cpu") -> dict:
         return {"gpu": gpu_name(device), "cuda": torch.version.cuda, "torch": torch.__version__}
     key = {"cpu": cpu_name(), "flags": hashlib.sha256(" ".join(sorted(cpu_flags())).encode()).hexdigest()[:12],
            "threads": threads, "torch": torch.__version__}
-    onednn = {k: os.environ[k] for k in ONEDNN_ENV if os.environ.get(k)}
+    onednn = onednn_settings()
     return {**key, "onednn": onednn} if onednn else key  # unset: the key (and older caches) as before
 
 

@@ -181,12 +181,12 @@ def _range(s: dict, fmt: str = "{:.2f}") -> str:
 def run(args) -> dict:
     import torch
 
-    from ..models.precision import ONEDNN_ENV, cpu_flags, cpu_has_bf16, cpu_name
+    from ..models.precision import cpu_flags, cpu_has_bf16, cpu_name, onednn_settings
     from ..retrieval.dense import ENCODE_CHUNK, resolve_model
 
     model_dir = resolve_model(args.model)
     flags = sorted(f for f in cpu_flags() if f in ("avx512f", "avx512_bf16", "amx_bf16", "amx_tile", "avx2"))
-    onednn = {k: os.environ[k] for k in ONEDNN_ENV if os.environ.get(k)}  # e.g. AMX hidden from oneDNN
+    onednn = onednn_settings()  # e.g. AMX hidden from oneDNN: figures differ, so the report names it
     print(f"{cpu_name()} | flags {' '.join(flags) or '(none)'} | bf16 instructions: {cpu_has_bf16()} | "
           + "".join(f"{k}={v} | " for k, v in onednn.items())
           + f"{os.cpu_count()} CPUs, {args.threads} threads | torch {torch.__version__} | {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")

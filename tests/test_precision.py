@@ -18,6 +18,7 @@ from pyserini_hybrid.models.encoder import (
     token_ids,
 )
 from pyserini_hybrid.models.probe import PrecisionProbe
+from pyserini_hybrid.train.recipe import TrainArgs
 
 TEXTS = ["Der Fluss fließt durch die alte Stadt.", "The river flows through the old town and on to the sea.",
          "长城有多长？", "Москва — столица России.", "نهر النيل أطول نهر في أفريقيا", "A", "富士山は日本で最も高い山です。",
@@ -216,6 +217,7 @@ def test_padded_length():
     assert enc.padded_length(120, 130, 16) == 128 and enc.padded_length(129, 130, 16) == 130  # never past the positions
     assert enc.padded_length(17, 256, multiple=1) == 17
     assert enc.PAD_MULTIPLE == 1 and enc.padded_length(17, 256) == 17  # exact lengths unless a recipe asks
+    assert TrainArgs().pad_multiple == enc.PAD_MULTIPLE  # the recipe's default is the module's (two literals)
 
 
 @pytest.mark.parametrize("sub_batch", [0, 3])

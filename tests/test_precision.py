@@ -31,6 +31,8 @@ def bf16_cpu(monkeypatch, tmp_path):
     monkeypatch.setattr(prec, "cpu_flags", lambda: frozenset({"avx512f", "amx_bf16"}))
     monkeypatch.setenv("PYSERINI_HYBRID_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv(prec.ENV, raising=False)
+    for cap in ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA"):  # CI may play an AVX2 CPU with these
+        monkeypatch.delenv(cap, raising=False)
     return tmp_path / "cache" / "precision"
 
 
@@ -44,6 +46,18 @@ def force(monkeypatch, fp32: float, bf16: float, cosine: float = 1.0) -> list:
     monkeypatch.setattr(PrecisionProbe, "seconds", seconds)
     monkeypatch.setattr(PrecisionProbe, "min_cosine", lambda self, job: cosine)
     return calls
+
+
+@pytest.mark.parametrize("variable, cap, usable", [
+    ("ONEDNN_MAX_CPU_ISA", "AVX2", False), ("DNNL_MAX_CPU_ISA", "avx512_core", False),
+    ("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_BF16", True), ("ONEDNN_MAX_CPU_ISA", "ALL", True)])
+def test_a_onednn_isa_cap_below_bf16_counts_as_no_bf16_instruction(bf16_cpu, monkeypatch, variable, cap, usable):
+    """``ONEDNN_MAX_CPU_ISA=AVX2`` makes oneDNN emulate bf16 as an AVX2-only CPU does: auto must not measure it."""
+    assert prec.cpu_has_bf16()
+    monkeypatch.setenv(variable, cap)
+    assert prec.cpu_has_bf16() is usable
+    if not usable:
+        assert prec.choose("auto", "encode").how == "no bf16 instructions"
 
 
 def test_no_bf16_instruction_is_fp32_without_measuring(tiny_multilingual, monkeypatch, tmp_path):

@@ -8,6 +8,7 @@ import statistics
 import numpy as np
 import pytest
 
+from pyserini_hybrid.models.precision import cpu_has_bf16
 from pyserini_hybrid.study import speed
 
 
@@ -54,6 +55,8 @@ def test_bad_flags_are_one_line_errors(argv, message, capsys):
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(not cpu_has_bf16(), reason="no bf16 instruction on this CPU: the bf16 lines are not timed "
+                    "(test_no_bf16_instruction_no_bf16_timing)")
 def test_encoding_lines_through_our_pyserini_encoder(tmp_path, tiny_multilingual, converted, capsys, monkeypatch):
     topics, _ = converted
     monkeypatch.setenv("PYSERINI_HYBRID_CACHE", str(tmp_path / "cache"))
@@ -70,3 +73,23 @@ def test_encoding_lines_through_our_pyserini_encoder(tmp_path, tiny_multilingual
     assert by["ours, auto"]["precision_choice"]["requested"] == "auto"
     assert all(x["passages_per_s"]["n"] == 2 and np.isfinite(x["passages_per_s"]["median"]) for x in report["encoding"])
     assert "ours, auto" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_no_bf16_instruction_no_bf16_timing(tmp_path, tiny_multilingual, converted, capsys, monkeypatch):
+    """Where oneDNN has no bf16 instruction (an AVX2-only CPU; here played by capping oneDNN at AVX2) it emulates
+    bf16 at ~1 GFLOP/s: the script times no bf16 matrix product, encoder or training setting, says so, and auto
+    runs fp32 without measuring."""
+    topics, _ = converted
+    monkeypatch.setenv("PYSERINI_HYBRID_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    assert not cpu_has_bf16()
+    assert speed.main(["--model", str(tiny_multilingual), "--topics-dir", str(topics), "--passages", "20",
+                       "--train-steps", "0", "--repeats", "1", "--no-pyserini",
+                       "--json", str(tmp_path / "speed.json")]) == 0  # default --encode fp32 bf16 auto
+    report = json.loads((tmp_path / "speed.json").read_text())
+    assert list(report["matmul_gflops"]) == ["fp32"] and report["bf16"] == speed.NO_BF16
+    assert [x["encoder"] for x in report["encoding"]] == ["ours, fp32", "ours, auto"]
+    auto = report["encoding"][1]["precision_choice"]
+    assert auto["precision"] == "fp32" and auto["how"] == "no bf16 instructions"
+    assert "bf16: not timed: no bf16 instruction" in capsys.readouterr().out

@@ -6,6 +6,7 @@ import contextlib
 import glob
 import hashlib
 import json
+import math
 import os
 import secrets
 import shutil
@@ -234,6 +235,19 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def round_floats(obj, digits: int):
+    """``obj`` with every float rounded to ``digits`` significant digits (ints, strings, None kept). Why: float
+    reductions end in other last bits on other CPUs; a file of rounded numbers is the same on every CPU
+    but where a value sits on a rounding boundary, which comparisons at a relative 1e-9 absorb."""
+    if isinstance(obj, float):
+        return float(f"{obj:.{digits}g}") if math.isfinite(obj) else obj
+    if isinstance(obj, dict):
+        return {k: round_floats(v, digits) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [round_floats(v, digits) for v in obj]
+    return obj
 
 
 def write_json(path: str | os.PathLike, obj) -> None:

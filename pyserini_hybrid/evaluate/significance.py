@@ -21,16 +21,14 @@ With one seed in a system its seed variance cannot be estimated: that term is le
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from scipy import stats
 
 # scipy.stats.bootstrap resamples observations, not clusters, and has no variance-components test;
 # statsmodels' mixed models would fit crossed seed x question effects by REML in minutes on 10^5 units.
 # The few lines below are the closed-form moment estimators (checked for calibration in the tests).
-
-
-
-
 
 def _labels(x, n, name):
     """Factorise labels to 0..k-1 (string or int labels both work)."""
@@ -135,7 +133,10 @@ def compare_systems(a, b, settings, clusters=None, samples=10000, seed=0, alpha=
            "n_units": n, "alpha": alpha}
 
     if cluster_method == "robust":
-        cl_raw = kf * float(e @ e)
+        # An exactly rounded sum, not BLAS's dot: OpenBLAS sums in a different order on each CPU's kernel
+        # (Haswell on AVX2, SkylakeX on AVX-512), which moved the report's p values, intervals and Welch df in
+        # their last bits from one CPU type to another (docs/study.md, "Same numbers on every CPU").
+        cl_raw = kf * math.fsum(e * e)
     else:
         # Written by hand: scipy.stats.bootstrap does not resample clusters.
         # Poisson(1) cluster weights; the exact macro ratio statistic is recomputed.

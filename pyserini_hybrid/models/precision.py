@@ -82,8 +82,16 @@ def cpu_name() -> str:
     return f"{info.get('model name', 'unknown CPU')} (family {info.get('cpu family', '?')} model {info.get('model', '?')})"
 
 
+# oneDNN ISA caps below AVX512_CORE_BF16: oneDNN then emulates bf16 (~1 GFLOP/s, 30-60x slower than fp32) even
+# on a CPU that has the instructions, as on a CPU without them (``ONEDNN_MAX_CPU_ISA=AVX2`` plays an AVX2-only CPU)
+NO_BF16_ISA_CAPS = ("SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE", "AVX512_CORE_VNNI")
+
+
 def cpu_has_bf16() -> bool:
-    return any(flag in cpu_flags() for flag in BF16_CPU_FLAGS)
+    """Whether bf16 matrix products run on bf16 instructions here: the CPU lists them and no oneDNN ISA cap
+    hides them."""
+    cap = (os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA") or "").strip().upper()
+    return cap not in NO_BF16_ISA_CAPS and any(flag in cpu_flags() for flag in BF16_CPU_FLAGS)
 
 
 def check(precision: str, where: str = "--precision") -> str:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.files import atomic_write, write_json
+from ..core.files import atomic_write, round_floats, write_json
 from .config import BM25, LAREQA, UNTUNED, Study, slug
 from .curve_plots import curve_sections
 from .headline import answer_markdown, headline_sentence
@@ -57,6 +57,11 @@ def table_md(rows: dict, columns: list[str], with_p: bool = True, digits: int = 
     return lines
 
 
+# Significant digits of every number in report.json: far below any difference the report discusses, and
+# above the last-bit noise of float reductions on different CPUs (docs/study.md, "Same numbers on every CPU").
+REPORT_DIGITS = 12
+
+
 def write_report(report: dict, study: Study, results: dict, metas: dict, report_dir: Path) -> Path:
     import matplotlib
 
@@ -65,6 +70,7 @@ def write_report(report: dict, study: Study, results: dict, metas: dict, report_
 
     from ..evaluate.render import heatmap
 
+    report = round_floats(report, REPORT_DIGITS)  # every file below is written from the rounded numbers
     report_dir.mkdir(parents=True, exist_ok=True)
     write_json(report_dir / "report.json", report)
     # README's study paragraph, verbatim (tests/test_readme_study_answer.py compares the two)

@@ -368,3 +368,87 @@ def test_non_inferiority_decisions_on_simulated_studies_with_known_truth():
     assert sum(d in ("non-inferior", "equivalent") for d in small) >= 50
     assert call(0.0, 1.0).count("undecided") >= 50
     assert decision({"p_holm": None, "diff_hybrid_minus": None, "ci_hybrid_minus": None}, 0.05, 0.01) == "untested"
+
+
+# 8. Holm's intervals, power, minimum detectable difference, seeds needed ---------------------------
+def test_holm_levels_agree_with_holm_decisions_on_simulated_families():
+    """An interval at its Holm level excludes 0 exactly where Holm rejects, over random families of 12 tests
+    with some true differences (issue 39: decisions and intervals from one rule)."""
+    from pyserini_hybrid.evaluate.significance import holm_levels, interval
+
+    rng = np.random.default_rng(39)
+    agree = 0
+    for _ in range(60):
+        tests = {}
+        for i in range(12):
+            a, b, st, cl = simulate(rng, delta=rng.choice([0.0, 0.02, 0.05]), na=3, nb=3)
+            tests[i] = compare_systems(a, b, st, cl)
+        adjusted = holm({k: t["p"] for k, t in tests.items()})
+        levels = holm_levels({k: t["p"] for k, t in tests.items()})
+        for k, t in tests.items():
+            lo, hi = interval(t, levels[k])
+            assert (lo > 0 or hi < 0) == (adjusted[k] < 0.05), (t["p"], adjusted[k], levels[k], lo, hi)
+            agree += 1
+    assert agree == 720
+
+
+def test_holm_levels_known_values():
+    from pyserini_hybrid.evaluate.significance import holm_levels
+
+    levels = holm_levels({"a": 0.001, "b": 0.02, "c": 0.04, "d": 0.5, "none": None})
+    assert levels["a"] == pytest.approx(1 - 0.05 / 4)  # rejected at step 1 of 4
+    assert levels["b"] == levels["c"] == levels["d"] == pytest.approx(1 - 0.05 / 3)  # after 1 rejection
+    assert levels["none"] is None
+    assert holm_levels({"a": 0.9, "b": 0.8}) == {"a": 0.975, "b": 0.975}  # none rejected: Bonferroni over 2
+
+
+def true_components(seeds, sys_cluster_sd=SD["sys_cluster"]):
+    """compare_systems' variance components of the simulated design, from its parameters."""
+    return {"seed_var_a": SEED_MACRO_SD ** 2, "seed_var_b": SEED_MACRO_SD ** 2, "n_seeds_a": seeds,
+            "n_seeds_b": seeds, "cluster_var": 2 * sys_cluster_sd ** 2 / K, "n_clusters": K}
+
+
+def rejection_rate(rng, delta, seeds, runs=400):
+    return np.mean([compare_systems(*simulate(rng, delta=delta, na=seeds, nb=seeds))["p"] < 0.05 for _ in range(runs)])
+
+
+def test_minimum_detectable_difference_has_its_power_in_simulation():
+    """At the predicted 80 % MDE of the design as run (3 seeds), simulated studies find the difference
+    80 % of the time, within 10 %."""
+    from pyserini_hybrid.evaluate.significance import minimum_detectable, power, variance_with_seeds
+
+    var, df = variance_with_seeds(true_components(3), 3)
+    mde = minimum_detectable(np.sqrt(var), df)
+    assert power(mde, np.sqrt(var), df) == pytest.approx(0.8, abs=0.002)
+    observed = rejection_rate(np.random.default_rng(80), mde, 3)
+    assert abs(observed - 0.8) <= 0.08, observed
+
+
+def test_seeds_needed_has_its_power_in_simulation():
+    """The seeds that the observed components say give 80 % power do, within 10 %; one seed fewer is short."""
+    from pyserini_hybrid.evaluate.significance import power, seeds_needed, variance_with_seeds
+
+    effect = 3.0 * SEED_MACRO_SD  # about 7 seeds: question sampling alone (sd .01) takes most of the budget
+    n = seeds_needed(true_components(3), effect)
+    assert n is not None and n > 3
+    predicted = power(effect, np.sqrt(variance_with_seeds(true_components(3), n)[0]),
+                      variance_with_seeds(true_components(3), n)[1])
+    assert predicted >= 0.8
+    observed = rejection_rate(np.random.default_rng(81), effect, n)
+    assert abs(observed - predicted) <= 0.1 * predicted, (n, observed, predicted)
+    fewer = variance_with_seeds(true_components(3), n - 1)
+    assert power(effect, np.sqrt(fewer[0]), fewer[1]) < 0.8
+    # question sampling alone larger than the effect: no number of seeds is enough
+    assert seeds_needed(true_components(3, sys_cluster_sd=1.0), effect, most=50) is None
+
+
+def test_non_inferiority_power_against_simulation():
+    """Power of showing non-inferiority at a margin when the systems are equal, as predicted and as simulated."""
+    from pyserini_hybrid.evaluate.significance import power, variance_with_seeds
+
+    var, df = variance_with_seeds(true_components(3), 3)
+    margin = 2.5 * np.sqrt(var)
+    predicted = power(0.0, np.sqrt(var), df, margin=margin)
+    rng = np.random.default_rng(82)
+    shown = np.mean([compare_systems(*simulate(rng, na=3, nb=3))["ci_low"] > -margin for _ in range(400)])
+    assert abs(shown - predicted) <= 0.1 * predicted, (shown, predicted)

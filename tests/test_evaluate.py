@@ -74,15 +74,18 @@ def write_run(path, rows):
 
 
 def synthetic_runs(out, run_dir, langs, cross_rank):
-    """Relevant candidate at rank 1 for X->X, at ``cross_rank`` for X->Y; pool ranks 1..len(langs)."""
+    """Relevant candidate at rank 1 for X->X, at ``cross_rank`` for X->Y (after real candidates of Y that are
+    not relevant: evaluate refuses docids that are not Y's candidates); pool ranks 1..len(langs)."""
     run_dir.mkdir()
     for y in langs:
         rows = []
+        with open(out / "xquad-r" / "corpus" / "sentence" / y / "docs.jsonl", encoding="utf-8") as f:
+            candidates = [json.loads(next(f))["id"] for _ in range(cross_rank)]
         for x in langs:
             for line in (out / "xquad-r" / "qrels" / f"{x}-{y}.txt").read_text().splitlines():
                 q, _, d, _ = line.split()
                 rank = 1 if x == y else cross_rank
-                fillers = [f"{y}-filler-{i}" for i in range(rank - 1)]
+                fillers = [c for c in candidates if c != d][:rank - 1]
                 ranked = fillers + [d]
                 rows += [(q, doc, i + 1, 100 - i) for i, doc in enumerate(ranked)]
         write_run(run_dir / f"{y}.trec", rows)

@@ -18,13 +18,17 @@ ENV = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE"
 
 
 def perfect_runs(topics_dir, run_dir, langs):
-    """<Y>.trec for Y in ``langs`` holding only the queries of ``langs``, each relevant candidate at rank 1."""
+    """<Y>.trec for Y in ``langs`` holding only the queries of ``langs``, each relevant candidate at rank 1 and
+    a real candidate of Y that is not relevant at rank 2 (evaluate refuses docids that are not Y's)."""
     run_dir.mkdir(parents=True)
     for y in langs:
         rows = []
+        with open(tp.corpus_dir("xquad-r", y, "sentence", topics_dir) / "docs.jsonl", encoding="utf-8") as f:
+            candidates = [json.loads(next(f))["id"] for _ in range(2)]
         for x in langs:
             for q, docs in read_qrels(tp.qrels_path("xquad-r", x, y, topics_dir)).items():
-                rows += [(q, d, 1, 2.0) for d in docs] + [(q, f"{y}-distractor", 2, 1.0)]
+                other = next(c for c in candidates if c not in docs)
+                rows += [(q, d, 1, 2.0) for d in docs] + [(q, other, 2, 1.0)]
         write_run(pd.DataFrame(rows, columns=["query_id", "doc_id", "rank", "score"]), run_dir / f"{y}.trec", "t")
 
 

@@ -6,6 +6,10 @@ files, the type of every field, duplicates; a violation is one ``InputError`` na
 line. pandas' C parser reads runs of millions of lines in seconds, where ``ir_measures.read_trec_run``
 (a Python generator) takes minutes; we hand ir_measures a DataFrame it accepts directly, and the run
 checks are vectorised (a line number is looked up only once a check has failed).
+
+Every id that enters a TREC or Pyserini file (qids, docids: topics, qrels, runs, corpora, LAReQA question
+ids) is checked once, where it is read, by ``check_id``: whitespace would split it into two fields of every
+whitespace-separated TREC file downstream, a control character or a lone surrogate is no id at all.
 """
 
 from __future__ import annotations
@@ -22,6 +26,33 @@ from .files import atomic_write, not_utf8, require_file
 QRELS_COLUMNS = ["query_id", "doc_id", "relevance"]
 COLUMNS = ["query_id", "iteration", "doc_id", "rank", "score", "tag"]
 RUN_FORMAT = "not a TREC run 'qid Q0 docid rank score tag'"
+# Unicode whitespace (str.isspace: what str.split and trec_eval-style readers split on), C0/C1 controls, and
+# lone surrogates (JSON "\ud800" decodes to one; it cannot be written as UTF-8). One compiled search per id.
+BAD_ID_CHAR = re.compile(r"[\s\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def id_problem(value: str, what: str = "id") -> str | None:
+    """What makes ``value`` unusable as a TREC/Pyserini id (None: nothing): empty, whitespace, a control
+    character. Said with the id's repr, so the message stays one line whatever the id holds."""
+    if not value:
+        return f"empty {what}"
+    m = BAD_ID_CHAR.search(value)
+    if m is None:
+        return None
+    c = m.group()
+    kind = ("whitespace" if c.isspace() else "a lone surrogate (not Unicode text)" if "\ud800" <= c <= "\udfff"
+            else "a control character")
+    shown = value if len(value) <= 80 else value[:77] + "..."
+    return f"{what} {shown!r} contains {kind}"
+
+
+def check_id(value: str, what: str, where: str) -> str:
+    """``value`` if it is a valid TREC token, else ``InputError("<where>: <what> 'a b' contains whitespace")``;
+    ``where`` is ``<file>:<line>`` (or the closest a reader has)."""
+    problem = id_problem(value, what)
+    if problem:
+        raise InputError(f"{where}: {problem}")
+    return value
 
 
 def _lines(path: Path, what: str) -> list[str]:
@@ -58,8 +89,9 @@ def read_topics(path: Path) -> dict[str, str]:
         if "\t" not in line:
             raise InputError(f"{path}:{n}: expected 'qid<TAB>text'")
         qid, text = line.split("\t", 1)
-        if not qid.strip() or qid != qid.strip():
-            raise InputError(f"{path}:{n}: empty qid or one with spaces around it ({qid!r}); expected 'qid<TAB>text'")
+        if not qid.strip():
+            raise InputError(f"{path}:{n}: empty qid ({qid!r}); expected 'qid<TAB>text'")
+        check_id(qid, "qid", f"{path}:{n}")
         if "\t" in text:
             raise InputError(f"{path}:{n}: more than one tab (Pyserini would read only the text up to the second); "
                              "expected 'qid<TAB>text'")
@@ -93,7 +125,9 @@ def read_qrels(path: Path) -> dict[str, dict[str, int]]:
             continue
         if len(parts) != 4 or not re.fullmatch(r"-?\d+", parts[3]):
             raise InputError(f"{path}:{n}: not a TREC qrels line 'qid iter docid relevance' ({line.strip()[:80]!r})")
-        qid, docid = parts[0], parts[2]
+        qid, docid = parts[0], parts[2]  # split() leaves no whitespace; control characters it does
+        check_id(qid, "qid", f"{path}:{n}")
+        check_id(docid, "docid", f"{path}:{n}")
         if (qid, docid) in first:
             raise InputError(f"{path}:{n}: duplicate judgement of {docid} for query {qid} "
                              f"(first on line {first[qid, docid]})")
@@ -130,7 +164,8 @@ def write_qrels(path: Path, rows) -> None:
 def read_run(path: Path) -> pd.DataFrame:
     """A TREC run as a DataFrame (query_id, doc_id, score, rank), or a one-line error naming the file and
     line: a 0-byte or blank file, a line without six fields, a score that is not a finite number, a rank
-    that is not an integer, a (qid, docid) pair listed twice."""
+    that is not an integer, an id that is no TREC token (``check_id``: pandas splits on spaces and tabs
+    only, so a no-break space or a control character stays inside a field), a (qid, docid) pair listed twice."""
     path = Path(path)
     require_file(path)
     if path.stat().st_size == 0:
@@ -168,15 +203,28 @@ def read_run(path: Path) -> pd.DataFrame:
         row = int(np.flatnonzero((bad.isna() | (bad != bad.round())).to_numpy())[0])
         raise InputError(f"{path}: {RUN_FORMAT} (line {_file_line(path, row)}: rank '{df['rank'].iloc[row]}' "
                          "is not an integer)")
-    _check_unique_pairs(path, df)
+    q, qids = pd.factorize(df["query_id"])
+    d, docids = pd.factorize(df["doc_id"])
+    _check_run_ids(path, q, qids, "qid")
+    _check_run_ids(path, d, docids, "docid")
+    _check_unique_pairs(path, df, q, d, len(docids))
     return plain_strings(df[["query_id", "doc_id", "score", "rank"]].copy(), ["query_id", "doc_id"])
 
 
-def _check_unique_pairs(path: Path, df: pd.DataFrame) -> None:
+def _check_run_ids(path: Path, codes: np.ndarray, uniques, what: str) -> None:
+    """``check_id`` on each distinct id of a run column: one regex search over their concatenation (a
+    13M-line run has a few hundred thousand distinct docids); the id and its line only once one fails."""
+    values = uniques.tolist()  # element access on pandas' Arrow strings is 10x slower
+    if all(values) and not BAD_ID_CHAR.search("".join(values)):
+        return
+    k = next(i for i, v in enumerate(values) if id_problem(v, what))
+    row = int(np.flatnonzero(codes == k)[0])
+    check_id(values[k], what, f"{path}:{_file_line(path, row)}")
+
+
+def _check_unique_pairs(path: Path, df: pd.DataFrame, q: np.ndarray, d: np.ndarray, n_docs: int) -> None:
     """A docid twice for one query would be counted twice by some measures and once by others."""
-    q, _ = pd.factorize(df["query_id"])
-    d, docs = pd.factorize(df["doc_id"])
-    dup = pd.Series(q.astype(np.int64) * max(1, len(docs)) + d).duplicated().to_numpy()
+    dup = pd.Series(q.astype(np.int64) * max(1, n_docs) + d).duplicated().to_numpy()
     if dup.any():
         row = int(np.flatnonzero(dup)[0])
         qid, docid = df["query_id"].iloc[row], df["doc_id"].iloc[row]

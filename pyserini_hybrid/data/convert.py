@@ -22,10 +22,9 @@ from ..core.files import (
 )
 from ..core.lock import output_lock
 from ..core.squad import check_squad
-from ..core.trec import clean, read_qrels, read_topics, write_qrels, write_topics
+from ..core.trec import check_id, clean, read_qrels, read_topics, write_qrels, write_topics
 from . import miracl
-from .corpus import read_json_collection
-from .corpus import write_corpus as write_corpus_shards
+from .corpus import noting_judged, read_json_collection, write_corpus
 from .topic_sets import (
     CORPUS_VARIANTS,
     POOL,
@@ -77,8 +76,7 @@ def parse_lareqa(path: Path, lang: str) -> tuple[list[Candidate], list[Question]
                     sid, text = qa["id"], qa["question"]
                 except (KeyError, IndexError, TypeError):
                     raise InputError(f"{where}: a question lacks id, question or answers[0].answer_start") from None
-                if not str(sid).strip() or any(c.isspace() for c in str(sid)):
-                    raise InputError(f"{where}: question id {str(sid)!r} is not a TREC query id (empty or with spaces)")
+                check_id(str(sid), "question id", where)  # it becomes the qid <lang>-<id> of every TREC file
                 if not clean(text):  # an empty topic: bm25 would fail on it, dense only after encoding everything
                     raise InputError(f"{where}: question {sid} is empty (whitespace only)")
                 hit = [i for i, (b, e) in zip(ids, breaks) if b <= start < e]
@@ -88,14 +86,6 @@ def parse_lareqa(path: Path, lang: str) -> tuple[list[Candidate], list[Question]
     if not questions:
         raise InputError(f"{path}: no questions found")
     return candidates, questions
-
-
-def write_corpus(path: Path, docs) -> None:
-    """docs: (docid, contents) pairs, as a Pyserini JsonCollection file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
-        for docid, contents in docs:
-            f.write(json.dumps({"id": docid, "contents": contents}, ensure_ascii=False) + "\n")
 
 
 def _verify_source(path: Path, expected_sha: str | None, warnings: list[str], origin: str = "topics/manifest.json") -> str:
@@ -143,10 +133,10 @@ def convert_lareqa(dataset: str, spec: dict, root: Path, out: Path) -> dict:
     for lang, (cands, questions) in by_lang.items():
         counts[lang] = {"questions": len(questions), "candidates": len(cands)}
         write_topics(out / f"topics.{lang}.tsv", [(q.qid, q.text) for q in questions])
-        for variant in CORPUS_VARIANTS:
-            write_corpus(out / "corpus" / variant / lang / "docs.jsonl",
+        for variant in CORPUS_VARIANTS:  # one docs.jsonl each (size: all in one file); the docid hashes once
+            write_corpus(out / "corpus" / variant / lang,
                          ((c.docid, c.sentence if variant == "sentence" else f"{c.sentence}\n{c.context}")
-                          for c in cands))
+                          for c in cands), len(cands), out / "docids" / f"{lang}.npy" if variant == "sentence" else None)
         for other in langs:
             # X -> Y: only the questions whose id also exists in Y (MLQA-R is partly parallel)
             rows = [(q.qid, answers[q.source_id][other]) for q in questions if other in answers[q.source_id]]
@@ -264,12 +254,14 @@ def convert_pyserini(dataset: str, spec: dict, root: Path, out: Path, languages=
                                                                         _origin(spec))}
                          for k in ("topics", "qrels")}
         topics, qrels = read_topics(root / lspec["topics"]), read_qrels(root / lspec["qrels"])
-        kept = [(q, t) for q, t in topics.items() if q in qrels]
-        if not kept:
+        if not any(q in qrels for q in topics):
             raise InputError(f"{root / lspec['qrels']}: no judged query is among the topics of {root / lspec['topics']}")
+        judged, found = {d for docs in qrels.values() for d in docs}, set()  # as MIRACL's: judged docids seen
+        passages = noting_judged(read_json_collection(root / lspec["corpus"]), judged, found)
+        written = write_corpus(out / "corpus" / "sentence" / lang, passages, shard, out / "docids" / f"{lang}.npy")
+        kept, qrels, dropped = miracl.keep_judged(topics.items(), qrels, found, root / lspec["qrels"], lang,
+                                                  root / lspec["corpus"])
         write_topics(out / f"topics.{lang}.tsv", kept)
-        written = write_corpus_shards(out / "corpus" / "sentence" / lang, read_json_collection(root / lspec["corpus"]),
-                                      shard)
         (out / "corpus" / "context").mkdir(parents=True, exist_ok=True)
         (out / "corpus" / "context" / lang).symlink_to(Path("..") / "sentence" / lang)
         sources[lang]["corpus"] = {"file": lspec["corpus"], "passages_sha256": written["sha256"]}
@@ -278,7 +270,9 @@ def convert_pyserini(dataset: str, spec: dict, root: Path, out: Path, languages=
         write_qrels(out / "qrels" / f"{lang}-{lang}.txt",
                     [(q, d) for q, judged in qrels.items() for d, rel in judged.items() if rel > 0])
         counts[lang] = {"questions": len(kept), "candidates": written["passages"],
-                        "topics_without_qrels": len(topics) - len(kept)}
+                        "topics_without_qrels": len(topics) - len(kept),
+                        **({"judgements_without_passage": dropped} if dropped else {})}
+        warnings += miracl.dropped_judgements(lang, lspec, sources[lang], counts[lang], root)
     unchecked = [x for x in langs if not spec["languages"][x].get("sha256")]
     warnings += _unchecked(dataset, spec, unchecked)
     return {"dataset": dataset, "format": "pyserini", "languages": langs, "counts": counts,

@@ -14,19 +14,15 @@ own checksum recorded in ``meta.json`` and its counts taken from the files.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import sys
-from array import array
 from pathlib import Path
-
-import numpy as np
 
 from ..core.errors import InputError
 from ..core.files import read_jsonl, sha256
-from ..core.trec import clean, read_qrels, read_topics, write_qrels, write_topics
+from ..core.trec import check_id, clean, read_qrels, read_topics, write_qrels, write_topics
 from .analyzers import anserini_analyzer
-from .corpus import link_tree, write_corpus
+from .corpus import DocidHashes, docid_hash, link_tree, noting_judged, passage_problem, write_corpus
 
 MIRACL_LANGUAGES = ("ar", "bn", "de", "en", "es", "fa", "fi", "fr", "hi", "id", "ja", "ko", "ru", "sw", "te",
                     "th", "yo", "zh")
@@ -128,40 +124,29 @@ def stream_passages(path: Path | None, hub: list[str] | None):
 
 
 def _passage_problem(doc) -> str | None:
-    """What is wrong with one passage object (None: nothing): docid and text strings, title a string if given."""
-    if not isinstance(doc, dict) or not {"docid", "text"} <= doc.keys():
-        return "lacks docid/text (MIRACL corpus layout)"
-    for key in ("docid", "text", "title"):
-        if key in doc and not isinstance(doc[key], str):
-            value = doc[key]
-            return f"{key} must be a string, got {'null' if value is None else type(value).__name__}"
-    if not doc["docid"].strip():
-        return "empty docid"
-    return None
-
-
-def _docid_hash(docid: str) -> int:
-    return int.from_bytes(hashlib.blake2b(docid.encode("utf-8"), digest_size=8).digest(), "little", signed=True)
+    """What is wrong with one passage object (None: nothing): docid and text strings, title a string if
+    given, the docid a TREC token, not empty (``corpus.passage_problem``, shared with every format)."""
+    problem = passage_problem(doc, "docid", ("text",), ("title",))
+    return f"{problem} (MIRACL corpus layout)" if problem and problem.startswith("lacks") else problem
 
 
 def check_corpus(path: Path) -> int:
     """Check a local corpus.jsonl before ``datasets`` reads it (its own errors hide the file and line):
     every line JSON with string docid, text and title, no docid twice, at least one passage. Docids are
     remembered as 8-byte hashes (MIRACL en has 32.9 M); only a repeated hash is looked up again."""
-    hashes = array("q")
+    hashes = DocidHashes()
     for n, doc in read_jsonl(path):
         problem = _passage_problem(doc)
         if problem:
             raise InputError(f"{path}:{n}: {problem}")
-        hashes.append(_docid_hash(doc["docid"]))
+        hashes.add(doc["docid"])
     if not hashes:
         raise InputError(f"{path}: empty MIRACL corpus (no passages)")
-    ordered = np.sort(np.frombuffer(hashes, dtype=np.int64))
-    repeated = set(ordered[1:][ordered[1:] == ordered[:-1]].tolist())
+    repeated = hashes.repeated()
     if repeated:
         first: dict[str, int] = {}
         for n, doc in read_jsonl(path):
-            if _docid_hash(doc["docid"]) in repeated:
+            if docid_hash(doc["docid"]) in repeated:
                 if doc["docid"] in first:
                     raise InputError(f"{path}:{n}: duplicate docid {doc['docid']} (first on line {first[doc['docid']]})")
                 first[doc["docid"]] = n
@@ -181,12 +166,15 @@ def bundled(name: str):
         with _quiet_fds():  # Anserini logs its downloads to the process's stdout
             topics = get_topics(name)
             qrels = Path(get_qrels_file(name))
-        return [(str(q), clean(t["title"])) for q, t in topics.items()], qrels
+        pairs = [(str(q), clean(t["title"])) for q, t in topics.items()]
     except Exception as e:  # noqa: BLE001 - pyjnius raises JavaException; say what failed in one line
         where = ("Pyserini downloads them into $PYSERINI_CACHE/topics and /qrels" if pyserini_at_least(2) else
                  "Anserini downloads them into ~/.cache/pyserini/topics-and-qrels")
         raise InputError(f"Pyserini topics {name}: not available ({str(e).splitlines()[0]}; "
                          f"{where}: needs a network)") from None
+    for qid, _ in pairs:  # read here, not through read_topics: checked here
+        check_id(qid, "qid", f"Pyserini topics {name}")
+    return pairs, qrels
 
 
 @contextlib.contextmanager
@@ -240,21 +228,9 @@ def convert_language(lang: str, lspec: dict, sources: dict, root: Path, out: Pat
         raise InputError(f"{qrels_file}: no judged query is among the topics of {lang} (topics and qrels do not match)")
     corpus = root / lspec["corpus"] if "file" in sources["corpus"] else None
     judged, found = {d for docs in qrels.values() for d in docs}, set()
-
-    def passages():  # remembers which judged docids the corpus has (a few thousand, not the corpus)
-        for docid, contents in stream_passages(corpus, lspec.get("hub_corpus")):
-            if docid in judged:
-                found.add(docid)
-            yield docid, contents
-
-    written = write_corpus(out / "corpus" / "sentence" / lang, passages(), shard)
-    if not found:
-        raise InputError(f"{qrels_file}: none of its {len(judged)} judged docids is in the corpus of {lang} "
-                         f"({corpus or sources['corpus'].get('hub')}; qrels and corpus do not match)")
-    total = sum(len(docs) for docs in qrels.values())
-    qrels = {q: kept for q, docs in qrels.items() if (kept := {d: r for d, r in docs.items() if d in found})}
-    dropped = total - sum(len(docs) for docs in qrels.values())
-    kept = [(q, t) for q, t in topics if q in qrels]
+    passages = noting_judged(stream_passages(corpus, lspec.get("hub_corpus")), judged, found)
+    written = write_corpus(out / "corpus" / "sentence" / lang, passages, shard, out / "docids" / f"{lang}.npy")
+    kept, qrels, dropped = keep_judged(topics, qrels, found, qrels_file, lang, corpus or sources["corpus"].get("hub"))
     write_topics(out / f"topics.{lang}.tsv", kept)
     (out / "corpus" / "context").mkdir(parents=True, exist_ok=True)  # passages have no separate context
     (out / "corpus" / "context" / lang).symlink_to(Path("..") / "sentence" / lang)
@@ -266,6 +242,22 @@ def convert_language(lang: str, lspec: dict, sources: dict, root: Path, out: Pat
     sources["corpus"] |= {"passages_sha256": written["sha256"], "files": written["files"]}
     return {"questions": len(kept), "candidates": written["passages"], "topics_without_qrels": len(topics) - len(kept),
             **({"judgements_without_passage": dropped} if dropped else {})}
+
+
+def keep_judged(topics, qrels: dict, found: set, qrels_file, lang: str, corpus) -> tuple[list, dict, int]:
+    """The (qid, text) topics that still have a judgement, the judgements whose docid is in the corpus
+    (``found``) and how many were dropped. Every format's rule: a judgement of a passage nobody can
+    retrieve would score every run lower. No judged passage, or no topic left, is an error."""
+    judged = {d for docs in qrels.values() for d in docs}
+    if not found:
+        raise InputError(f"{qrels_file}: none of its {len(judged)} judged docids is in the corpus of {lang} "
+                         f"({corpus}; qrels and corpus do not match)")
+    total = sum(len(docs) for docs in qrels.values())
+    qrels = {q: kept for q, docs in qrels.items() if (kept := {d: r for d, r in docs.items() if d in found})}
+    kept = [(q, t) for q, t in topics if q in qrels]
+    if not kept:
+        raise InputError(f"{qrels_file}: no query of the topics of {lang} has a judgement of a passage in the corpus")
+    return kept, qrels, total - sum(len(docs) for docs in qrels.values())
 
 
 def dropped_judgements(lang: str, lspec: dict, sources: dict, counts: dict, root: Path) -> list[str]:
@@ -281,9 +273,11 @@ def dropped_judgements(lang: str, lspec: dict, sources: dict, counts: dict, root
 def carry(lang: str, previous: Path, out: Path) -> None:
     """Hard-link a language converted before (same sources) into the new conversion instead of streaming it again."""
     names = [f"topics.{lang}.tsv", f"corpus/sentence/{lang}", f"corpus/context/{lang}", f"qrels/{lang}-{lang}.txt",
-             f"qrels/{lang}-{lang}.judged.txt"]
+             f"qrels/{lang}-{lang}.judged.txt", f"docids/{lang}.npy"]
     for name in names:
         src, dst = previous / name, out / name
+        if name.startswith("docids/") and not src.is_file():
+            continue  # converted before the docid list was kept: evaluate reads the corpus instead
         dst.parent.mkdir(parents=True, exist_ok=True)
         if src.is_symlink():
             dst.symlink_to(os.readlink(src))

@@ -13,6 +13,7 @@ it derives from data we may not commit):
                                   sentence followed by its paragraph; monolingual sets: the same passages)
 - ``qrels/<X>-<Y>.txt``           TREC qrels for query language X against candidates in Y (X == Y: mono)
 - ``qrels/<X>-pool.txt``          TREC qrels against the multilingual pool (LAReQA sets only)
+- ``docids/<lang>.npy``           the language's candidates as sorted docid hashes (``evaluate`` checks runs)
 - ``meta.json``                   counts, languages, settings, source checksums and warnings
 
 Users name sets as Pyserini names its topics: ``xquad-r-en`` (topics), ``xquad-r-en-de`` and
@@ -141,6 +142,11 @@ def topics_path(dataset: str, lang: str = "all", topics_dir: Path | None = None)
 
 def qrels_path(dataset: str, query_lang: str, doc_lang: str, topics_dir: Path | None = None) -> Path:
     return converted_dir(dataset, topics_dir) / "qrels" / f"{query_lang}-{doc_lang}.txt"
+
+
+def docids_path(dataset: str, lang: str, topics_dir: Path | None = None) -> Path:
+    """The sorted docid hashes of a language's candidates (``corpus.DocidHashes``), kept beside the corpus."""
+    return converted_dir(dataset, topics_dir) / "docids" / f"{lang}.npy"
 
 
 def corpus_dir(dataset: str, lang: str, variant: str = "sentence", topics_dir: Path | None = None) -> Path:

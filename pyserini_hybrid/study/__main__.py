@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import sys
 import time
 from pathlib import Path
@@ -34,9 +35,11 @@ def plan_rows(study: Study, units_root: Path, metas: dict) -> tuple[list, tuple]
     from .cost import estimate_minutes, rates
     from .provenance import machine
     from .units import plan_units, read_unit, unit_state
+    from .verify import check_design
 
     units = plan_units(study, metas)
     finished = [(u, r) for u in units for r in [read_unit(units_root, u)] if r]
+    check_design(study, finished, units, units_root)  # a unit of another study file is no unit of this one
     step_s, per_text, source = rates(finished, machine()["cpu"], metas)
     rows = []
     for u in units:
@@ -160,8 +163,9 @@ def main(argv=None) -> int:
     imp = sub.add_parser("import", help="copy finished units from another checkout (e.g. a study worktree) here")
     imp.add_argument("source", type=Path, metavar="DIR", help="its reports/<study>/units (or reports/<study>)")
     args = parser.parse_args(argv)
-    if getattr(args, "for_minutes", None) is not None and args.for_minutes <= 0:
-        raise InputError(f"--for-minutes {args.for_minutes}: must be positive")
+    minutes = getattr(args, "for_minutes", None)
+    if minutes is not None and not (math.isfinite(minutes) and minutes > 0):  # nan passes every comparison
+        raise InputError(f"--for-minutes {minutes}: must be a finite number of minutes above 0")
     tp.register_topic_sets(args.topic_sets)
     tp.use_data_dir(args.data_dir)  # before the study file: a data dir's topic-sets.toml names datasets too
     study = Study.load(args.study, args.quick, args.data_dir)
@@ -174,13 +178,14 @@ def main(argv=None) -> int:
     if args.action == "report":
         from .assemble import assemble
 
-        path = assemble(study, units_root, report_dir, args.data_dir)
+        with output_lock(report_dir, "study report"):  # one writer: two reports would swap files in turn
+            path = assemble(study, units_root, report_dir, args.data_dir)
         print(f"report: {path}")
         return 0
     if args.action == "import":
         from .collect import import_units
 
-        names = import_units(study, args.source, units_root)
+        names = import_units(study, args.source, units_root, args.data_dir)
         print(f"{len(names)} unit(s) imported" + (f"; now: python -m pyserini_hybrid.study {args.study} report"
                                                    if names else ""))
         return 0

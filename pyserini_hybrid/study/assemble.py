@@ -56,6 +56,7 @@ def load_results(study: Study, units_root: Path, done: list[tuple], metas: dict)
     from ..evaluate.ranks import result_from_ranks
     from .language_measures import language_measures
     from .records import read_ranks, read_tsv_gz
+    from .verify import check_depth
 
     clean, adversarial, lang = {}, {}, {}
     for unit, result in done:
@@ -64,6 +65,7 @@ def load_results(study: Study, units_root: Path, done: list[tuple], metas: dict)
             dataset = e["dataset"]
             lareqa = metas[dataset]["format"] == "lareqa"
             ranks = read_ranks(root / e["files"]["ranks"])
+            check_depth(unit.name, e, ranks)  # an edited depth would silently move every censored rank
             res, per = result_from_ranks(ranks, e["depth"], lareqa, e["languages"])
             key = (system_label(e, study), e["seed"], dataset)
             if e["tag"] == "clean":
@@ -102,7 +104,9 @@ def assemble(study: Study, units_root: Path, report_dir: Path, data: str | None 
         main_table,
         miracl_table,
     )
+    from .verify import check_design, check_unit_files, warn_unverified
 
+    unverified = check_unit_files(units_root) if units_root.is_dir() else []  # first: cheap, before any work
     with tempfile.TemporaryDirectory() as tmp:  # converted topics: qrels, languages and counts (data only)
         names = set(study.datasets) | ({study.adversarial["dataset"]} if study.adversarial else set())
         metas = {d: convert(d, data, Path(tmp), quiet=True) for d in sorted(names)}
@@ -111,7 +115,9 @@ def assemble(study: Study, units_root: Path, report_dir: Path, data: str | None 
         if not done:
             raise InputError(f"{units_root}: no finished unit of study {study.name} (run: python -m "
                              f"pyserini_hybrid.study {study.source} run)")
+        check_design(study, done, units, units_root)
         fp = check_fingerprints(done)
+        warn_unverified([u for u in unverified if u in {x.name for x, _ in done}], study)
         clusters = paragraph_clusters(study, data, Path(tmp), metas)
         results, adversarial, lang = load_results(study, units_root, done, metas)
     finished = {u.name for u, _ in done}

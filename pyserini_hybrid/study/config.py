@@ -11,65 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.errors import InputError
-from ..core.files import PROJECT_ROOT, load_toml, toml_line
+from ..core.files import PROJECT_ROOT, load_toml
 from ..data import topic_sets as tp
+from .file_checks import INT_LIMIT, check_keys, check_seeds, check_values
 
 LAREQA = ("xquad-r", "mlqa-r")
 UNTUNED, BM25 = "mE5-small", "BM25"
-
-
-KEYS = {  # section -> {key: type}; every key of a study file is checked against these
-    "study": {"name": str, "recipe": str, "training_data": list, "seeds": list, "budgets": list,
-              "warmup_steps": int, "datasets": list, "languages": list, "curve_languages": dict, "hits": int,
-              "fusion": str, "miracl_seeds": int, "precision": str},
-    "sweep": {"alphas": list, "seeds": list},
-    "native": {"datasets": list, "seeds": list, "variants": list},
-    "selection": {"steps": int, "lr": list, "temperature": list, "seed": int},
-    "diversity": {"sets": list, "datasets": list},
-    "adversarial": {"dataset": str, "languages": list, "kinds": list, "seed": int},
-    "quick": {"budgets": list, "seeds": list, "datasets": list, "languages": list, "curve_languages": dict,
-              "hits": int, "diversity": list, "sweep_alphas": list, "selection_steps": int, "selection_lr": list,
-              "adversarial_languages": list, "adversarial_kinds": list, "warmup_steps": int,
-              "native_variants": list},
-}
-SECTIONS = {"variants", *KEYS}
-
-
-def check_keys(path: Path, raw: dict) -> None:
-    """Unknown sections or keys and wrong types are errors, as in recipes (a typo must not silently change a
-    study)."""
-    if set(raw) - SECTIONS:
-        raise InputError(f"{path}: unknown section(s) {', '.join(sorted(set(raw) - SECTIONS))}")
-    for section, keys in KEYS.items():
-        table = raw.get(section, {})
-        if not isinstance(table, dict):
-            raise InputError(f"{path}: [{section}] must be a table")
-        unknown = sorted(set(table) - set(keys))
-        if unknown:
-            raise InputError(f"{path}: unknown key(s) in [{section}]: {', '.join(unknown)} "
-                             f"(known: {', '.join(keys)})")
-        for key, value in table.items():
-            if not isinstance(value, keys[key]) or isinstance(value, bool):
-                raise InputError(f"{path}: {section}.{key} must be {keys[key].__name__}, got {value!r}")
-    for name, alpha in raw.get("variants", {}).items():
-        if not isinstance(alpha, (int, float)) or isinstance(alpha, bool) or not 0.0 <= alpha <= 1.0:
-            raise InputError(f"{path}: variants.{name} must be a number (alpha) in [0, 1], got {alpha!r}")
-
-
-SEED_LIMIT = 2 ** 32
-SEED_KEYS = (("study", "seeds"), ("sweep", "seeds"), ("native", "seeds"), ("selection", "seed"),
-             ("adversarial", "seed"), ("quick", "seeds"))
-
-
-def check_seeds(path: Path, raw: dict, text: str) -> None:
-    """Every seed a whole number in [0, 2**32): a larger one fails deep inside numpy or torch."""
-    for section, key in SEED_KEYS:
-        value = raw.get(section, {}).get(key)
-        for seed in value if isinstance(value, list) else [] if value is None else [value]:
-            if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < SEED_LIMIT:
-                line = toml_line(text, section, key)
-                raise InputError(f"{path}{f':{line}' if line else ''}: {section}.{key}: seeds are whole numbers in "
-                                 f"[0, 2**32), got {seed!r}")
 
 
 @dataclass
@@ -118,6 +65,7 @@ class Study:
         raw, text = load_toml(path, "TOML study file")
         check_keys(path, raw)
         check_seeds(path, raw, text)
+        check_values(path, raw, text)
         s = raw.get("study", {})
         try:
             study = cls(name=s["name"], recipe=PROJECT_ROOT / s["recipe"] if not Path(s["recipe"]).is_absolute()
@@ -207,8 +155,20 @@ class Study:
                       f"not among the languages {d} has here ({', '.join(langs)})")
 
     def validate(self, path: Path) -> None:
+        from ..data.perturb import KINDS
+        from ..data.user_sets import NAME
         from ..train.pairs import SOURCES
 
+        if not isinstance(self.name, str) or not NAME.fullmatch(self.name):
+            raise InputError(f"{path}: [study] name {self.name!r}: lower-case letters, digits, dots and single "
+                             "hyphens, as a topic-set name (it names the report and work folders)")
+        slugs = {}  # a variant's name becomes part of unit and folder names
+        for name in self.variants:
+            if not slug(name):
+                raise InputError(f"{path}: [variants] {name!r}: needs a letter or digit (it names units)")
+            if slug(name) in slugs:
+                raise InputError(f"{path}: [variants] {name!r} gives the same unit names as {slugs[slug(name)]!r}")
+            slugs[slug(name)] = name
         known = tp.manifest()
         for key, names in (("[study] datasets", self.datasets), ("[diversity] datasets", self.diversity_datasets),
                            ("[study] curve_languages", list(self.curve_languages))):
@@ -246,10 +206,38 @@ class Study:
                              f"({', '.join(self.variants)})")
         if "hybrid" not in self.variants or not self.seeds:
             raise InputError(f"{path}: [variants] must include \"hybrid\" and [study] at least one seed")
-        if not self.budgets or self.budgets[0] < 1 or len(set(self.budgets)) != len(self.budgets):
-            raise InputError(f"{path}: [study] budgets must be distinct positive step counts, got {self.budgets}")
+        if not self.budgets or self.budgets[0] < 1 or len(set(self.budgets)) != len(self.budgets) \
+                or self.budgets[-1] >= INT_LIMIT:
+            raise InputError(f"{path}: [study] budgets must be distinct positive step counts below 2**31, got "
+                             f"{self.budgets}")
+        if self.hits >= INT_LIMIT or int(self.selection.get("steps", 1)) >= INT_LIMIT:
+            raise InputError(f"{path}: [study] hits and [selection] steps must be below 2**31")
         if any(not 0.0 <= a <= 1.0 for a in self.sweep.get("alphas", [])):
             raise InputError(f"{path}: [sweep] alphas must lie in [0, 1], got {self.sweep['alphas']}")
+        alphas = self.sweep.get("alphas", [])
+        if len({f"{a:g}" for a in alphas}) != len(alphas):
+            raise InputError(f"{path}: [sweep] alphas {alphas}: two give the same unit name (alpha-<a:g>)")
+        same = [a for a in alphas if a in self.variants.values()]
+        if same:
+            _warn(f"{path}: [sweep] alphas {', '.join(f'{a:g}' for a in same)}: already a [variants] alpha (that "
+                  "model is trained twice, once as a batching and once as a sweep point)")
+        for key in ("lr", "temperature"):
+            if any(v <= 0 for v in self.selection.get(key, [])):
+                raise InputError(f"{path}: [selection] {key} must be above 0, got {self.selection[key]}")
+        unknown = sorted(set(self.adversarial.get("kinds", [])) - set(KINDS))
+        if unknown:
+            raise InputError(f"{path}: [adversarial] kinds: unknown {', '.join(unknown)} (choose from "
+                             f"{', '.join(KINDS)})")
+        if self.adversarial and self.adversarial.get("dataset") not in known:
+            raise InputError(f"{path}: [adversarial] dataset {self.adversarial.get('dataset')!r}: unknown (choose "
+                             f"from {', '.join(known)})")
+        with_data = {x for d, s in SOURCES.items() if not self.training_data or d in self.training_data
+                     for x in s["files"]}
+        for langs in self.diversity:
+            missing = [x for x in langs if x not in with_data]
+            if missing:
+                raise InputError(f"{path}: diversity set {langs}: no training data in {', '.join(missing)} "
+                                 f"(languages with data: {', '.join(sorted(with_data))})")
         parallel = [set(s["files"]) for s in SOURCES.values() if s["parallel"]]
         for langs in self.diversity:
             if self.variants["hybrid"] < 1.0 and not any(len(p & set(langs)) >= 2 for p in parallel):

@@ -20,9 +20,10 @@ from . import records
 from .collect import portable_card
 from .config import BM25, UNTUNED, Study, slug
 from .cost import unit_steps, unit_texts
-from .provenance import fingerprint, git_commit, machine
+from .provenance import fingerprint, git_commit, machine, study_values
 from .training import base_recipe, model_dir
 from .units import UNIT_FILE, Unit, unit_dir
+from .verify import HASHES, file_hashes
 
 
 def selection_choice(study: Study, units_root: Path, units: list[Unit]) -> dict | None:
@@ -254,6 +255,7 @@ def run_unit(study: Study, unit: Unit, units: list[Unit], units_root: Path, work
                        "train_seconds": card["seconds"], "precision": card.get("precision")})
     result["evaluations"] = rec.entries
     result["fingerprint"] = fingerprint(study, start_sha, data)
+    result["design"] = study_values(study)  # compared field by field once other code can't recompute the hash
     result["commit"] = git_commit()
     result["machine"] = machine(study.precision)
     seconds["total"] = round(time.time() - t_start, 1)
@@ -264,5 +266,6 @@ def run_unit(study: Study, unit: Unit, units: list[Unit], units_root: Path, work
                       "eval_seconds": round(seconds["total"] - train_s, 1),
                       "machine_seconds": round(seconds["total"] + earlier, 1),
                       "earlier_train_seconds": round(earlier, 1)}
+    result[HASHES] = file_hashes(out)  # import and report verify them: a changed rank must not pass silently
     write_json(out / UNIT_FILE, result)  # last: its presence means done
     return result

@@ -65,6 +65,12 @@ def versions() -> dict:
     return out
 
 
+def study_values(study: Study) -> dict:
+    """The validated study file as the code sees it (after --quick) as JSON values, without where it and its
+    recipe were read from (a unit's recorded recipe holds the recipe's content)."""
+    return json.loads(json.dumps({k: v for k, v in study.__dict__.items() if k not in ("source", "recipe")}))
+
+
 def study_hash(study: Study) -> str:
     """The validated study file as the code sees it (after --quick), without where it was read from."""
     d = {k: v for k, v in study.__dict__.items() if k != "source"}

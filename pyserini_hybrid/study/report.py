@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import numpy as np
 
-from ..core.files import atomic_write, round_floats, write_json
+from ..core.files import atomic_write, clean_stale_temps, round_floats, temp_dir_in, write_json
 from .config import BM25, LAREQA, UNTUNED, Study, slug
 from .curve_plots import curve_sections
 from .headline import answer_markdown, headline_sentence
@@ -60,9 +62,30 @@ def table_md(rows: dict, columns: list[str], with_p: bool = True, digits: int = 
 # Significant digits of every number in report.json: far below any difference the report discusses, and
 # above the last-bit noise of float reductions on different CPUs (docs/study.md, "Same numbers on every CPU").
 REPORT_DIGITS = 12
+REPORT_FILE = "report.json"  # moved into place last: its presence with new content means the report is whole
 
 
 def write_report(report: dict, study: Study, results: dict, metas: dict, report_dir: Path) -> Path:
+    """Write the report's files into a temporary folder inside ``report_dir``, then move them into place,
+    report.json last (the old one removed first): a report interrupted at any moment never leaves a new
+    report.json beside the old report.md, answer.md or plots. A killed writer's folder is removed by the next."""
+    report = round_floats(report, REPORT_DIGITS)  # every file below is written from the rounded numbers
+    report_dir.mkdir(parents=True, exist_ok=True)
+    clean_stale_temps(report_dir / "report")
+    tmp = temp_dir_in(report_dir, "report")
+    try:
+        write_files(report, study, results, tmp)
+        (report_dir / REPORT_FILE).unlink(missing_ok=True)  # no report.json while the other files change
+        for name in sorted(p.name for p in tmp.iterdir() if p.name != REPORT_FILE):
+            os.replace(tmp / name, report_dir / name)
+        os.replace(tmp / REPORT_FILE, report_dir / REPORT_FILE)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return report_dir / "report.md"
+
+
+def write_files(report: dict, study: Study, results: dict, report_dir: Path) -> Path:
+    """report.json, answer.md, the plots and report.md into ``report_dir`` (``write_report``'s temporary folder)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -70,9 +93,7 @@ def write_report(report: dict, study: Study, results: dict, metas: dict, report_
 
     from ..evaluate.render import heatmap
 
-    report = round_floats(report, REPORT_DIGITS)  # every file below is written from the rounded numbers
-    report_dir.mkdir(parents=True, exist_ok=True)
-    write_json(report_dir / "report.json", report)
+    write_json(report_dir / REPORT_FILE, report)
     # README's study paragraph, verbatim (tests/test_readme_study_answer.py compares the two)
     with atomic_write(report_dir / "answer.md") as f:
         f.write(answer_markdown(report, f"python -m pyserini_hybrid.study {report['study']} report") + "\n")

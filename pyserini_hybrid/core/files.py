@@ -277,8 +277,9 @@ def temp_dir_in(directory: str | os.PathLike, name: str) -> Path:
 
 
 def load_toml(path: str | os.PathLike, what: str = "TOML file") -> tuple[dict, str]:
-    """A TOML file's table and text; a byte-order mark, a byte that is not UTF-8 or a syntax error is one
-    line ``<file>:<line>: <problem>`` (not Python's codec or parser wording)."""
+    """A TOML file's table and text; a byte-order mark, a byte that is not UTF-8, a syntax error or tables
+    and arrays nested too deeply for Python's parser (a ``RecursionError``) is one line
+    ``<file>[:<line>]: <problem>`` (not Python's codec or parser wording, never a traceback)."""
     import re
     import tomllib
 
@@ -291,7 +292,7 @@ def load_toml(path: str | os.PathLike, what: str = "TOML file") -> tuple[dict, s
     except UnicodeDecodeError as e:
         raise not_utf8(path, data, e) from None
     try:
-        return tomllib.loads(text), text
+        table = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         msg = str(e)
         m = re.search(r"^(.*) \(at line (\d+), column (\d+)\)$", msg)
@@ -299,6 +300,26 @@ def load_toml(path: str | os.PathLike, what: str = "TOML file") -> tuple[dict, s
             raise InputError(f"{path}:{m[2]}: not a valid {what}: {m[1]} (column {m[3]})") from None
         line = text.count("\n") + 1
         raise InputError(f"{path}:{line}: not a valid {what}: {msg.replace(' (at end of document)', '')}") from None
+    except RecursionError:  # e.g. a 10,000-deep inline table: tomllib recurses once per level
+        table = None
+    if table is None or _nesting(table) > TOML_MAX_NESTING:
+        raise InputError(f"{path}: not a valid {what}: tables or arrays nested deeper than {TOML_MAX_NESTING} "
+                         "levels")
+    return table, text
+
+
+TOML_MAX_NESTING = 64  # whether the parser itself recurses too deep depends on the caller's stack; this does not
+
+
+def _nesting(value) -> int:
+    """How deeply tables and arrays nest in ``value`` (counted without recursion: the value may be deep)."""
+    deepest, todo = 0, [(value, 0)]
+    while todo:
+        item, depth = todo.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth + 1)
+            todo.extend((x, depth + 1) for x in (item.values() if isinstance(item, dict) else item))
+    return deepest
 
 
 def toml_line(text: str, section: str, key: str) -> int | None:

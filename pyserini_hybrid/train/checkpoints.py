@@ -1,6 +1,11 @@
 """Checkpoints that resume bit-identically: trained tensors, optimiser, schedule, sampler and RNG state.
 
-``checkpoints/step-NNNNNN/state.pt`` is written atomically; the newest ``keep`` are kept. Resuming
+``checkpoints/step-NNNNNN/state.pt`` is written atomically; the newest ``keep`` are kept. It holds only
+tensors and plain values (dicts, lists, str, int, float, bool, None: the sampler's numpy generator state is
+a dict of Python ints), so it is read with ``torch.load(weights_only=True)``: a file holding any other
+object (a pickle whose ``__reduce__`` runs code) is refused unread, like a damaged one. Checkpoints written
+before that change have the same contents and load the same way. A write that fails (a full disk) is one
+line and leaves no checkpoint directory that a resume could pick. Resuming
 restores everything a step depends on and truncates ``train-log.jsonl`` to the checkpoint's step (a
 killed run may have logged steps past it). Resuming never corrupts the record: a checkpoint that cannot
 be read (truncated, damaged) is set aside as ``corrupt-step-N`` with a warning and the newest intact one
@@ -13,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -38,28 +44,55 @@ def checkpoints(output: Path) -> list[Path]:
     return sorted(p for p in root.glob("step-*") if (p / "state.pt").is_file()) if root.is_dir() else []
 
 
+def not_finite(tensors: dict) -> list[str]:
+    """The names of floating-point tensors holding a NaN or an infinity (weights no one can use)."""
+    return [n for n, t in tensors.items() if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+
+
+def refuse_not_finite(trainer, weights: dict, what: str) -> None:
+    """One line, before anything is written, when the trained weights are not finite: a run with
+    ``lr = inf`` used to checkpoint and export NaN weights with exit 0."""
+    bad = not_finite(weights)
+    if bad:
+        t = trainer.recipe.train
+        raise InputError(f"{trainer.output}: the weights after step {trainer.step} are not finite (NaN or inf in "
+                         f"{', '.join(bad[:3])}{' ...' if len(bad) > 3 else ''}); {what} not written (train.lr "
+                         f"{t.lr} or train.temperature {t.temperature} too large or too small?)")
+
+
 def save(trainer) -> Path:
-    """Every rank's RNG state is gathered; rank 0 writes."""
+    """Every rank's RNG state is gathered; rank 0 writes. Non-finite weights are refused on every rank
+    (they are the same on every rank), so no rank waits for one that stopped."""
+    weights = trainable_state(trainer.model.model)
+    refuse_not_finite(trainer, weights, f"checkpoint of step {trainer.step}")
     rngs = all_gather_object(torch.get_rng_state())
     path = trainer.output / "checkpoints" / f"step-{trainer.step:06d}"
     if trainer.rank != 0:
         return path
-    state = {"step": trainer.step, "model": trainable_state(trainer.model.model),
+    state = {"step": trainer.step, "model": weights,
              "optimizer": trainer.optimizer.state_dict(), "scheduler": trainer.scheduler.state_dict(),
              "torch_rng": rngs, "sampler": trainer.sampler.state_dict(), "seconds": trainer.seconds,
              "precision": trainer.precision, "recipe": trainer.recipe.fingerprint(),
              "log": logged_records(trainer.output / LOG, trainer.step)}
     try:
         with atomic_directory(path) as tmp:
-            torch.save(state, tmp / "state.pt")
-    except OSError as e:
+            write_state(state, tmp / "state.pt")
+    except (OSError, RuntimeError) as e:  # RuntimeError: torch's writer failing ("unexpected pos ...")
         last = checkpoints(trainer.output)
-        raise InputError(f"checkpoint at step {trainer.step} could not be written ({e.strerror or e}); "
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e).splitlines()[0][:160]
+        raise InputError(f"checkpoint at step {trainer.step} could not be written ({reason}); "
                          f"the last good one is intact: {last[-1] if last else 'none yet'}") from None
     write_json(trainer.output / "checkpoints" / LATEST, {"step": trainer.step, "checkpoint": path.name})
     for old in checkpoints(trainer.output)[:-trainer.recipe.train.keep_checkpoints]:
         shutil.rmtree(old, ignore_errors=True)
     return path
+
+
+def write_state(state: dict, file: Path) -> None:
+    """``torch.save`` into a file opened here: a full disk is then Python's OSError with its errno, where
+    torch's own writer says only ``unexpected pos N vs M`` (a RuntimeError)."""
+    with open(file, "wb") as f:
+        torch.save(state, f)
 
 
 LATEST = "latest.json"  # the newest checkpoint written: a resume from an older one says why
@@ -78,15 +111,53 @@ def warn(message: str) -> None:
 
 
 def load_state(path: Path) -> dict:
-    """A checkpoint's state, or InputError when the file is truncated, damaged or lacks a field."""
+    """A checkpoint's state, or InputError when the file is truncated, damaged, lacks a field or holds an
+    object other than tensors and plain values. Nothing in it runs: ``weights_only=True`` unpickles only
+    those (a crafted ``state.pt`` used to run its code on resuming)."""
+    file = path / "state.pt"
     try:
-        state = torch.load(path / "state.pt", weights_only=False, map_location="cpu")
-    except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError, AttributeError) as e:
-        raise InputError(f"{path / 'state.pt'}: unreadable checkpoint ({str(e).splitlines()[0][:120]})") from None
+        state = torch.load(file, weights_only=True, map_location="cpu")
+    except pickle.UnpicklingError as e:  # torch's wording: several lines, the cause on "WeightsUnpickler error:"
+        text = str(e)
+        cause = re.search(r"WeightsUnpickler error: (.*)", text)
+        unsafe = re.search(r"Unsupported global: GLOBAL (\S+)", text)
+        if unsafe:
+            raise InputError(f"{file}: holds {unsafe[1]}, not a tensor or plain value; not loaded (unpickling it "
+                             "could run code)") from None
+        raise InputError(f"{file}: unreadable checkpoint ({(cause[1] if cause else text.splitlines()[0])[:120]})"
+                         ) from None
+    except MemoryError:  # not the file's fault: it must not be set aside as damaged
+        raise
+    except Exception as e:  # truncated or damaged: RuntimeError, EOFError, struct.error, ... (nothing ran)
+        raise InputError(f"{file}: unreadable checkpoint ({(str(e).splitlines() or [type(e).__name__])[0][:120]})"
+                         ) from None
     missing = [k for k in STATE_KEYS if not isinstance(state, dict) or k not in state]
     if missing:
-        raise InputError(f"{path / 'state.pt'}: incomplete checkpoint (no {', '.join(missing)})")
+        raise InputError(f"{file}: incomplete checkpoint (no {', '.join(missing)})")
+    wrong = [k for k, ok in _STATE_TYPES.items() if k in state and not ok(state[k])]
+    if wrong:
+        raise InputError(f"{file}: malformed checkpoint ({', '.join(wrong)} of the wrong type)")
     return state
+
+
+def _is_int(x) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+# what resume() hands on: a value of another type would fail there with a traceback, not set aside here
+_STATE_TYPES = {
+    "step": lambda x: _is_int(x) and x >= 0,
+    "model": lambda x: isinstance(x, dict) and all(isinstance(v, torch.Tensor) for v in x.values()),
+    "optimizer": lambda x: isinstance(x, dict) and {"state", "param_groups"} <= set(x),
+    "scheduler": lambda x: isinstance(x, dict),
+    "torch_rng": lambda x: isinstance(x, list) and len(x) > 0 and all(
+        isinstance(t, torch.Tensor) and t.dtype == torch.uint8 for t in x),
+    "sampler": lambda x: isinstance(x, dict) and {"alpha", "drawn", "rng", "streams"} <= set(x),
+    "seconds": lambda x: isinstance(x, float | int) and not isinstance(x, bool),
+    "recipe": lambda x: isinstance(x, str),
+    "precision": lambda x: x is None or isinstance(x, str),
+    "log": lambda x: x is None or (isinstance(x, list) and all(isinstance(v, str) for v in x)),
+}
 
 
 def newest_intact(trainer) -> tuple[Path | None, dict | None]:
@@ -130,14 +201,18 @@ def resume(trainer) -> bool:
         return False
     if state["recipe"] != trainer.recipe.fingerprint():
         raise InputError(f"{path} was written by another recipe; use a new --output or remove it")
-    missing = trainer.model.model.load_state_dict(state["model"], strict=False)
-    if missing.unexpected_keys:
-        raise InputError(f"{path}: weights do not fit the model ({missing.unexpected_keys[:3]} ...)")
-    trainer.optimizer.load_state_dict(state["optimizer"])
-    trainer.scheduler.load_state_dict(state["scheduler"])
-    trainer.sampler.load_state_dict(state["sampler"])
-    rngs = state["torch_rng"]
-    torch.set_rng_state(rngs[trainer.rank] if trainer.rank < len(rngs) else rngs[0])
+    try:  # a state of the right types that still does not fit (shapes, groups, generator) is one line
+        missing = trainer.model.model.load_state_dict(state["model"], strict=False)
+        if missing.unexpected_keys:
+            raise InputError(f"{path}: weights do not fit the model ({missing.unexpected_keys[:3]} ...)")
+        trainer.optimizer.load_state_dict(state["optimizer"])
+        trainer.scheduler.load_state_dict(state["scheduler"])
+        trainer.sampler.load_state_dict(state["sampler"])
+        rngs = state["torch_rng"]
+        torch.set_rng_state(rngs[trainer.rank] if trainer.rank < len(rngs) else rngs[0])
+    except (KeyError, TypeError, ValueError, IndexError, RuntimeError) as e:
+        raise InputError(f"{path}: the checkpoint does not fit this model and recipe ({type(e).__name__}: "
+                         f"{(str(e).splitlines() or [''])[0][:120]}); use a new --output or remove it") from None
     trainer.step, trainer.seconds = state["step"], state["seconds"]
     trainer.precision = state.get("precision", trainer.precision)  # resume in the precision it started in
     if trainer.rank == 0:

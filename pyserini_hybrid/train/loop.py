@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import math
 import os
 import shutil
 import time
@@ -266,6 +267,10 @@ class Trainer:
         while self.step < t.steps:
             record = self.train_step()
             self._log(record)
+            if not math.isfinite(record["loss"]):  # the weights are ruined: stop before checkpointing them
+                raise InputError(f"{self.output}: the loss of step {self.step} is {record['loss']}; training "
+                                 f"stopped, nothing exported (train.lr {t.lr} or train.temperature "
+                                 f"{t.temperature} too large or too small?)")
             bar.update(1)
             bar.set_postfix(loss=f"{record['loss']:.3f}", batch="/".join(record["langs"]))
             last = self.step == t.steps
@@ -287,6 +292,7 @@ class Trainer:
         """This step's weights (fp32) as a model directory: the output itself at the last step, or a budget's
         ``budgets/step-N/`` (the model after N steps of the same run); the card is written last."""
         where = where or self.output
+        checkpoints.refuse_not_finite(self, self.model.model.state_dict(), f"model {where}")
         record = card(self, [r for r in read_log(self.output / LOG) if r.get("step", 0) <= self.step])
         where.mkdir(parents=True, exist_ok=True)
         clean_temps_in(where)  # a killed export's temporaries (under the output's lock: no live writer's)

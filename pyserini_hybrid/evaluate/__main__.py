@@ -22,6 +22,8 @@ def main(argv=None) -> int:
     parser.add_argument("--system", default=None, help="name shown in tables (default: the run directory's)")
     parser.add_argument("--languages", nargs="+")
     parser.add_argument("--depth", type=int, help="run depth (default: run-meta.json's hits)")
+    parser.add_argument("--model", type=Path, help="ntrex: the model whose training-card.json gives the seen/unseen "
+                                                   "grouping (default: the one run-meta.json names)")
     parser.add_argument("--topics-dir", type=Path, help="converted topic sets (default topics/)")
     parser.add_argument("--data-dir", help="data to convert from when the topics dir lacks the dataset "
                                            "(default ../shared/data)")
@@ -42,7 +44,8 @@ def main(argv=None) -> int:
         raise InputError(f"--runs {args.runs}: run directory not found")
     output = args.output or args.runs / "eval"
     with output_lock(output, "evaluation"):  # one writer per results directory, taken before the work
-        result = evaluate_run_dir(args.dataset, args.runs, args.languages, args.topics_dir, args.depth, args.data_dir)
+        result = evaluate_run_dir(args.dataset, args.runs, args.languages, args.topics_dir, args.depth, args.data_dir,
+                                  args.model)
         system = args.system or args.runs.parent.name
         paths = write_outputs(result, output, system)
     print(markdown(result, system))

@@ -13,6 +13,9 @@ and, for LAReQA sets, ``pool.trec`` against the multilingual pool. Every retriev
 - A run must belong to its setting: its qids are topics of the set, its docids candidates of its
   language (``<Y>.trec``: Y's corpus; ``pool.trec``: every language's), else one line says which file:
   ``en.trec`` copied over ``de.trec`` would otherwise score German 0 with no word.
+
+NTREX-128 (bitext retrieval: X->en, en->X and the pool) is evaluated by ``bitext`` with these checks and
+definitions.
 """
 
 from __future__ import annotations
@@ -79,6 +82,12 @@ def rank_distance(run: pd.DataFrame, qrels: pd.DataFrame, depth: int) -> pd.Data
     """
     rel = qrels[qrels["relevance"] > 0][["query_id", "doc_id"]]
     merged = rel.merge(ranked(run)[["query_id", "doc_id", "rank"]], on=["query_id", "doc_id"], how="left")
+    return distance_per_query(merged, depth)
+
+
+def distance_per_query(merged: pd.DataFrame, depth: int) -> pd.DataFrame:
+    """``rank_distance`` from one row per relevant candidate (query_id, rank; NaN: not in the run)."""
+    merged = merged.copy()
     merged["missing"] = merged["rank"].isna() | (merged["rank"] > depth)
     merged["rank"] = merged["rank"].where(~merged["missing"], depth + 1)
     g = merged.groupby("query_id")
@@ -113,6 +122,20 @@ def run_depth(run_dir: Path) -> int | None:
 def query_language(qid: str, languages: list[str], fallback: str) -> str:
     head = qid.split("-", 1)[0]
     return head if head in languages else fallback
+
+
+def checked_run(path: Path, known: set[str], dataset: str, target: str, meta: dict, topics_dir: Path | None,
+                meta_depth: int | None) -> tuple[pd.DataFrame, int]:
+    """The run file read and checked (its qids topics of the set, its docids the target's candidates, no
+    deeper than run-meta.json says), and its deepest query's hits."""
+    run = read_run(path)
+    _check_run_matches(path, run, known, dataset)
+    _check_run_candidates(path, run, dataset, target, meta, topics_dir)
+    deepest = int(run.groupby("query_id").size().max()) if len(run) else 0
+    if meta_depth and deepest > meta_depth:
+        raise InputError(f"{path}: a query has {deepest} hits but run-meta.json says the runs are {meta_depth} "
+                         "deep (written by two commands at once, or edited?); make the runs again")
+    return run, deepest
 
 
 def _check_run_matches(path: Path, run: pd.DataFrame, known_qids: set[str], dataset: str) -> None:
@@ -165,9 +188,10 @@ def _languages(dataset: str, run_dir: Path, languages, warnings: list[str]) -> l
 
 
 def evaluate_run_dir(dataset: str, run_dir: Path, languages=None, topics_dir: Path | None = None,
-                     depth: int | None = None, data: str | Path | None = None) -> dict:
+                     depth: int | None = None, data: str | Path | None = None, model: Path | None = None) -> dict:
     """Measures for every setting whose run file exists in ``run_dir``; ``result["warnings"]`` says what
-    was left out (also printed)."""
+    was left out (also printed). ``model``: NTREX's seen/unseen grouping reads its training card (default:
+    the model run-meta.json names)."""
     if depth is not None and depth < 1:
         raise InputError(f"--depth {depth}: must be a positive number of hits")
     meta = tp.load_meta(dataset, topics_dir, data)
@@ -178,6 +202,10 @@ def evaluate_run_dir(dataset: str, run_dir: Path, languages=None, topics_dir: Pa
     known = set()
     for lang in meta["languages"]:
         known |= set(read_topics(tp.topics_path(dataset, lang, topics_dir)))
+    if meta["format"] == "ntrex":
+        from .bitext import evaluate_bitext
+
+        return evaluate_bitext(dataset, meta, run_dir, langs, known, topics_dir, depth, warnings, model)
     targets = [y for y in langs if (run_dir / f"{y}.trec").is_file()]
     if meta["format"] == "lareqa" and (run_dir / f"{tp.POOL}.trec").is_file():
         targets.append(tp.POOL)
@@ -192,13 +220,7 @@ def evaluate_run_dir(dataset: str, run_dir: Path, languages=None, topics_dir: Pa
     # one run in memory at a time: a 1,000-deep XQuAD-R run is 13M lines, about a minute each on 2 cores
     for target in tqdm(targets, desc=f"evaluate {run_dir.parent.name}/{run_dir.name}", unit="run"):
         path = run_dir / f"{target}.trec"
-        run = read_run(path)
-        _check_run_matches(path, run, known, dataset)
-        _check_run_candidates(path, run, dataset, target, meta, topics_dir)
-        deepest = int(run.groupby("query_id").size().max()) if len(run) else 0
-        if meta_depth and deepest > meta_depth:
-            raise InputError(f"{path}: a query has {deepest} hits but run-meta.json says the runs are {meta_depth} "
-                             "deep (written by two commands at once, or edited?); make the runs again")
+        run, deepest = checked_run(path, known, dataset, target, meta, topics_dir, meta_depth)
         if not meta_depth:
             depth = max(depth, deepest)
         query_langs = langs if meta["format"] == "lareqa" else [target]
@@ -231,20 +253,24 @@ def evaluate_run_dir(dataset: str, run_dir: Path, languages=None, topics_dir: Pa
               "languages": langs, "settings": settings, "macro": macro_averages(settings, langs),
               "warnings": warnings}
     if rank_distances is not None:
-        rd = rank_distances
-        rd["lang"] = [query_language(q, langs, "") for q in rd.index]
-        defined = rd.dropna(subset=["rank_distance"])
-        per_lang = {x: float(defined.loc[defined["lang"] == x, "rank_distance"].mean())
-                    for x in langs if (defined["lang"] == x).any()}
-        result["rank_distance"] = {
-            "per_language": per_lang, "macro": float(np.mean(list(per_lang.values()))) if per_lang else None,
-            "relevant_missing_from_run": int(rd["missing"].sum()), "relevant_total": int(rd["relevant"].sum()),
-            "queries": int(len(defined)), "queries_undefined": int(len(rd) - len(defined)),
-            "note": f"relevant candidates missing from the run are counted at rank {depth + 1} (depth + 1); "
-                    "queries with fewer than two relevant candidates, or none of them in the run, are left out",
-        }
+        result["rank_distance"] = rank_distance_summary(rank_distances, langs, depth)
     result["per_query"] = per_query_tables
     return result
+
+
+def rank_distance_summary(rd: pd.DataFrame, langs: list[str], depth: int) -> dict:
+    """``rank_distance``'s per-query table as results.json has it: per query language, macro, counts."""
+    rd = rd.assign(lang=[query_language(q, langs, "") for q in rd.index])
+    defined = rd.dropna(subset=["rank_distance"])
+    per_lang = {x: float(defined.loc[defined["lang"] == x, "rank_distance"].mean())
+                for x in langs if (defined["lang"] == x).any()}
+    return {
+        "per_language": per_lang, "macro": float(np.mean(list(per_lang.values()))) if per_lang else None,
+        "relevant_missing_from_run": int(rd["missing"].sum()), "relevant_total": int(rd["relevant"].sum()),
+        "queries": int(len(defined)), "queries_undefined": int(len(rd) - len(defined)),
+        "note": f"relevant candidates missing from the run are counted at rank {depth + 1} (depth + 1); "
+                "queries with fewer than two relevant candidates, or none of them in the run, are left out",
+    }
 
 
 def macro_averages(settings: dict, langs: list[str]) -> dict:

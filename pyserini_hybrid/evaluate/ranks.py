@@ -4,6 +4,7 @@ Every measure we report sums over relevant candidates at their ranks, so the ran
     AP      = (1/R) * sum over retrieved relevant, i-th by rank, of i / rank_i
     R@k     = |{relevant with rank <= k}| / R
     RR@10   = 1 / (rank of the first relevant) if it is <= 10, else 0
+    P@1     = 1 if a relevant candidate is at rank 1, else 0 (NTREX's bitext accuracy)
     nDCG@10 = sum_{rank <= 10} g / log2(rank + 1) / (the same over the ideal order of the grades)
 with R the number of relevant candidates in the qrels and only ranks within the run's depth counted, so the
 values equal ir-measures (trec_eval's definitions, linear gain) on the run; ``tests/test_study_units.py``
@@ -24,8 +25,9 @@ def _query_language(qids: pd.Series) -> pd.Series:
     return qids.str.split("-", n=1).str[0]
 
 
-def per_query_from_ranks(ranks: pd.DataFrame, depth: int, lareqa: bool) -> pd.DataFrame:
-    """One row per (setting, query) with the columns of ``MEASURES`` (+ setting, query_id)."""
+def per_query_from_ranks(ranks: pd.DataFrame, depth: int, lareqa: bool, measures=MEASURES) -> pd.DataFrame:
+    """One row per (setting, query) with the columns of ``measures`` (of ``MEASURES`` and P@1; + setting,
+    query_id). ``lareqa``: the setting is the query's language and the target, else the target twice."""
     df = ranks.copy()
     df["setting"] = (_query_language(df["query_id"]) if lareqa else df["target"]) + "-" + df["target"]
     r = df["rank"].to_numpy(dtype=float)
@@ -43,6 +45,7 @@ def per_query_from_ranks(ranks: pd.DataFrame, depth: int, lareqa: bool) -> pd.Da
     for k in (1, 10, 100):
         out[f"R@{k}"] = (rr <= k) / df["R"]
     out["RR@10"] = np.where((df["i"] == 1) & (rr <= 10), 1.0 / np.where(hit, rr, 1), 0.0)
+    out["P@1"] = (rr == 1).astype(float)
     out["dcg"] = np.where(rr <= 10, gain / np.log2(np.where(hit, rr, 1) + 1), 0.0)
     # ideal DCG: the grades in decreasing order at ranks 1..10
     ideal = df.assign(gain=gain).sort_values(["setting", "query_id", "gain"], ascending=[True, True, False],
@@ -53,7 +56,7 @@ def per_query_from_ranks(ranks: pd.DataFrame, depth: int, lareqa: bool) -> pd.Da
     per = out.groupby(["setting", "query_id"], sort=True).sum(numeric_only=True)
     per["nDCG@10"] = np.where(idcg.reindex(per.index) > 0, per["dcg"] / idcg.reindex(per.index), 0.0)
     per = per.drop(columns="dcg").reset_index()
-    return per[["setting", "query_id", *MEASURES]]
+    return per[["setting", "query_id", *measures]]
 
 
 def rank_distance_from_ranks(ranks: pd.DataFrame, depth: int, langs: list[str]) -> dict | None:

@@ -21,11 +21,12 @@ from .measures import MEASURES
 
 def markdown(result: dict, system: str = "") -> str:
     title = f"{system} on {result['dataset']}" if system else result["dataset"]
+    measures = result.get("measures") or MEASURES
     lines = [f"## {title}", "", f"Run depth {result['depth']}; {result['run_dir']}", ""]
     if result["macro"]:
-        lines += ["| average | settings | " + " | ".join(MEASURES) + " |", "|---|---:|" + "---:|" * len(MEASURES)]
+        lines += ["| average | settings | " + " | ".join(measures) + " |", "|---|---:|" + "---:|" * len(measures)]
         for name, vals in result["macro"].items():
-            lines.append(f"| {name} | {vals['settings']} | " + " | ".join(f"{vals[m]:.4f}" for m in MEASURES) + " |")
+            lines.append(f"| {name} | {vals['settings']} | " + " | ".join(f"{vals[m]:.4f}" for m in measures) + " |")
         lines.append("")
     if "rank_distance" in result:
         rd = result["rank_distance"]
@@ -33,19 +34,76 @@ def markdown(result: dict, system: str = "") -> str:
         lines += [f"Rank distance (pool, macro over query languages): **{macro}** over {rd['queries']} queries "
                   f"({rd['queries_undefined']} left out: fewer than two relevant candidates, or none retrieved); "
                   f"{rd['relevant_missing_from_run']} of {rd['relevant_total']} relevant candidates were "
-                  f"missing from the run and counted at rank {result['depth'] + 1}.", ""]
-    lines += ["| setting | queries | " + " | ".join(MEASURES) + " |", "|---|---:|" + "---:|" * len(MEASURES)]
+                  f"missing from the run and counted at rank {rd.get('counted_at', result['depth'] + 1)}.", ""]
+    if "groups" in result:
+        lines += bitext_groups(result)
+    lines += ["| setting | queries | " + " | ".join(measures) + " |", "|---|---:|" + "---:|" * len(measures)]
     for key, vals in result["settings"].items():
-        lines.append(f"| {key} | {vals['queries']} | " + " | ".join(f"{vals[m]:.4f}" for m in MEASURES) + " |")
+        lines.append(f"| {key} | {vals['queries']} | " + " | ".join(f"{vals[m]:.4f}" for m in measures) + " |")
     return "\n".join(lines) + "\n"
+
+
+ARROWS = {"X-en": "X→en", "en-X": "en→X", "Mul": "pool"}
+
+
+def bitext_groups(result: dict) -> list[str]:
+    """NTREX's language-share line and its grouped averages (resource class, script, family, seen/unseen)."""
+    lines = []
+    share = result.get("language_share")
+    if share and share["own@10"] is not None:
+        lines += [f"Pool, first 10 candidates: **{share['own@10']:.3f}** in the query's own language (own@10), "
+                  f"**{share['en@10'] or 0:.3f}** in English (en@10, English queries left out).", ""]
+    trained = result.get("training_languages")
+    if trained:
+        lines += [f"Seen/unseen: {trained['source']} ({len(trained['languages'])} languages: "
+                  f"{' '.join(trained['languages']) or 'none'}).", ""]
+    heads = [(d, m) for m in result["measures"] for d in ARROWS]
+    for kind, groups in result["groups"].items():
+        lines += [f"| {kind} | languages | " + " | ".join(f"{ARROWS[d]} {m}" for d, m in heads) + " |",
+                  "|---|---:|" + "---:|" * len(heads)]
+        for label, g in groups.items():
+            cells = [f"{g[d][m]:.4f}" if d in g else "–" for d, m in heads]
+            lines.append(f"| {label} | {len(g['languages'])} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return lines
+
+
+def bitext_summary(results: dict[str, dict], caption: str) -> list[str]:
+    """The benchmark's NTREX table (system -> result): macro P@1/MRR@10/nDCG@10 per direction, rank distance
+    and language shares on the pool, then P@1 by resource class and seen/unseen."""
+    cols = [("X-en", "P@1"), ("en-X", "P@1"), ("X-en", "RR@10"), ("en-X", "RR@10"), ("X-en", "nDCG@10"),
+            ("en-X", "nDCG@10"), ("Mul", "nDCG@10")]
+    names = {"P@1": "P@1", "RR@10": "MRR@10", "nDCG@10": "nDCG@10"}
+    lines = [caption, "", "| system | " + " | ".join(f"{ARROWS[d]} {names[m]}" for d, m in cols)
+             + " | rank dist. | own@10 | en@10 |", "|---|" + "---:|" * (len(cols) + 3)]
+    for system, r in results.items():
+        cells = [f"{r['macro'][d][m]:.4f}" if d in r["macro"] else "–" for d, m in cols]
+        rd, share = r.get("rank_distance") or {}, r.get("language_share") or {}
+        cells += [f"{rd['macro']:.1f}" if rd.get("macro") is not None else "–"]
+        cells += [f"{share[k]:.3f}" if share.get(k) is not None else "–" for k in ("own@10", "en@10")]
+        lines.append(f"| {system} | " + " | ".join(cells) + " |")
+    labels = list(dict.fromkeys(g for r in results.values() for k in ("resource class", "training")
+                                for g in r["groups"].get(k, {})))
+    lines += ["", "P@1, mean of X→en and en→X, by resource class of X (Joshi et al. 2020) and by whether the "
+              "model's training card lists X (BM25: no model):", "",
+              "| system | " + " | ".join(labels) + " |", "|---|" + "---:|" * len(labels)]
+    for system, r in results.items():
+        groups = {**r["groups"].get("resource class", {}), **r["groups"].get("training", {})}
+        cells = []
+        for label in labels:
+            g = groups.get(label, {})
+            vals = [g[d]["P@1"] for d in ("X-en", "en-X") if d in g]
+            cells.append(f"{np.mean(vals):.4f}" if vals else "–")
+        lines.append(f"| {system} | " + " | ".join(cells) + " |")
+    return lines + [""]
 
 
 def heatmap(result: dict, path: Path, measure: str = "AP", title: str = "") -> Path | None:
     """Query language (rows) x candidate language (columns, plus the pool) matrix of ``measure``."""
     langs = result["languages"]
     cols = langs + ([POOL] if any(k.endswith(f"-{POOL}") for k in result["settings"]) else [])
-    if not any(f"{x}-{y}" in result["settings"] for x in langs for y in langs if x != y):
-        return None  # monolingual-only sets (MIRACL) have no matrix to show
+    if "groups" in result or not any(f"{x}-{y}" in result["settings"] for x in langs for y in langs if x != y):
+        return None  # monolingual-only sets (MIRACL) have no matrix to show, NTREX's has only a row and a column
     import matplotlib
 
     matplotlib.use("Agg")

@@ -5,6 +5,8 @@
     python -m pyserini_hybrid.benchmark --systems bm25 dense # + the embedded multilingual-e5-small
     python -m pyserini_hybrid.benchmark --systems bm25 dense fusion-rrf --model untuned=default hybrid=models/x
                                                              # several models side by side
+    python -m pyserini_hybrid.benchmark --datasets ntrex --systems bm25 dense
+                                                             # NTREX-128's default subset (41 languages), 100 deep
 
 Writes runs to ``runs/<system>/<dataset>/``, evaluations beside them (``eval/``: JSON, Markdown,
 per-query TSV, mAP heatmap) and the summary table of README to ``results/summary.md``.
@@ -24,7 +26,7 @@ from ..core.lock import output_lock
 from ..data import topic_sets as tp
 from ..data.convert import convert
 from ..evaluate.measures import evaluate_run_dir
-from ..evaluate.render import write_outputs
+from ..evaluate.render import bitext_summary, write_outputs
 from ..models.precision import PRECISIONS
 from ..pyserini_glue.versions import stack
 from ..retrieval.bm25 import run_bm25
@@ -32,7 +34,8 @@ from ..retrieval.dense import resolve_model, run_dense
 from ..retrieval.fusion import run_fusion
 from ..retrieval.options import DEFAULT_HITS, check_flags
 
-DATASETS = ["xquad-r", "mlqa-r", "miracl-mini"]
+DATASETS = ["xquad-r", "mlqa-r", "miracl-mini"]  # ntrex on request: --datasets ntrex
+NAMED = ("default", "all")  # NTREX's named language selections
 SYSTEMS = ["bm25", "dense", "fusion-rrf", "fusion-interpolation"]
 
 
@@ -47,6 +50,9 @@ def summary_table(results: dict[tuple[str, str], dict], formats: dict[str, str] 
         if d in formats:
             return formats[d] == "lareqa"
         return any({"Cr", "Mul"} & set(r.get("macro", {})) for (_, x), r in results.items() if x == d)
+
+    def is_bitext(d):
+        return formats.get(d) == "ntrex" or any("groups" in r for (_, x), r in results.items() if x == d)
 
     lines = []
     lareqa = [d for d in datasets if is_lareqa(d)]
@@ -66,7 +72,12 @@ def summary_table(results: dict[tuple[str, str], dict], formats: dict[str, str] 
                       else "–" for d in lareqa]
             lines.append(f"| {s} | " + " | ".join(cells) + " |")
         lines.append("")
-    for d in (d for d in datasets if not is_lareqa(d)):
+    for d in (d for d in datasets if is_bitext(d)):
+        runs = {s: results[(s, d)] for s in systems if (s, d) in results}
+        first = next(iter(runs.values()))
+        lines += bitext_summary(runs, f"NTREX-128 ({len(first['languages'])} languages: X→en, en→X and the pool of "
+                                      f"all of them; {first['depth']} deep; MRR@10 = mean RR@10).")
+    for d in (d for d in datasets if not is_lareqa(d) and not is_bitext(d)):
         runs = [results[(s, d)] for s in systems if (s, d) in results]
         langs = list(dict.fromkeys(x for r in runs for x in r["languages"]))
         lines += [MONOLINGUAL_CAPTIONS.get(d, f"{d} (monolingual; nDCG@10 and R@100 per language)."), "",
@@ -127,7 +138,8 @@ def select(datasets: list[str], languages, data) -> tuple[dict[str, list[str] | 
         if not languages:
             plan[d] = None
             continue
-        wanted = [x for x in languages if x in have]
+        wanted = [x for x in tp.named_languages(d, languages, have, data) if x in have]  # ntrex: default, all
+        matched |= {x for x in languages if x in NAMED and tp.dataset_spec(d, data)["format"] == "ntrex"}
         matched |= set(wanted)
         if not wanted:
             skipped.append(f"{d}: none of {', '.join(languages)} (it has {', '.join(have)})")
@@ -139,7 +151,7 @@ def select(datasets: list[str], languages, data) -> tuple[dict[str, list[str] | 
     if not plan:
         raise InputError("nothing to run: " + "; ".join(skipped))
     if languages:  # a code none of the sets can ever have is a typo, not a part to skip (README: an error)
-        known = {x for d in datasets for x in tp.known_languages(d, data)}
+        known = {x for d in datasets for x in tp.known_languages(d, data)} | (matched & set(NAMED))
         unknown = [x for x in languages if x not in known]
         if unknown:
             raise InputError(f"unknown language code {', '.join(unknown)} (none of {', '.join(datasets)} can have it; "
@@ -161,7 +173,8 @@ def main(argv=None) -> int:
                              "also named 'default'); several: one dense (and fusion) row each, labelled LABEL")
     parser.add_argument("--languages", nargs="+", help="restrict every dataset to these languages (where it has them)")
     parser.add_argument("--corpus", choices=tp.CORPUS_VARIANTS, default="sentence")
-    parser.add_argument("--hits", type=int, default=DEFAULT_HITS)
+    parser.add_argument("--hits", type=int, help=f"run depth (default {DEFAULT_HITS}; a set's own where it has one: "
+                                                  "ntrex 100)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--data-dir")
     parser.add_argument("--precision", choices=PRECISIONS,
@@ -204,21 +217,22 @@ def run_benchmark(args, rows, argv) -> int:
         lareqa = tp.dataset_spec(dataset, args.data_dir)["format"] == "lareqa"
         meta = convert(dataset, args.data_dir, topics_dir, languages=None if lareqa else wanted)
         formats[dataset] = meta["format"]
-        langs = [x for x in meta["languages"] if not wanted or x in wanted]
+        langs = [x for x in meta["languages"] if not wanted or x in wanted or x == meta.get("pivot")]
+        hits = args.hits or tp.default_hits(dataset) or DEFAULT_HITS
         for name, system, model in rows:
             run_dir = work / "runs" / name / dataset
             t1 = time.time()
             if system == "bm25":
-                run_bm25(dataset, run_dir, langs, args.corpus, args.hits, args.threads,
+                run_bm25(dataset, run_dir, langs, args.corpus, hits, args.threads,
                          work / "indexes" / "bm25", topics_dir, args.data_dir, args.force, args.prebuilt)
             elif system == "dense":
-                run_dense(dataset, run_dir, model, langs, args.corpus, args.hits, args.threads,
+                run_dense(dataset, run_dir, model, langs, args.corpus, hits, args.threads,
                           index_root=work / "indexes" / "dense", topics_dir=topics_dir, data=args.data_dir,
                           force=args.force, precision=args.precision, shard_num=args.shard_num)
             else:
                 dense_name = name.replace(system, "dense", 1)
                 run_fusion(dataset, work / "runs" / dense_name / dataset, work / "runs" / "bm25" / dataset, run_dir,
-                           system.split("-", 1)[1], depth=args.hits, force=args.force)
+                           system.split("-", 1)[1], depth=hits, force=args.force)
             t2 = time.time()
             result = evaluate_run_dir(dataset, run_dir, langs, topics_dir)
             timings[f"{dataset}/{name}"] = {"runs": round(t2 - t1, 1), "evaluation": round(time.time() - t2, 1)}
@@ -236,7 +250,8 @@ def run_benchmark(args, rows, argv) -> int:
         f.write(table)
     write_json(work / "results" / "summary.json",
                {"argv": sys.argv[1:] if argv is None else list(argv), "seconds": timings, "corpus": args.corpus,
-                "hits": args.hits, "skipped": skipped, "pyserini": stack(),
+                "hits": {d: args.hits or tp.default_hits(d) or DEFAULT_HITS for d in plan}, "skipped": skipped,
+                "pyserini": stack(),
                 "results": {f"{s}/{d}": {k: v for k, v in r.items() if k != "settings"}
                             for (s, d), r in results.items()}})
     print(table)

@@ -5,7 +5,7 @@ import json
 import re
 
 from pyserini_hybrid.core.files import PROJECT_ROOT
-from pyserini_hybrid.study.headline import answer_markdown
+from pyserini_hybrid.study.headline import answer_markdown, details_markdown
 
 REPORT = PROJECT_ROOT / "reports" / "me5-small-cpu"
 
@@ -28,9 +28,9 @@ def test_the_budget_line_says_which_measures_have_no_point_at_the_largest_budget
     report = json.loads((REPORT / "report.json").read_text(encoding="utf-8"))
     top = str(max(report["budgets"]))
     gap = [k for k, orders in report["answer"]["budget"].items() if top not in orders]
-    line = next(x for x in answer_markdown(report, "cmd").splitlines() if x.startswith("- By budget"))
+    line = next(x for x in details_markdown(report) if x.startswith("- By budget"))
     assert gap and f"{', '.join(gap)}: no point at {top} steps" in line
     for orders in report["answer"]["budget"].values():
         orders.setdefault(top, next(iter(orders.values())))
-    line = next(x for x in answer_markdown(report, "cmd").splitlines() if x.startswith("- By budget"))
+    line = next(x for x in details_markdown(report) if x.startswith("- By budget"))
     assert "no point" not in line

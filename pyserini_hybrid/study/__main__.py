@@ -76,6 +76,32 @@ def show_plan(study: Study, rows: list, rate: tuple, names_only: bool) -> None:
           f"left: {sum(s != 'done' for _, s, _, _ in rows)} units, about {left / 60:.1f} h here")
 
 
+def show_power(report_dir: Path, rows: list) -> None:
+    """What more seeds would buy, per headline cell, from the report of the finished units (``report`` writes it;
+    computing it needs every unit's ranks, so ``plan`` reads it rather than rebuilding the report)."""
+    from ..core.files import load_json
+
+    done = {u.name for u, state, _, _ in rows if state == "done"}
+    path = report_dir / "report.json"
+    if not done:
+        return
+    report = load_json(path) if path.is_file() else None
+    if not report or set(report.get("units", {})) != done:
+        print(f"power: run `report` first ({path} is missing or not of the {len(done)} finished units)")
+        return
+    power = (report.get("headline") or {}).get("power") or {}
+    if not power:
+        print("power: no headline yet (a partial grid, or one seed per batching)")
+        return
+    claim = set(report["headline"].get("claim_cells", []))
+    print(f"power of the headline's tests, from {path.name} of {len(done)} finished units (Holm level; † = the paper's "
+          f"claim; non-inferiority at {report['headline']['margin']} if hybrid equalled the row):")
+    print(f"{'cell':<26} {'seeds':>5} {'MDE 80 %':>9} {'NI power':>9} {'seeds for 80 %':>15}")
+    for cell, x in power.items():
+        print(f"{cell + (' †' if cell in claim else ''):<26} {x['seeds']:>5} {x['mde_80']:>9.4f} "
+              f"{x['non_inferiority_power']:>9.0%} {x['seeds_for_80'] or 'more than 1000':>15}")
+
+
 def check_same_design(study: Study, units_root: Path, data: str | None) -> None:
     """Refuse, before any work, to add units whose fingerprint would differ from the finished ones: ``report``
     would refuse to mix them, so the hours spent would be lost. The start model's sha256 is left to ``report``
@@ -196,6 +222,8 @@ def main(argv=None) -> int:
         rows, rate = plan_rows(study, units_root, metas)
         if args.action == "plan":
             show_plan(study, rows, rate, args.names)
+            if not args.names:
+                show_power(units_root.parent, rows)
             return 0
         return run_units(study, rows, args.units, args.for_minutes, units_root, work, args.data_dir, args.model)
 

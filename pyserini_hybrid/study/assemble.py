@@ -18,6 +18,7 @@ from .config import BM25, LAREQA, UNTUNED, Study
 from .units import plan_units, read_unit, unit_dir
 
 FINGERPRINT_PARTS = ("study", "start_model_sha256", "data", "versions", "code")
+FULL_RANKING = 10**9  # a depth beyond any recorded rank: AP then ranks every candidate (LAReQA's mAP)
 
 
 def differing_part(a: dict, b: dict, parts=FINGERPRINT_PARTS) -> str | None:
@@ -49,11 +50,12 @@ def system_label(entry: dict, study: Study) -> str:
     return label
 
 
-def load_results(study: Study, units_root: Path, done: list[tuple], metas: dict) -> tuple[dict, dict, dict]:
+def load_results(study: Study, units_root: Path, done: list[tuple], metas: dict,
+                 peer=None) -> tuple[dict, dict, dict]:
     """({(system, seed, dataset): (result, per-query, None)} of the clean evaluations on each dataset's full
     language set or the curve languages, {tag: {same}} of the adversarial ones, {(system, seed, dataset):
-    language measures})."""
-    from ..evaluate.ranks import result_from_ranks
+    language measures}); ``peer``: a ``language_measures.PeerCache`` (None: PEER computed afresh)."""
+    from ..evaluate.ranks import rank_distance_from_ranks, result_from_ranks
     from .language_measures import language_measures
     from .records import read_ranks, read_tsv_gz
     from .verify import check_depth
@@ -66,14 +68,21 @@ def load_results(study: Study, units_root: Path, done: list[tuple], metas: dict)
             lareqa = metas[dataset]["format"] == "lareqa"
             ranks = read_ranks(root / e["files"]["ranks"])
             check_depth(unit.name, e, ranks)  # an edited depth would silently move every censored rank
-            res, per = result_from_ranks(ranks, e["depth"], lareqa, e["languages"])
+            # AP over every recorded rank: the full ranking where the unit has one (dense runs), AP@depth where
+            # candidates beyond the depth are unranked (BM25, fusion); rank distance keeps the depth's rule
+            res, per = result_from_ranks(ranks, FULL_RANKING, lareqa, e["languages"])
+            res["depth"], res["ap_full_ranking"] = e["depth"], bool(ranks["rank"].notna().all())
+            if "rank_distance" in res:
+                res["rank_distance"] = rank_distance_from_ranks(ranks, e["depth"], e["languages"])
             key = (system_label(e, study), e["seed"], dataset)
             if e["tag"] == "clean":
                 clean[key] = (res, per, None)
                 if lareqa and e["budget"] == study.steps:
                     top = read_tsv_gz(root / e["files"]["top"]) if "top" in e["files"] else None
                     rho = read_tsv_gz(root / e["files"]["spearman"]) if "spearman" in e["files"] else None
-                    lang[key] = language_measures(ranks, top, rho, e["languages"], e["depth"])
+                    ranks_file = root / e["files"]["ranks"]
+                    lang[key] = language_measures(ranks, top, rho, e["languages"], e["depth"],
+                                                  peer.values(ranks_file, ranks, e["languages"]) if peer else None)
             else:
                 adversarial.setdefault(e["tag"], {})[key] = (res, per, None)
     return clean, adversarial, lang
@@ -119,7 +128,11 @@ def assemble(study: Study, units_root: Path, report_dir: Path, data: str | None 
         fp = check_fingerprints(done)
         warn_unverified([u for u in unverified if u in {x.name for x, _ in done}], study)
         clusters = paragraph_clusters(study, data, Path(tmp), metas)
-        results, adversarial, lang = load_results(study, units_root, done, metas)
+        from .language_measures import PeerCache
+
+        peer = PeerCache(report_dir / "peer.json")
+        results, adversarial, lang = load_results(study, units_root, done, metas, peer)
+        peer.save()
     finished = {u.name for u, _ in done}
     missing = [u.name for u in units if u.name not in finished]
     trained = trained_from_units(done, units_root)

@@ -11,7 +11,7 @@ import numpy as np
 from ..core.files import atomic_write, clean_stale_temps, round_floats, temp_dir_in, write_json
 from .config import BM25, LAREQA, UNTUNED, Study, slug
 from .curve_plots import curve_sections
-from .headline import answer_markdown, headline_sentence
+from .headline import answer_markdown, details_markdown, headline_sentence
 
 
 def fmt(c: dict | None, digits: int = 4) -> str:
@@ -31,7 +31,7 @@ def fmt_p(c: dict | None) -> str:
     if not c or c.get("p_vs_hybrid") is None:
         return "–"
     p = c.get("p_holm", c["p_vs_hybrid"])
-    ci = c.get("ci_hybrid_minus")
+    ci = c.get("ci_adjusted") or c.get("ci_hybrid_minus")
     interval = f" {format_interval(ci)}" if ci else ""
     if "p_holm" not in c:  # an uncorrected family: no stars, the interval says what is known
         return f"{format_p(p)}{interval}"
@@ -44,6 +44,46 @@ def fmt_ci(c: dict | None) -> str:
     from ..evaluate.significance import format_interval
 
     return format_interval((c or {}).get("ci_hybrid_minus")) or "–"
+
+
+def power_table(report: dict) -> list[str]:
+    """What each headline cell's test could see, at its Holm level (``headline.power_fields``)."""
+    h = report.get("headline") or {}
+    if not h.get("power"):
+        return []
+    L = ["### What the design could detect", "",
+         f"Per headline cell, at its Holm-compatible level: the smallest difference found with 80 % power; the power "
+         f"to show non-inferiority at {h['margin']} had hybrid equalled the row; the seeds per batching that would "
+         "give 80 % for that, from the variance components observed (– : no number of seeds, the question "
+         "sampling alone being too noisy). `python -m pyserini_hybrid.study FILE plan` prints the same.", "",
+         "| cell | seeds | α (Holm) | MDE at 80 % | non-inferiority power | seeds for 80 % |", "|---|---:|---:|---:|---:|---:|"]
+    for k, x in h["power"].items():
+        L.append(f"| {k}{' †' if k in h.get('claim_cells', []) else ''} | {x['seeds']} | {x['alpha']:.4f} | "
+                 f"{x['mde_80']:.4f} | {x['non_inferiority_power']:.0%} | {x['seeds_for_80'] or '–'} |")
+    return L + [""]
+
+
+def machine_lines(report: dict) -> list[str]:
+    """Which CPU type trained each seed's batchings: fp32 training is not bit-reproducible across CPU types, so
+    where one seed's batchings ran on different types their difference holds that too (said, not hidden)."""
+    by_seed: dict = {}
+    for name, u in report["units"].items():
+        if u["kind"] in ("main", "sweep", "native", "diversity"):
+            seed = name.rsplit("seed", 1)[-1] if "seed" in name else "-"
+            by_seed.setdefault(seed, {})[name] = f"{u['cpu']} (family {u['family']} model {u['model']})"
+    mixed = {s: units for s, units in by_seed.items() if len(set(units.values())) > 1}
+    L = ["### Machines", "",
+         "Training ran in fp32 on 2-core CPUs of several types. fp32 runs are **not reproducible across CPU types to "
+         "the bit**: float reductions take other SIMD paths (AVX2, AVX-512, AMX), and first-batch losses differed by "
+         "~5e-6 relative between types, growing over 580 steps; on one CPU type a run is repeatable. "]
+    if mixed:
+        L[-1] += ("Where one seed's units ran on different CPU types, the difference between them holds that machine "
+                  "effect beside the batching's: " + "; ".join(
+                      f"seed {s}: " + ", ".join(f"{n} on {c}" for n, c in sorted(units.items()))
+                      for s, units in sorted(mixed.items())) + ".")
+    else:
+        L[-1] += "Every seed's units ran on one CPU type."
+    return L + [""]
 
 
 def table_md(rows: dict, columns: list[str], with_p: bool = True, digits: int = 4) -> list[str]:
@@ -127,7 +167,8 @@ def write_files(report: dict, study: Study, results: dict, report_dir: Path) -> 
           f"{report['headline']['margin'] if report.get('headline') else 0.01}, significant or not), better or "
           "worse (Holm p < 0.05 otherwise), non-inferior (lower end above −margin) or undecided; only those cells "
           "carry stars. Other p values are uncorrected and carry none.",
-          "", headline_sentence(report["headline"]), "",
+          "", headline_sentence(report["headline"]), "", *details_markdown(report), "",
+          *power_table(report), *machine_lines(report),
           "**The paper's numbers are not beside ours**: the paper's Table 1 values are not available offline here, "
           "and its backbones (XLM-R, LaBSE) and training data differ from ours (multilingual-e5-small, SQuAD "
           "translations), so absolute numbers would not be comparable anyway.", ""]
@@ -150,7 +191,11 @@ def write_files(report: dict, study: Study, results: dict, report_dir: Path) -> 
     main = t["main"]
     for dataset in [d for d in LAREQA if d in study.datasets]:
         cols = [f"{dataset} {g} AP" for g in ("Mo", "Cr", "Mul")]
-        L += [f"## {dataset}: mAP (Table 1 layout), {study.steps} steps", ""] + table_md(main, cols) + [""]
+        L += [f"## {dataset}: mAP (Table 1 layout), {study.steps} steps", "",
+              f"Dense rows: AP over the full ranking (LAReQA's mAP: every candidate ranked); BM25 and fusion rows: "
+              f"AP@{study.hits} (their runs end there: a relevant candidate beyond counts as not found). p and "
+              "interval of the headline's cells: Holm-adjusted p, Holm-compatible interval.", ""] + \
+            table_md(main, cols) + [""]
         cols = [f"{dataset} {g} {m}" for g in ("Mo", "Cr", "Mul") for m in ("R@1", "R@10")] + [f"{dataset} rank distance"]
         L += [f"{dataset}: R@1, R@10 and rank distance (lower = less language bias; over every pool query with "
               "at least two relevant candidates, the same queries for every row). Dense rows: exact, from full "
@@ -212,7 +257,10 @@ def write_files(report: dict, study: Study, results: dict, report_dir: Path) -> 
         L += ["## Language preference on the multilingual pool", "", "own@10 / en@10: share of a pool query's "
               "first 10 candidates in the query's language / in English (mean over queries, then query languages; "
               "en@10 leaves English queries out); rank correlation: Spearman's rho between the pool rankings of one "
-              "question's translations, mean over language pairs (dense systems only). Definitions in "
+              "question's translations, mean over language pairs (dense systems only); PEER@10 / PEER@100: the "
+              "probability that relevant candidates of every language have equal expected rank in the top k (Yang "
+              "et al., SIGIR 2024, by its authors' `peer-measure`; 1 = no language ranked ahead; mean over queries, "
+              "then query languages; BM25 and fusion runs end at their depth). Definitions in "
               "`pyserini_hybrid/study/language_measures.py`.", ""] + \
             table_md(t["language"], cols, with_p=False, digits=3) + [""]
     L += curve_sections(report, study, report_dir, plt, table_md)

@@ -93,14 +93,24 @@ def compare(results: dict, system: str, baseline: str, dataset: str, settings: l
     return out
 
 
-def test_fields(test: dict | None) -> dict:
-    """What a table cell keeps of a test of hybrid against its row: difference, 95 % CI, p."""
+# What a headline cell keeps of its test for intervals at other levels and for power (what more seeds buy)
+COMPONENTS = ("diff", "se", "df", "n_seeds_a", "n_seeds_b", "seed_var_a", "seed_var_b", "cluster_var", "n_clusters",
+              "pooled_seed_var", "p", "ci_low", "ci_high")
+
+
+def test_fields(test: dict | None, unpooled: dict | None = None) -> dict:
+    """What a table cell keeps of a test of hybrid against its row: difference, 95 % CI, p; for the headline's
+    cells also the variance components and, where the seed variance was pooled, the same test unpooled."""
     if not test:
         return {"p_vs_hybrid": None, "diff_hybrid_minus": None, "ci_hybrid_minus": None}
-    return {"p_vs_hybrid": test["p"], "diff_hybrid_minus": test["diff"],
-            "ci_hybrid_minus": [test["ci_low"], test["ci_high"]], "test_df": test["df"],
-            "seed_var_estimable": test["seed_var_estimable"], "clusters": test["n_clusters"],
-            "bartlett_p": (test.get("pooled_seed_var") or {}).get("bartlett_p")}
+    out = {"p_vs_hybrid": test["p"], "diff_hybrid_minus": test["diff"],
+           "ci_hybrid_minus": [test["ci_low"], test["ci_high"]], "test_df": test["df"],
+           "seed_var_estimable": test["seed_var_estimable"], "clusters": test["n_clusters"],
+           "bartlett_p": (test.get("pooled_seed_var") or {}).get("bartlett_p")}
+    if unpooled is not None:
+        out["test"] = {k: test.get(k) for k in COMPONENTS}
+        out["unpooled"] = {k: unpooled.get(k) for k in COMPONENTS}
+    return out
 
 
 def cell(results: dict, name: str, dataset: str, settings: list[str], measure: str) -> dict | None:
@@ -108,8 +118,12 @@ def cell(results: dict, name: str, dataset: str, settings: list[str], measure: s
     vals = [v for v in vals if v is not None]
     if not vals:
         return None
-    return {"mean": float(np.mean(vals)), "sd": float(np.std(vals, ddof=1)) if len(vals) > 1 else None,
-            "seeds": len(vals), "values": vals}
+    out = {"mean": float(np.mean(vals)), "sd": float(np.std(vals, ddof=1)) if len(vals) > 1 else None,
+           "seeds": len(vals), "values": vals}
+    if measure == "AP":  # AP over the full ranking (dense) or to the run's depth (BM25, fusion): said per cell
+        runs = [results[k][0] for k in sorted(results) if k[0] == name and k[2] == dataset]
+        out["ranking"] = "full" if all(r.get("ap_full_ranking") for r in runs) else f"@{runs[0].get('depth')}"
+    return out
 
 
 def main_table(study: Study, results: dict, metas: dict, systems: list[str], clusters: dict | None = None) -> dict:
@@ -129,7 +143,10 @@ def main_table(study: Study, results: dict, metas: dict, systems: list[str], clu
                         pooled = pooled_seed_variance(results, list(study.variants), dataset, keys, measure) \
                             if name in study.variants else None
                         test = compare(results, "hybrid", name, dataset, keys, measure, clusters, pooled)
-                        c.update(test_fields(test))
+                        # pooling rests on Bartlett's test with few seeds: the headline shows both decisions
+                        unpooled = compare(results, "hybrid", name, dataset, keys, measure, clusters) \
+                            if pooled and test else None
+                        c.update(test_fields(test, unpooled))
                     row[f"{dataset} {g} {measure}"] = c
             rd = [results[k][0].get("rank_distance", {}).get("macro") for k in sorted(results)
                   if k[0] == name and k[2] == dataset]

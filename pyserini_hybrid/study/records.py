@@ -21,6 +21,7 @@ import pandas as pd
 
 from ..core.trec import ranked, read_qrels_frame, read_run, read_topics
 from ..data import topic_sets as tp
+from ..pyserini_glue.dense_files import read_encoded_queries
 
 TOP_K = 10
 RANK_COLUMNS = ["target", "query_id", "doc_id", "rel", "rank"]
@@ -58,8 +59,7 @@ class DenseScores:
         self.vectors = index.reconstruct_n(0, index.ntotal).astype(np.float32)
         self.docids = [x for x in (index_dir / "docid").read_text(encoding="utf-8").split("\n") if x]
         self.position = {d: i for i, d in enumerate(self.docids)}
-        table = pd.read_pickle(embeddings)
-        by_text = dict(zip(table["text"], table["embedding"]))
+        by_text = read_encoded_queries(embeddings)  # embedding.npy + texts.json: no pickle is ever loaded
         self.query = {q: np.asarray(by_text[t], dtype=np.float32) for q, t in topics.items() if t in by_text}
 
     def scores(self, qids: list[str]) -> np.ndarray:

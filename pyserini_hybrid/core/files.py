@@ -238,16 +238,13 @@ def _umask() -> int:
 
 
 def round_floats(obj, digits: int):
-    """``obj`` with every float rounded to ``digits`` significant digits (ints, strings, None kept). Why: float
-    reductions end in other last bits on other CPUs; a file of rounded numbers is the same on every CPU
-    but where a value sits on a rounding boundary, which comparisons at a relative 1e-9 absorb."""
+    """``obj`` with every float rounded to ``digits`` significant digits: float reductions end in other last bits
+    on other CPUs, rounded numbers do not (but on a rounding boundary, which a relative 1e-9 absorbs)."""
     if isinstance(obj, float):
         return float(f"{obj:.{digits}g}") if math.isfinite(obj) else obj
     if isinstance(obj, dict):
         return {k: round_floats(v, digits) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [round_floats(v, digits) for v in obj]
-    return obj
+    return [round_floats(v, digits) for v in obj] if isinstance(obj, (list, tuple)) else obj
 
 
 def write_json(path: str | os.PathLike, obj) -> None:
@@ -303,8 +300,7 @@ def load_toml(path: str | os.PathLike, what: str = "TOML file") -> tuple[dict, s
     except RecursionError:  # e.g. a 10,000-deep inline table: tomllib recurses once per level
         table = None
     if table is None or _nesting(table) > TOML_MAX_NESTING:
-        raise InputError(f"{path}: not a valid {what}: tables or arrays nested deeper than {TOML_MAX_NESTING} "
-                         "levels")
+        raise InputError(f"{path}: not a valid {what}: tables or arrays nested deeper than {TOML_MAX_NESTING} levels")
     return table, text
 
 

@@ -114,3 +114,20 @@ def test_a_kept_peer_value_is_what_peer_measure_gives_now():
     assert len(entries) == len(kept)  # every kept value belongs to a committed file
     path, langs, value = min(entries, key=lambda e: (e[0].stat().st_size, str(e[0])))
     assert peer_at(read_ranks(path), langs) == pytest.approx(value, abs=1e-12)
+
+
+def test_plan_prints_what_more_seeds_would_buy(capsys, tmp_path):
+    """`plan` shows each headline cell's power from the finished units' report, and says when there is none."""
+    from types import SimpleNamespace
+
+    from pyserini_hybrid.study.__main__ import show_power
+
+    report = json.loads((REPORT / "report.json").read_text(encoding="utf-8"))
+    rows = [(SimpleNamespace(name=n), "done", 0, {}) for n in report["units"]]
+    show_power(REPORT, rows)
+    out = capsys.readouterr().out
+    power = report["headline"]["power"]
+    assert len([x for x in out.splitlines() if x.startswith(("X-X-mono ", "X-Y "))]) == len(power) == 12
+    assert "X-Y xquad-r Cr †" in out and f"{power['X-Y xquad-r Cr']['mde_80']:.4f}" in out
+    show_power(REPORT, rows[:-1])  # a unit more than the report knows: no stale figures
+    assert "run `report` first" in capsys.readouterr().out

@@ -83,7 +83,10 @@ def evaluate_bitext(dataset: str, meta: dict, run_dir: Path, langs: list[str], k
 
 
 def _language(ids: pd.Series) -> pd.Series:
-    return ids.str.split("-", n=1).str[0]
+    """The language of ``<lang>-<line>`` ids, split once per distinct id (a run has 8 M lines, 82 k ids)."""
+    codes, uniques = pd.factorize(ids)
+    langs = pd.Series(uniques, dtype=object).str.split("-", n=1).str[0].to_numpy(dtype=object)
+    return pd.Series(langs[codes], index=ids.index, dtype=object)
 
 
 def _parse(ids) -> tuple[np.ndarray, np.ndarray]:

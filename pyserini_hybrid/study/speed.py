@@ -13,7 +13,7 @@ and the ratio it measured (from the training card).
 Encoding: the path ``dense`` takes, ``pyserini.encode --encoder-class hybrid`` building our document
 encoder with ``$PYSERINI_HYBRID_PRECISION`` set as ``--precision`` sets it, called with ``dense``'s
 chunks of 2,048 texts, in a fresh process per precision; the same XQuAD-R candidates (all languages,
-interleaved) each time, first pass apart, then the median passages/s of ``--repeats`` passes with their
+interleaved) each time, a first call of 64 texts apart, then the median passages/s of ``--repeats`` passes with their
 range, the min cosine to fp32 and the roofline (useful encoder FLOPs per second against a matrix product
 of the same precision measured in this run). Pyserini's ``AutoDocumentEncoder`` (fp32, calls of 64) is
 the reference line. Ratios are within one run: on a shared machine compare them, not absolute figures.
@@ -39,6 +39,7 @@ from ..data import topic_sets as tp
 
 SETTINGS = ("fp32/0", "fp32/8", "bf16/0", "bf16/8", "auto/8")
 NO_BF16 = "not timed: no bf16 instruction"
+WARM_UP = 64  # texts of the untimed first call per encoder
 
 
 def encoder_flops(config: dict, lengths: list[int]) -> float:
@@ -145,10 +146,12 @@ def encode_worker(args) -> int:
         ours = encoder_classes()[0](str(model_dir), device="cpu")
         encode, choice = (lambda c: ours.encode(c)), ours.encoder.choice.record()
     passes, out = [], None
-    for _ in range(args.repeats + 1):
+    # the untimed first pass (oneDNN builds its kernels) over a few texts only: a whole pass took minutes on a
+    # slow CPU (AVX2 only) and measured nothing but that
+    for batch in [texts[:WARM_UP]] + [texts] * args.repeats:
         start, parts = time.perf_counter(), []
-        for i in range(0, len(texts), args.chunk):
-            parts.append(np.asarray(encode(texts[i:i + args.chunk]), dtype=np.float32))
+        for i in range(0, len(batch), args.chunk):
+            parts.append(np.asarray(encode(batch[i:i + args.chunk]), dtype=np.float32))
         passes.append(time.perf_counter() - start)
         out = np.concatenate(parts)
     np.save(args.embeddings, out)
@@ -170,7 +173,7 @@ def encode_line(name: str, texts_file: Path, model_dir: Path, precision: str | N
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     n = len(json.loads(texts_file.read_text(encoding="utf-8")))
     rates = [n / s for s in result["seconds"][1:]]
-    return {"encoder": name, "first_pass": n / result["seconds"][0], "passages_per_s": summary(rates),
+    return {"encoder": name, "first_pass": min(n, WARM_UP) / result["seconds"][0], "passages_per_s": summary(rates),
             "precision_choice": result["precision_choice"], "embeddings": np.load(emb)}
 
 
@@ -217,7 +220,7 @@ def run(args) -> dict:
         flops = encoder_flops(json.loads((model_dir / "config.json").read_text()), lengths)
         print(f"encoding: {len(texts)} {args.dataset} passages, mean {np.mean(lengths):.1f} tokens, calls of "
               f"{args.chunk or ENCODE_CHUNK} (ours, as dense) / {args.batch_size} (Pyserini); median of {args.repeats} "
-              "passes after a first, each encoder in a fresh process")
+              f"passes after a first call of {WARM_UP} texts, each encoder in a fresh process")
         with tempfile.TemporaryDirectory() as tmp:
             work = Path(tmp)
             (work / "texts.json").write_text(json.dumps(texts, ensure_ascii=False), encoding="utf-8")

@@ -10,28 +10,39 @@ from pyserini_hybrid.core.files import load_json
 from pyserini_hybrid.train import pairs as pr
 
 
+def xquad(shared_data):
+    """XQuAD's question ids and whitespace-normalised paragraphs (from XQuAD-R English)."""
+    raw = load_json(shared_data / "lareqa/xquad-r/en.json")
+    paras = [p for a in raw["data"] for p in a["paragraphs"]]
+    return {q["id"] for p in paras for q in p["qas"]}, {" ".join(p["context"].split()) for p in paras}
+
+
 def test_xquad_paragraphs_are_dropped_in_all_four_languages(training_pairs, shared_data):
-    ids, texts = pr.xquad_contamination(shared_data)
+    """The XQuAD rule, now one case of decontamination against every evaluation set: 3,559 questions."""
+    ids, texts = xquad(shared_data)
     assert len(ids) == 1190 and len(texts) == 240
     assert not ids & set(training_pairs.group)
     # no training paragraph (any language) is an XQuAD paragraph, and no English one shares its text
     english = {" ".join(p.context.split()) for i, p in enumerate(training_pairs.paragraphs)}
     assert not english & texts
-    dropped = training_pairs.counts["dropped_xquad"]
-    assert dropped["squad/en"] == 1190
-    for lang in ("es", "it", "da"):
-        assert 0 < dropped[f"squad/{lang}"] <= 1190
+    dropped = training_pairs.counts["dropped_by_set"]["xquad-r"]
+    assert dropped == {"squad/en": 1190, "squad/es": 732, "squad/it": 778, "squad/da": 859}
+    assert training_pairs.counts["dropped_xquad"] == dropped  # the card's older key, for older readers
     # every dropped translation is the translation of an XQuAD question: count them in the raw file
     for lang, rel in (("es", "squad/es.dev-v1.1-small.json"), ("da", "squad/da.dev-v1.1-small.json")):
         raw = load_json(shared_data / "qa-train" / rel)
         present = {q["id"] for a in raw["data"] for p in a["paragraphs"] for q in p["qas"]}
         assert dropped[f"squad/{lang}"] == len(present & ids)
+    # the other evaluation sets' texts go too: ARCD paragraphs that are MIRACL-mini passages, two SQuAD
+    # sentences that are MLQA-R candidates (with their translations)
+    assert training_pairs.counts["dropped_by_set"]["miracl-mini"] == {"arcd/ar": 30}
+    assert training_pairs.counts["dropped_by_set"]["mlqa-r"]["squad/en"] == 2
 
 
 def test_filter_reported(shared_data, capsys):
     pr.load_pairs(shared_data, languages=["da"], datasets=["squad"])
     out = capsys.readouterr().out
-    assert "dropped as XQuAD paragraphs: 859 (squad/da 859)" in out
+    assert "dropped as texts of evaluation sets: 860 (squad/da 860; by set: xquad-r 859, mlqa-r 1)" in out
 
 
 def test_positive_is_the_sentence_holding_the_answer(training_pairs, shared_data):
@@ -97,7 +108,7 @@ def test_context_positives(shared_data):
 def test_bad_inputs(shared_data, tmp_path):
     with pytest.raises(InputError, match="no training data for language.*fr"):
         pr.load_pairs(shared_data, languages=["fr"])
-    with pytest.raises(InputError, match="unknown training dataset"):
+    with pytest.raises(InputError, match=r"unknown training set\(s\) natural-questions"):
         pr.load_pairs(shared_data, datasets=["natural-questions"])
     # a training file in the wrong format
     root = tmp_path / "data"

@@ -20,7 +20,7 @@ import torch
 
 from ..core.errors import InputError
 from ..core.files import check_safetensors, usual_file_modes
-from . import integrity
+from . import integrity, sentence_transformers_files
 from . import precision as prec
 from .config import EncoderConfig
 
@@ -266,8 +266,9 @@ class BiEncoder:
 
     def save(self, directory: Path, **card) -> None:
         """Weights (safetensors, fp32), tokenizer, our encoder config (plus ``card`` fields and the tokenizer
-        files' sha256, checked whenever the model is loaded) into ``directory``."""
+        files' sha256, checked whenever the model is loaded) and sentence-transformers' files into ``directory``."""
         self.model.save_pretrained(directory, safe_serialization=True)
         self.tokenizer.save_pretrained(directory)
         self.config.save(directory, **card, **{integrity.TOKENIZER_HASH: integrity.tokenizer_sha256(directory)})
+        sentence_transformers_files.write(directory, self.config, self.model)
         usual_file_modes(directory)  # safetensors writes 0600: a shared model must stay readable

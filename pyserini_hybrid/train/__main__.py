@@ -3,6 +3,7 @@
     python -m pyserini_hybrid.train encoders/me5-small-hybrid-cpu.toml --output models/me5-hybrid
     python -m pyserini_hybrid.train encoders/me5-small-hybrid-cpu.toml --set train.alpha=1.0   # X-X-mono
     torchrun --nproc-per-node 2 -m pyserini_hybrid.train encoders/xlmr-base-hybrid.toml        # DDP
+    python -m pyserini_hybrid.train data [--training-sets FILE]     # the declared training sets, counted
 
 Running the same command again resumes from the newest checkpoint (or returns at once when finished).
 The output directory is a model directory for ``--encoder-class hybrid``.
@@ -15,8 +16,9 @@ import sys
 from pathlib import Path
 
 from ..core.errors import cli
-from ..core.files import PROJECT_ROOT
+from ..core.files import PROJECT_ROOT, data_dir
 from ..models.default_model import check_start_model
+from . import data_report, sets
 from . import recipe as rc
 
 
@@ -26,15 +28,23 @@ def default_output(recipe: rc.Recipe, path: str) -> Path:
 
 @cli
 def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["data"] and not Path("data").is_file():
+        return data_report.main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m pyserini_hybrid.train", description=__doc__.split("\n")[0])
     parser.add_argument("recipe", help="a TOML recipe, e.g. encoders/me5-small-hybrid-cpu.toml")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="override a recipe value, e.g. train.alpha=1.0 (X-X-mono) or train.alpha=0 (X-Y)")
     parser.add_argument("--output", type=Path, help="model directory (default: models/<recipe>-<fingerprint>)")
     parser.add_argument("--data-dir", help="data root holding qa-train/ and lareqa/ (default ../shared/data)")
+    parser.add_argument("--training-sets", action="append", default=[], metavar="FILE",
+                        help="a training-set declaration file (TOML or JSON) whose sets data.datasets may name")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
+    sets.register(args.training_sets)
     recipe = rc.load(args.recipe, args.set)
+    # the sets the recipe names, their declarations and languages: one line before any work
+    sets.choose(sets.declared(data_dir(args.data_dir)), recipe.data.datasets, f"{args.recipe}: data.datasets")
     output = args.output or default_output(recipe, args.recipe)
     check_start_model(recipe.model.name)
     from .loop import train

@@ -9,10 +9,10 @@ slower). ``train.precision = "bf16"`` runs forward and loss under autocast with 
 state, checkpoints and exported weights; ``auto`` times both on this model first (``models.precision``) and
 records the decision in the training card.
 
-Output directory = model directory: weights, tokenizer, ``pyserini_hybrid.json``, ``training-card.json``
-(written last: its presence means finished) and ``README.md``, plus ``train-log.jsonl`` (one line per
-step and per validation) and ``checkpoints/step-NNNNNN/``. The exported weights are the last step's: no
-checkpoint is picked by a validation number (validation is logged, for choosing recipe settings).
+Output directory = model directory (for sentence-transformers too): weights, tokenizer, ``pyserini_hybrid.json``,
+``training-card.json`` (written last: its presence means finished), ``README.md`` (the model card: data,
+languages, decontamination, batching), ``train-log.jsonl`` and ``checkpoints/step-NNNNNN/``. The exported
+weights are the last step's: no checkpoint is picked by a validation number (validation is only logged).
 """
 
 from __future__ import annotations
@@ -30,28 +30,19 @@ import numpy as np
 import torch
 
 from ..core.errors import InputError
-from ..core.files import clean_temps_in, load_json, raise_named, temp_dir_in, write_json
+from ..core.files import clean_temps_in, data_dir, load_json, raise_named, temp_dir_in, write_json
 from ..core.lock import output_lock  # issue 19: one writer per output
 from ..models.encoder import BiEncoder, token_ids
 from ..models.probe import choose_precision
-from . import checkpoints
+from . import checkpoints, sets
 from .card import CARD, card, model_card_text, read_log
 from .checkpoints import LOG
-from .distributed import (
-    all_gather_object,
-    barrier,
-    gather_with_grad,
-    init_distributed,
-    mean_over_ranks,
-    no_sync,
-    wrap,
-)
+from .distributed import all_gather_object, barrier, gather_with_grad, init_distributed, mean_over_ranks, no_sync, wrap
 from .loss import info_nce
 from .pairs import PairSet, load_pairs, split_validation
 from .recipe import Recipe
 from .samplers import Batch, HybridBatchSampler, validation_batches
-from .validation import build_task
-from .validation import evaluate as evaluate_retrieval
+from .validation import build_task, evaluate as evaluate_retrieval
 
 RECIPE = "train-recipe.json"
 
@@ -93,8 +84,9 @@ class Trainer:
         if t.threads:
             torch.set_num_threads(t.threads)
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.pairs: PairSet = _pairs(data, tuple(recipe.data.languages or ()), tuple(recipe.data.datasets or ()),
-                                     recipe.data.context, quiet or self.rank != 0)
+        d, files = recipe.data, tuple(map(str, sets.files(data_dir(data))))  # the declaration files in reach
+        self.pairs: PairSet = _pairs(data, tuple(d.languages), tuple(d.datasets), d.context, quiet or self.rank != 0,
+                                     tuple(d.decontaminate), files)
         self.train_rows, self.val_rows = split_validation(self.pairs, recipe.data.validation_percent)
         self.sampler = HybridBatchSampler(self.pairs, self.train_rows, t.batch_size, t.alpha, t.seed)
         self.val_batches = validation_batches(self.pairs, self.val_rows, t.batch_size, t.seed)
@@ -300,7 +292,8 @@ class Trainer:
         try:
             self.model.save(tmp, trained_with="pyserini-hybrid", training_card=CARD)
             (tmp / "README.md").write_text(model_card_text(record), encoding="utf-8")
-            for f in tmp.iterdir():
+            for f in tmp.iterdir():  # (sentence-transformers' module folders replace an older export's)
+                shutil.rmtree(where / f.name) if (where / f.name).is_dir() else None
                 os.replace(f, where / f.name)
         except Exception as e:  # a full disk (safetensors raises its own error type): one line, not a traceback
             raise checkpoints.export_failed(where, self.step, e) from None
@@ -310,10 +303,11 @@ class Trainer:
 
 
 @functools.lru_cache(maxsize=4)
-def _pairs(data, languages: tuple, datasets: tuple, context: bool, quiet: bool) -> PairSet:
+def _pairs(data, languages: tuple, datasets: tuple, context: bool, quiet: bool, decontaminate: tuple,
+           _declarations: tuple) -> PairSet:
     """Pairs are read and sentence-split once per process: a study trains many models from the same data
-    (nothing mutates a PairSet after loading)."""
-    return load_pairs(data, list(languages) or None, list(datasets) or None, context, quiet=quiet)
+    (nothing mutates a PairSet after loading); keyed by the declaration files in reach too."""
+    return load_pairs(data, list(languages) or None, list(datasets) or None, context, quiet, list(decontaminate))
 
 
 def train(recipe: Recipe, output: Path, data: str | None = None, quiet: bool = False) -> Path:

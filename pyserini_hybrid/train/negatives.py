@@ -38,7 +38,7 @@ def mine_bm25_negatives(pairs: PairSet, rows: list[int], cache: Path | None = No
         return {int(k): tuple(v) for k, v in load_json(done).items()}
     by_lang: dict[str, list[int]] = {}
     for i in rows:
-        by_lang.setdefault(pairs.lang[i], []).append(i)
+        by_lang.setdefault(pairs.positive_lang[i], []).append(i)  # candidates in the positive's language
     out: dict[int, tuple[int, int]] = {}
     log = cache / "pyserini.log"
     cache.mkdir(parents=True, exist_ok=True)

@@ -48,7 +48,9 @@ class ModelArgs:
 @dataclass(frozen=True)
 class DataArgs:
     languages: list = field(default_factory=list)   # empty: every language with training data
-    datasets: list = field(default_factory=list)    # empty: all of pairs.SOURCES
+    datasets: list = field(default_factory=list)    # training sets by name (train/sets.py); empty: the default ones
+    decontaminate: list = field(default_factory=list)  # topic sets whose texts no training group may share;
+                                                       # empty: every evaluation set in reach (train/decontaminate.py)
     context: bool = False                           # positives "sentence paragraph" like --corpus context
     hard_negatives: str = "none"                    # "paragraph": another sentence of the positive's paragraph;
                                                     # "bm25": the best BM25 sentence of its language (not the positive)

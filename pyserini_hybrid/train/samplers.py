@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..core.errors import InputError
-from .pairs import SOURCES, PairSet
+from .pairs import PairSet
 
 MONO, CROSS = "mono", "cross"
 
@@ -107,7 +107,8 @@ class MonolingualBatches:
         self.pairs, self.batch_size, self.streams = pairs, batch_size, streams
         self.rows: dict[str, dict[str, list[int]]] = {}
         for r in rows:
-            self.rows.setdefault(pairs.dataset[r], {}).setdefault(pairs.lang[r], []).append(r)
+            if pairs.positive_lang[r] == pairs.lang[r]:  # a pre-made X-Y pair serves X-Y batches only
+                self.rows.setdefault(pairs.dataset[r], {}).setdefault(pairs.lang[r], []).append(r)
         for dataset, by_lang in self.rows.items():
             for lang, items in by_lang.items():
                 if len(items) < batch_size:
@@ -134,16 +135,22 @@ class CrossLingualBatches:
     def __init__(self, pairs: PairSet, rows: list[int], batch_size: int, streams: Streams):
         self.pairs, self.batch_size, self.streams = pairs, batch_size, streams
         by_group: dict[str, dict[str, dict[str, int]]] = {}
+        made: dict[str, dict[tuple[str, str], list[tuple[int, int]]]] = {}  # pre-made X-Y pairs (records)
         for r in rows:
-            if SOURCES[pairs.dataset[r]]["parallel"]:
-                by_group.setdefault(pairs.dataset[r], {}).setdefault(pairs.group[r], {})[pairs.lang[r]] = r
+            d, x, y = pairs.dataset[r], pairs.lang[r], pairs.positive_lang[r]
+            if x != y:
+                made.setdefault(d, {}).setdefault((x, y), []).append((r, r))
+            elif d in pairs.parallel:
+                by_group.setdefault(d, {}).setdefault(pairs.group[r], {})[x] = r
         self.shared: dict[str, dict[tuple[str, str], list[tuple[int, int]]]] = {}
-        for dataset, groups in by_group.items():
-            langs = sorted({x for g in groups.values() for x in g})
+        for dataset in sorted(set(by_group) | set(made)):
+            groups = by_group.get(dataset, {})
+            langs = sorted({x for g in groups.values() for x in g} | {x for p in made.get(dataset, {}) for x in p})
             for x in langs:
                 for y in langs:
                     if x != y:
                         both = [(g[x], g[y]) for _, g in sorted(groups.items()) if x in g and y in g]
+                        both += made.get(dataset, {}).get((x, y), [])
                         if len(both) >= batch_size:
                             self.shared.setdefault(dataset, {})[(x, y)] = both
 
@@ -215,7 +222,8 @@ def validation_batches(pairs: PairSet, rows: list[int], batch_size: int, seed: i
     rng = np.random.default_rng(seed)
     by: dict[tuple[str, str], list[int]] = {}
     for r in rows:
-        by.setdefault((pairs.dataset[r], pairs.lang[r]), []).append(r)
+        if pairs.positive_lang[r] == pairs.lang[r]:
+            by.setdefault((pairs.dataset[r], pairs.lang[r]), []).append(r)
     for (dataset, lang), items in sorted(by.items()):
         chosen, fresh = [], _NoDuplicates(pairs)
         for i in rng.permutation(len(items)):

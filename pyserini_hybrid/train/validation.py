@@ -41,11 +41,11 @@ def build_task(pairs: PairSet, rows: list[int], max_groups: int, seed: int = 0) 
         key = _key(pairs, r)
         if key not in seen:
             seen.add(key)
-            candidates.setdefault(pairs.lang[r], []).append(r)
+            candidates.setdefault(pairs.positive_lang[r], []).append(r)
     langs = sorted(candidates)
     by_group: dict[str, set[str]] = {}
     for r in chosen:
-        by_group.setdefault(pairs.group[r], set()).add(pairs.lang[r])
+        by_group.setdefault(pairs.group[r], set()).update((pairs.lang[r], pairs.positive_lang[r]))
     settings = {f"{x}-{x}": (x, x) for x in langs}
     for x in langs:
         for y in langs:
@@ -56,7 +56,7 @@ def build_task(pairs: PairSet, rows: list[int], max_groups: int, seed: int = 0) 
 
 
 def _key(pairs: PairSet, row: int) -> tuple:
-    return pairs.lang[row], pairs.paragraph[row], pairs.sentence[row]
+    return pairs.positive_lang[row], pairs.paragraph[row], pairs.sentence[row]  # the candidate's language
 
 
 def _relevant(pairs: PairSet, query: int, cands: list[int], answers: dict) -> list[int]:

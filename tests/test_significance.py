@@ -340,7 +340,7 @@ def test_pooled_seed_variance_has_more_df_and_stays_calibrated():
 
 
 def test_non_inferiority_decisions_on_simulated_studies_with_known_truth():
-    """The headline's decisions (study.tables.decision): a planted difference well above the margin is called
+    """The headline's decisions (study.headline.decision, from the Holm-compatible interval): a planted difference well above the margin is called
     better, one well below worse; a true difference of 0 with a tight interval equivalent; a true -0.005 (inside
     the margin of .01) equivalent even where it is significant, never worse; with wide intervals, undecided."""
     from pyserini_hybrid.study.headline import decision
@@ -356,7 +356,8 @@ def test_non_inferiority_decisions_on_simulated_studies_with_known_truth():
             a, b = (shared + shift + rng.normal(0, noise / 20, (seeds, 1)) + rng.normal(0, noise, (seeds, 600))
                     for shift in (delta, 0.0))
             t = compare_systems(a, b, settings, clusters)
-            cell = {"p_holm": t["p"], "diff_hybrid_minus": t["diff"], "ci_hybrid_minus": [t["ci_low"], t["ci_high"]]}
+            # one test: its interval at the family's level is the 95 % one (holm_levels of a family of one)
+            cell = {"p_holm": t["p"], "diff_hybrid_minus": t["diff"], "ci_adjusted": [t["ci_low"], t["ci_high"]]}
             out.append(decision(cell, 0.05, 0.01))
         return out
 
@@ -367,7 +368,7 @@ def test_non_inferiority_decisions_on_simulated_studies_with_known_truth():
     assert "better" not in small  # (worse is no error: the true difference is below 0)
     assert sum(d in ("non-inferior", "equivalent") for d in small) >= 50
     assert call(0.0, 1.0).count("undecided") >= 50
-    assert decision({"p_holm": None, "diff_hybrid_minus": None, "ci_hybrid_minus": None}, 0.05, 0.01) == "untested"
+    assert decision({"p_holm": None, "diff_hybrid_minus": None, "ci_adjusted": None}, 0.05, 0.01) == "untested"
 
 
 # 8. Holm's intervals, power, minimum detectable difference, seeds needed ---------------------------

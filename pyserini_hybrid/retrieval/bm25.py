@@ -200,7 +200,10 @@ def _run_bm25(dataset, output, languages, variant, hits, threads, index_root, to
     names = {lang: prebuilt_index(dataset, meta, lang) for lang in langs} if prebuilt else {}
     output.mkdir(parents=True, exist_ok=True)
     log = output / "pyserini.log"
-    if not lareqa:  # monolingual sets: each index gets its own language's topics
+    planned = tp.planned_topics(dataset, meta, langs, output, topics_dir, pool=False)  # NTREX: X->en, en->X
+    if planned:
+        topics = planned
+    elif not lareqa:  # monolingual sets: each index gets its own language's topics
         topics = {lang: tp.topics_path(dataset, lang, topics_dir) for lang in langs}
     elif len(langs) == len(meta["languages"]):  # one search per index covers every query language
         topics = dict.fromkeys(langs, tp.topics_path(dataset, "all", topics_dir))
@@ -229,8 +232,10 @@ def _run_bm25(dataset, output, languages, variant, hits, threads, index_root, to
             corpus = tp.corpus_dir(dataset, lang, variant, topics_dir)
             index = cached_path(index_root / dataset / f"{variant}-{key['data']}" / lang,
                                 index_root / dataset / f"{variant}-{lang}-{tp.language_key(meta, lang)}" / lang, lareqa)
-            used = build_index(corpus, index, lang, threads, log, force)
-            used_analyzers[lang] = analyzer(lang) if used == lang else FALLBACK_ANALYZER
+            code = analyzers.analyzer_language(lang)  # an NTREX variant: its base language's (ptbr: pt)
+            used = build_index(corpus, index, code, threads, log, force)
+            used_analyzers[lang] = (analyzer(code) + (f" ({code}'s)" if code != lang else "")) if used == code \
+                else FALLBACK_ANALYZER
             commands.append(display("pyserini.index.lucene", index_args(corpus, index, used, threads)))
         out = output / f"{lang}.trec"
         if not (reuse and out.is_file() and previous.get("analyzers", {}).get(lang) == used_analyzers[lang]):

@@ -242,22 +242,25 @@ def _run_dense(dataset, output, model, languages, variant, hits, threads, batch_
     # keyed by the topics' text too: perturbed or edited topics must not reuse other queries' vectors
     topics_key = hashlib.sha256(b"".join(f.read_bytes() for f in topic_files.values())).hexdigest()[:10]
     queries = encode_queries(list(topic_files.values()), model_dir,
-                             cache / ("queries-" + "-".join(langs) + "-" + topics_key), precision, force)
+                             cache / ("queries-" + tp.languages_tag(langs) + "-" + topics_key), precision, force)
     if lareqa:  # every index is searched with the topics of every query language
         all_topics = output / "topics.tsv"
         with atomic_write(all_topics) as out:  # a full disk names the file
             out.write("".join(f.read_text(encoding="utf-8") for f in topic_files.values()))
-    if lareqa and len(langs) > 1:
-        indexes[tp.POOL] = cache / variant / ("pool-" + "-".join(langs) + (f"-shards-{shard_num}" if shard_num > 1 else ""))
+    planned = tp.planned_topics(dataset, meta, langs, output, topics_dir)  # NTREX: X->en, en->X, the pool
+    if (lareqa and len(langs) > 1) or tp.POOL in planned:
+        indexes[tp.POOL] = cache / variant / ("pool-" + tp.languages_tag(langs)
+                                              + (f"-shards-{shard_num}" if shard_num > 1 else ""))
         merge_indexes([indexes[x] for x in langs], indexes[tp.POOL], force)
     for target, index in indexes.items():
-        topics = all_topics if lareqa else topic_files[target]
+        topics = planned.get(target) or (all_topics if lareqa else topic_files[target])
         commands.append(display("pyserini.search.faiss",
                                 search_args(index, topics, queries, output / f"{target}.trec", hits, threads)))
     info = {"system": "dense", "dataset": dataset, "languages": langs, "corpus_variant": variant, "hits": hits,
             "model": str(model_dir), "model_key": key, "precision": precision, "precision_choice": choice.record(),
             "encoder_config": load_json(model_dir / CONFIG_NAME),
-            "pool": "per-language flat indexes concatenated (each candidate encoded once)" if lareqa else None,
+            "pool": "per-language flat indexes concatenated (each candidate encoded once)"
+            if lareqa or tp.POOL in indexes else None,
             "commands": commands}
     if shard_num > 1:
         info["shards"] = {"num": shard_num, "merged": "shard indexes concatenated in shard order"}
@@ -277,7 +280,7 @@ def _run_dense(dataset, output, model, languages, variant, hits, threads, batch_
     previous.unlink(missing_ok=True)  # written again only once every run is complete
     prune_runs(output, {f"{target}.trec" for target in indexes})
     for target, index in tqdm(list(indexes.items()), desc=f"search {dataset}", unit="index"):
-        topics = all_topics if lareqa else topic_files[target]
+        topics = planned.get(target) or (all_topics if lareqa else topic_files[target])
         out = output / f"{target}.trec"
         run_to_file("pyserini.search.faiss", lambda o: search_args(index, topics, queries, o, hits, threads), out, log)
     write_json(output / "run-meta.json", info)

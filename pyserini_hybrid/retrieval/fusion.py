@@ -95,7 +95,9 @@ def run_fusion(dataset: str, dense_dir: Path, sparse_dir: Path, output: Path, me
         depth = known or DEFAULT_HITS
     elif known is not None and depth > known:
         raise InputError(f"--hits {depth}: the input runs are only {known} deep")
-    targets = [f"{y}.trec" for y in langs] + ([f"{tp.POOL}.trec"] if (dense_dir / f"{tp.POOL}.trec").is_file() else [])
+    # the pool where the dense runs have one, unless the sparse ones have none by design (NTREX: BM25 has no pool)
+    pool = (dense_dir / f"{tp.POOL}.trec").is_file() and metas["sparse"].get("pool", "") is not None
+    targets = [f"{y}.trec" for y in langs] + ([f"{tp.POOL}.trec"] if pool else [])
     for t in targets:
         for d in (dense_dir, sparse_dir):
             if not (d / t).is_file():

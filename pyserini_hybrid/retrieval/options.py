@@ -44,7 +44,7 @@ def retrieval_parser(system: str, description: str) -> argparse.ArgumentParser:
     parser.add_argument("--languages", nargs="+", help="candidate and query languages (default: all)")
     parser.add_argument("--corpus", choices=CORPUS_VARIANTS, default="sentence",
                         help="candidate text: the sentence alone, or with its paragraph as context")
-    parser.add_argument("--hits", type=int, default=DEFAULT_HITS, help="run depth")
+    parser.add_argument("--hits", type=int, help=f"run depth (default {DEFAULT_HITS}, or the set's own: ntrex 100)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--index-dir", type=Path, help=f"index root (default indexes/{system})")
     parser.add_argument("--topics-dir", type=Path)
@@ -76,6 +76,10 @@ def checked_args(parser: argparse.ArgumentParser, argv) -> argparse.Namespace:
     args = parser.parse_args(argv)
     check_flags(args)
     use_topic_sets(args)
+    if getattr(args, "hits", 0) is None:  # a set's own default depth (NTREX: 100), else ours
+        from ..data.topic_sets import default_hits
+
+        args.hits = default_hits(args.dataset) or DEFAULT_HITS
     return args
 
 

@@ -129,5 +129,8 @@ def test_an_exported_model_gets_the_usual_file_mode(tmp_path):
         BiEncoder(model, tokenizer, EncoderConfig()).save(tmp_path / "out")
     finally:
         os.umask(old)
-    modes = {f.name: f.stat().st_mode & 0o777 for f in (tmp_path / "out").iterdir()}
+    out = tmp_path / "out"
+    modes = {f.name: f.stat().st_mode & 0o777 for f in out.iterdir() if f.is_file()}
     assert "model.safetensors" in modes and set(modes.values()) == {0o644}, modes
+    # the sentence-transformers module folders (1_Pooling, 2_Normalize) are directories: 0777 - umask
+    assert {f.stat().st_mode & 0o777 for f in out.iterdir() if f.is_dir()} <= {0o755}

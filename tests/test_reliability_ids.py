@@ -41,7 +41,6 @@ def no_leftover_registrations(monkeypatch):
     monkeypatch.setattr(user_sets, "_registered", [])
     monkeypatch.setattr(user_sets, "_data_dir", [None])
     monkeypatch.delenv(user_sets.ENV, raising=False)
-    monkeypatch.setattr(tp, "_last_meta", {})
 
 
 @pytest.fixture

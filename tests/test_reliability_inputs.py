@@ -13,13 +13,7 @@ from test_miracl_languages import miracl_language
 from pyserini_hybrid.core.errors import InputError
 from pyserini_hybrid.core.files import read_jsonl
 from pyserini_hybrid.core.trec import read_qrels, read_topics, write_run
-from pyserini_hybrid.data import topic_sets as tp
 from pyserini_hybrid.data.convert import convert, parse_lareqa
-
-
-@pytest.fixture(autouse=True)
-def fresh_meta(monkeypatch):
-    monkeypatch.setattr(tp, "_last_meta", {})
 
 
 @pytest.fixture

@@ -16,8 +16,6 @@ from ..core.files import (
     atomic_directory,
     data_dir,
     load_json,
-    require_file,
-    sha256,
     write_json,
 )
 from ..core.lock import output_lock
@@ -25,12 +23,15 @@ from ..core.squad import check_squad
 from ..core.trec import check_id, clean, read_qrels, read_topics, write_qrels, write_topics
 from . import miracl
 from .corpus import noting_judged, read_json_collection, write_corpus
+from .ntrex import convert_ntrex
+from .sources import origin_name, pick_languages, unchecked_warning, verify_source
 from .topic_sets import (
     CORPUS_VARIANTS,
     POOL,
     converted_dir,
     dataset_spec,
     known_languages,
+    named_languages,
 )
 
 # ---------------------------------------------------------------------------------------------
@@ -88,25 +89,6 @@ def parse_lareqa(path: Path, lang: str) -> tuple[list[Candidate], list[Question]
     return candidates, questions
 
 
-def _verify_source(path: Path, expected_sha: str | None, warnings: list[str], origin: str = "topics/manifest.json") -> str:
-    digest = sha256(require_file(path))
-    if expected_sha and digest != expected_sha:
-        warnings.append(f"{path}: checksum differs from {origin} (other data; counts may differ)")
-    return digest
-
-
-def _origin(spec: dict) -> str:
-    return spec.get("origin") or "topics/manifest.json"
-
-
-def _unchecked(dataset: str, spec: dict, langs: list[str]) -> list[str]:
-    """One warning for the languages that have no checksum to be checked against (not the shared copies)."""
-    if not langs:
-        return []
-    return [f"{dataset}: {', '.join(langs)}: no checksum in {_origin(spec)} (not the shared copies): counts are "
-            "the files' own, their checksums are recorded in meta.json and the runs' run-meta.json"]
-
-
 def convert_lareqa(dataset: str, spec: dict, root: Path, out: Path) -> dict:
     warnings: list[str] = []
     langs = list(spec["languages"])
@@ -116,10 +98,10 @@ def convert_lareqa(dataset: str, spec: dict, root: Path, out: Path) -> dict:
         lspec = spec["languages"][lang]
         path = root / lspec["file"]
         sources[lang] = {"file": lspec["file"],
-                         "sha256": _verify_source(path, lspec.get("sha256"), warnings, _origin(spec))}
+                         "sha256": verify_source(path, lspec.get("sha256"), warnings, origin_name(spec))}
         by_lang[lang] = parse_lareqa(path, lang)
     unchecked = [x for x in langs if not spec["languages"][x].get("sha256")]
-    warnings += _unchecked(dataset, spec, unchecked)
+    warnings += unchecked_warning(dataset, spec, unchecked)
 
     # source id -> {lang: answer docid}: the relevant candidate of each translation of a question
     answers: dict[str, dict[str, str]] = {}
@@ -168,27 +150,6 @@ def convert_lareqa(dataset: str, spec: dict, root: Path, out: Path) -> dict:
 # Monolingual sets: MIRACL (any of its languages) and plain Pyserini topics + qrels + JsonCollection
 
 
-def pick_languages(dataset: str, known: list[str], present: list[str], requested, previous: list[str],
-                   where: str, warnings: list[str]) -> list[str]:
-    """The languages to convert: those asked for that are here (unknown codes are an error; absent ones
-    are skipped, and said so), plus those converted before that are still here; none asked: all here."""
-    if requested:
-        unknown = [x for x in requested if x not in known]
-        if unknown:
-            raise InputError(f"{dataset}: unknown language code {', '.join(unknown)} (known: {', '.join(known)})")
-        wanted = [x for x in requested if x in present]
-        if not wanted:
-            raise InputError(f"{dataset}: none of {', '.join(requested)} in {where} "
-                             f"(present: {', '.join(present) or 'none'})")
-        skipped = [x for x in requested if x not in present]
-        if skipped:
-            warnings.append(f"{dataset}: {', '.join(skipped)} not in {where}; skipped (present: {', '.join(present)})")
-        return sorted(set(wanted) | (set(previous) & set(present)))
-    if not present:
-        raise InputError(f"{where}: no {dataset} language here (known: {', '.join(known)})")
-    return list(present)
-
-
 def _without_derived(sources: dict) -> dict:
     return {k: {x: y for x, y in v.items() if x not in ("passages_sha256", "files")} for k, v in sources.items()}
 
@@ -228,14 +189,14 @@ def convert_miracl(dataset: str, spec: dict, root: Path, out: Path, source: str 
         local = [k for k in ("corpus", "topics", "qrels") if "sha256" in src[k]]
         for k in local:
             if expected.get(k) and expected[k] != src[k]["sha256"]:
-                warnings.append(f"{root / lspec[k]}: checksum differs from {_origin(spec)} (other data; counts may differ)")
+                warnings.append(f"{root / lspec[k]}: checksum differs from {origin_name(spec)} (other data; counts may differ)")
         if local and not all(expected.get(k) for k in local):
             unchecked.append(lang)
         for key, mkey in (("questions", "queries"), ("candidates", "passages")):
             want = lspec.get(mkey)
             if want is not None and want != counts[lang][key] and "file" in src["topics"]:
-                warnings.append(f"{dataset}/{lang}: {counts[lang][key]} {key}, {_origin(spec)} expects {want}")
-    warnings += _unchecked(dataset, spec, unchecked)
+                warnings.append(f"{dataset}/{lang}: {counts[lang][key]} {key}, {origin_name(spec)} expects {want}")
+    warnings += unchecked_warning(dataset, spec, unchecked)
     return {"dataset": dataset, "format": "miracl", "languages": langs, "counts": counts,
             "settings": {"mono": len(langs)}, "corpus_variants": list(CORPUS_VARIANTS), "sources": sources,
             "unchecked": unchecked, "warnings": warnings}
@@ -245,13 +206,13 @@ def convert_pyserini(dataset: str, spec: dict, root: Path, out: Path, languages=
     """A user's own Pyserini files per language: TSV topics, TREC qrels, a JsonCollection (monolingual)."""
     warnings: list[str] = []
     known = list(spec["languages"])
-    langs = pick_languages(dataset, known, known, languages, [], _origin(spec), warnings)
+    langs = pick_languages(dataset, known, known, languages, [], origin_name(spec), warnings)
     counts, sources = {}, {}
     for lang in langs:
         lspec = spec["languages"][lang]
         expected = lspec.get("sha256") or {}
-        sources[lang] = {k: {"file": lspec[k], "sha256": _verify_source(root / lspec[k], expected.get(k), warnings,
-                                                                        _origin(spec))}
+        sources[lang] = {k: {"file": lspec[k], "sha256": verify_source(root / lspec[k], expected.get(k), warnings,
+                                                                        origin_name(spec))}
                          for k in ("topics", "qrels")}
         topics, qrels = read_topics(root / lspec["topics"]), read_qrels(root / lspec["qrels"])
         if not any(q in qrels for q in topics):
@@ -266,7 +227,7 @@ def convert_pyserini(dataset: str, spec: dict, root: Path, out: Path, languages=
         (out / "corpus" / "context" / lang).symlink_to(Path("..") / "sentence" / lang)
         sources[lang]["corpus"] = {"file": lspec["corpus"], "passages_sha256": written["sha256"]}
         if expected.get("corpus") and expected["corpus"] != written["sha256"]:
-            warnings.append(f"{root / lspec['corpus']}: passages' checksum differs from {_origin(spec)}")
+            warnings.append(f"{root / lspec['corpus']}: passages' checksum differs from {origin_name(spec)}")
         write_qrels(out / "qrels" / f"{lang}-{lang}.txt",
                     [(q, d) for q, judged in qrels.items() for d, rel in judged.items() if rel > 0])
         counts[lang] = {"questions": len(kept), "candidates": written["passages"],
@@ -274,7 +235,7 @@ def convert_pyserini(dataset: str, spec: dict, root: Path, out: Path, languages=
                         **({"judgements_without_passage": dropped} if dropped else {})}
         warnings += miracl.dropped_judgements(lang, lspec, sources[lang], counts[lang], root)
     unchecked = [x for x in langs if not spec["languages"][x].get("sha256")]
-    warnings += _unchecked(dataset, spec, unchecked)
+    warnings += unchecked_warning(dataset, spec, unchecked)
     return {"dataset": dataset, "format": "pyserini", "languages": langs, "counts": counts,
             "settings": {"mono": len(langs)}, "corpus_variants": list(CORPUS_VARIANTS), "sources": sources,
             "unchecked": unchecked, "warnings": warnings}
@@ -302,8 +263,6 @@ def convert(dataset: str, data: str | Path | None = None, topics_dir: Path | Non
             if spec["format"] == "lareqa":
                 meta = convert_lareqa(dataset, spec, root, out)
             elif spec["format"] == "ntrex":  # NTREX-128: X->en, en->X and the pool (data/ntrex.py)
-                from .ntrex import convert_ntrex
-
                 meta = convert_ntrex(dataset, spec, root, out, languages, previous)
             elif spec["format"] == "miracl":
                 meta = convert_miracl(dataset, spec, root, out, miracl_source, languages, previous,
@@ -325,3 +284,28 @@ def load_meta_if_any(directory: Path) -> dict | None:
         return json.loads((directory / "meta.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+
+
+def load_meta(dataset: str, topics_dir: Path | None = None, data: str | Path | None = None,
+              auto_convert: bool = True, languages=None) -> dict:
+    """The converted set's meta.json, converting first when it is missing or lacks a requested language
+    that a monolingual set can have (MIRACL: converting adds it, when it is in the data)."""
+    path = converted_dir(dataset, topics_dir) / "meta.json"
+    meta = load_json(path) if path.is_file() else None
+    languages = named_languages(dataset, languages, None, data)
+    if meta is not None and languages and meta["format"] != "lareqa":
+        known = known_languages(dataset, data)
+        if any(x in known and x not in meta["languages"] for x in languages):
+            meta = None
+    if meta is None:
+        if not auto_convert:
+            raise InputError(f"{path}: not converted yet (run: python -m pyserini_hybrid.topics convert {dataset})")
+        spec = dataset_spec(dataset, data)
+        with output_lock(path.parent, "topic conversion", wait=True):  # another command may be converting it
+            meta = load_json(path) if path.is_file() else None
+            if meta is None or (languages and meta["format"] != "lareqa" and
+                                any(x in known_languages(dataset, data) and x not in meta["languages"]
+                                    for x in languages)):
+                convert(dataset, data, topics_dir, languages=languages if spec["format"] != "lareqa" else None)
+                meta = load_json(path)
+    return meta

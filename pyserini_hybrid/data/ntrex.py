@@ -32,6 +32,7 @@ from ..core.files import not_utf8
 from ..core.trec import check_id, clean, write_qrels, write_topics
 from .corpus import write_corpus
 from .languages import TABLE, ntrex_codes
+from .sources import origin_name, pick_languages, unchecked_warning, verify_source
 
 FILE = re.compile(r"newstest2019-(src|ref|ref-\d+)\.([A-Za-z]+(?:-[A-Za-z]+)?)\.txt")
 NAMES = ("default", "all")  # language selections by name
@@ -132,8 +133,6 @@ def expand(spec: dict, languages, present=None) -> list[str] | None:
 def convert_ntrex(dataset: str, spec: dict, root: Path, out: Path, languages=None,
                   previous: dict | None = None) -> dict:
     """Convert the chosen languages (with English, and those converted before) into ``out``; returns meta."""
-    from .convert import _origin, _unchecked, _verify_source, pick_languages
-
     warnings: list[str] = []
     directory = root / spec["dir"]
     files, further = scan(directory)
@@ -147,7 +146,7 @@ def convert_ntrex(dataset: str, spec: dict, root: Path, out: Path, languages=Non
     english = read_sentences(files[pivot])
     lines = len(english)
     if spec.get("lines") and lines != spec["lines"]:
-        warnings.append(f"{files[pivot]}: {lines} lines, {_origin(spec)} expects {spec['lines']}")
+        warnings.append(f"{files[pivot]}: {lines} lines, {origin_name(spec)} expects {spec['lines']}")
     sentences = {x: english if x == pivot else read_sentences(files[x], lines) for x in langs}
     meta = {"dataset": dataset, "format": "ntrex", "languages": langs, "pivot": pivot, "lines": lines,
             "counts": {}, "settings": {"cross": 2 * (len(langs) - 1), "multilingual": len(langs)},
@@ -158,7 +157,7 @@ def convert_ntrex(dataset: str, spec: dict, root: Path, out: Path, languages=Non
         expected = spec.get("languages", {}).get(x, {})
         where = files[x].relative_to(root) if files[x].is_relative_to(root) else files[x]
         meta["sources"][x] = {"file": str(where),
-                              "sha256": _verify_source(files[x], expected.get("sha256"), warnings, _origin(spec))}
+                              "sha256": verify_source(files[x], expected.get("sha256"), warnings, origin_name(spec))}
         if not expected.get("sha256"):
             meta["unchecked"].append(x)
         groups = duplicate_groups(sentences[x])
@@ -177,5 +176,5 @@ def convert_ntrex(dataset: str, spec: dict, root: Path, out: Path, languages=Non
     with open(out / "topics.all.tsv", "w", encoding="utf-8") as f:
         for x in langs:
             f.write((out / f"topics.{x}.tsv").read_text(encoding="utf-8"))
-    meta["warnings"] = warnings + _unchecked(dataset, spec, meta["unchecked"])
+    meta["warnings"] = warnings + unchecked_warning(dataset, spec, meta["unchecked"])
     return meta

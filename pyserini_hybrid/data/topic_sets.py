@@ -43,7 +43,6 @@ DEFAULT_DATASETS = ("xquad-r", "mlqa-r", "miracl-mini")  # what ``topics convert
 
 register_topic_sets = user_sets.register
 use_data_dir = user_sets.use_data_dir
-_last_meta: dict[str, dict] = {}  # the meta each dataset was last loaded with (its converted languages)
 
 
 def builtin_manifest() -> dict:
@@ -102,13 +101,12 @@ def present_languages(dataset: str, data=None) -> list[str]:
     return found(spec, Path(spec["root"]) if spec.get("root") else data_dir(data))
 
 
-def check_languages(dataset: str, languages, meta: dict | None = None) -> list[str]:
-    """The languages to run: all converted ones by default; a code the set cannot have is an error, one it
-    can have but that was not converted (not in the data) is skipped with a line saying so, and nothing
-    left is an error naming what exists."""
+def check_languages(dataset: str, languages, meta: dict) -> list[str]:
+    """The languages to run: all converted ones (``meta``: the converted set's meta.json) by default; a code
+    the set cannot have is an error, one it can have but that was not converted (not in the data) is skipped
+    with a line saying so, and nothing left is an error naming what exists."""
     known = known_languages(dataset)
-    meta = meta or _last_meta.get(dataset)
-    available = list(meta["languages"]) if meta else known
+    available = list(meta["languages"])
     languages = named_languages(dataset, languages, available)
     if not languages:
         return available
@@ -201,31 +199,11 @@ def resolve(name: str, topics_dir: Path | None = None) -> Path:
 
 def load_meta(dataset: str, topics_dir: Path | None = None, data: str | Path | None = None,
               auto_convert: bool = True, languages=None) -> dict:
-    """The converted set's meta.json, converting first when it is missing or lacks a requested language
-    that a monolingual set can have (MIRACL: converting adds it, when it is in the data)."""
-    path = converted_dir(dataset, topics_dir) / "meta.json"
-    meta = load_json(path) if path.is_file() else None
-    languages = named_languages(dataset, languages, None, data)
-    if meta is not None and languages and meta["format"] != "lareqa":
-        known = known_languages(dataset, data)
-        if any(x in known and x not in meta["languages"] for x in languages):
-            meta = None
-    if meta is None:
-        if not auto_convert:
-            raise InputError(f"{path}: not converted yet (run: python -m pyserini_hybrid.topics convert {dataset})")
-        from ..core.lock import output_lock
-        from .convert import convert
+    """Deprecated home of ``convert.load_meta`` (converting lives in ``convert``); kept until its callers
+    import it from there."""
+    from .convert import load_meta as load
 
-        spec = dataset_spec(dataset, data)
-        with output_lock(path.parent, "topic conversion", wait=True):  # another command may be converting it
-            meta = load_json(path) if path.is_file() else None
-            if meta is None or (languages and meta["format"] != "lareqa" and
-                                any(x in known_languages(dataset, data) and x not in meta["languages"]
-                                    for x in languages)):
-                convert(dataset, data, topics_dir, languages=languages if spec["format"] != "lareqa" else None)
-                meta = load_json(path)
-    _last_meta[dataset] = meta
-    return meta
+    return load(dataset, topics_dir, data, auto_convert, languages)
 
 
 def named_languages(dataset: str, languages, present=None, data=None) -> list[str] | None:

@@ -33,26 +33,25 @@ from ..core.trec import ranked
 from ..data import topic_sets as tp
 from ..data.languages import GROUPINGS, group_of
 from ..data.ntrex import canonical
-from .measures import checked_run, distance_per_query, rank_distance_summary, run_depth, run_meta
 from .ranks import per_query_from_ranks
+from .run_files import RunDir, depths, run_meta
+from .scoring import distance_per_query, rank_distance_summary
 
 MEASURES = ["P@1", "RR@10", "nDCG@10"]
 DIRECTIONS = ("X-en", "en-X", "Mul")
 
 
-def evaluate_bitext(dataset: str, meta: dict, run_dir: Path, langs: list[str], known: set[str],
-                    topics_dir: Path | None, depth: int | None, warnings: list[str], model: Path | None = None) -> dict:
+def evaluate_bitext(runs: RunDir, depth: int | None, model: Path | None = None) -> dict:
+    """NTREX's settings (X->en, en->X, the pool) with their macro averages, language shares and groups."""
+    dataset, meta, run_dir, langs, warnings = runs.dataset, runs.meta, runs.path, runs.languages, runs.warnings
     plan = tp.searches(meta, langs)
     targets = [t for t in plan if (run_dir / f"{t}.trec").is_file()]
     if not targets:
         raise InputError(f"{run_dir}: no run files for {dataset} (expected <lang>.trec, e.g. en.trec)")
-    meta_depth = run_depth(run_dir)
-    if depth is not None and meta_depth and depth > meta_depth:
-        raise InputError(f"--depth {depth}: the runs in {run_dir} are only {meta_depth} deep (run-meta.json)")
-    depth = depth or meta_depth or 0
+    depth, meta_depth = depths(run_dir, depth)
     settings, tables, result = {}, {}, {}
     for target in tqdm(targets, desc=f"evaluate {run_dir.parent.name}/{run_dir.name}", unit="run"):
-        run, deepest = checked_run(run_dir / f"{target}.trec", known, dataset, target, meta, topics_dir, meta_depth)
+        run, deepest = runs.checked(target, meta_depth)
         depth = depth if meta_depth else max(depth, deepest)
         run = run[_language(run["query_id"]).isin(plan[target]).to_numpy()]
         cut = depth

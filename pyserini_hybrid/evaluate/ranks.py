@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ..data import topic_sets as tp
-from .measures import MEASURES
+from .scoring import MEASURES, macro_averages
 
 
 def _query_language(qids: pd.Series) -> pd.Series:
@@ -85,8 +85,6 @@ def rank_distance_from_ranks(ranks: pd.DataFrame, depth: int, langs: list[str]) 
 def result_from_ranks(ranks: pd.DataFrame, depth: int, lareqa: bool, langs: list[str]) -> tuple[dict, pd.DataFrame]:
     """(result, per-query table) in the shape ``evaluate_run_dir`` gives: settings with their mean measures,
     Mo/Cr/Mul macro averages and rank distance."""
-    from .measures import macro_averages
-
     per = per_query_from_ranks(ranks, depth, lareqa)
     settings = {}
     for key, sub in per.groupby("setting", sort=True):

@@ -11,6 +11,7 @@ import pytest
 from scipy import stats
 
 from pyserini_hybrid.evaluate.significance import (
+    Bootstrap,
     compare_systems,
     format_interval,
     format_p,
@@ -270,10 +271,10 @@ def test_bad_inputs():
 def test_bootstrap_cluster_variance_agrees_with_analytic():
     a, b, st, cl = simulate(np.random.default_rng(8), uneven=True)
     r = compare_systems(a, b, st, cl)
-    rb = compare_systems(a, b, st, cl, samples=2000, seed=1, cluster_method="bootstrap")
+    rb = compare_systems(a, b, st, cl, cluster_method=Bootstrap(2000, seed=1))
     assert rb["cluster_var_raw"] == pytest.approx(r["cluster_var_raw"], rel=0.12)
     assert rb["se"] == pytest.approx(r["se"], rel=0.06) and rb["diff"] == r["diff"]
-    assert compare_systems(a, b, st, cl, samples=2000, seed=1, cluster_method="bootstrap") == rb
+    assert compare_systems(a, b, st, cl, cluster_method=Bootstrap(2000, seed=1)) == rb
 
 
 def test_string_labels_match_int_labels():
@@ -343,7 +344,7 @@ def test_non_inferiority_decisions_on_simulated_studies_with_known_truth():
     """The headline's decisions (study.headline.decision, from the Holm-compatible interval): a planted difference well above the margin is called
     better, one well below worse; a true difference of 0 with a tight interval equivalent; a true -0.005 (inside
     the margin of .01) equivalent even where it is significant, never worse; with wide intervals, undecided."""
-    from pyserini_hybrid.study.headline import decision
+    from pyserini_hybrid.study.report.headline import decision
 
     def call(delta, noise, seeds=3, studies=60):
         """Decisions over simulated studies: 200 clusters x 3 settings, per-unit noise sd ``noise``, seed sd

@@ -21,6 +21,8 @@ from pathlib import Path
 from ..core.errors import InputError
 from ..core.files import read_jsonl, sha256
 from ..core.trec import check_id, clean, read_qrels, read_topics, write_qrels, write_topics
+from ..pyserini_glue.java import configure
+from ..pyserini_glue.versions import pyserini_at_least
 from .analyzers import anserini_analyzer
 from .corpus import DocidHashes, docid_hash, link_tree, noting_judged, passage_problem, write_corpus
 
@@ -156,9 +158,6 @@ def check_corpus(path: Path) -> int:
 def bundled(name: str):
     """Pyserini's own MIRACL topics and qrels (fetched from GitHub once: needs a network; where they are
     kept depends on the Pyserini version, docs/versions.md)."""
-    from ..pyserini_glue.java import configure
-    from ..pyserini_glue.versions import pyserini_at_least
-
     configure()
     try:
         from pyserini.search import get_qrels_file, get_topics

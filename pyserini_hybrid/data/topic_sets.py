@@ -32,8 +32,13 @@ import sys
 from pathlib import Path
 
 from ..core.errors import InputError
-from ..core.files import PROJECT_ROOT, atomic_write, load_json
+from ..core.files import PROJECT_ROOT, atomic_write, data_dir, load_json
 from . import user_sets
+from .languages import ntrex_codes
+from .miracl import known_languages as miracl_languages
+from .miracl import other_folders
+from .miracl import present_languages as found
+from .ntrex import expand, scan
 
 TOPICS_DIR = PROJECT_ROOT / "topics"
 MANIFEST = TOPICS_DIR / "manifest.json"
@@ -68,18 +73,12 @@ def known_languages(dataset: str, data=None) -> list[str]:
     """Every language code the set can have (MIRACL: its 18 languages and any the spec lists)."""
     spec = dataset_spec(dataset, data)
     if spec["format"] == "miracl":
-        from ..core.files import data_dir
-        from .miracl import known_languages as miracl_languages
-        from .miracl import other_folders
-
         try:  # a discovering set's folders that are not MIRACL languages, as conversion takes them
             others = other_folders(spec, Path(spec["root"]) if spec.get("root") else data_dir(data))
         except InputError:
             others = []
         return miracl_languages(spec) + others
     if spec["format"] == "ntrex":  # every language with an NTREX code in topics/languages.tsv
-        from .languages import ntrex_codes
-
         return sorted(ntrex_codes().values())
     return list(spec["languages"])
 
@@ -88,16 +87,10 @@ def present_languages(dataset: str, data=None) -> list[str]:
     """The languages a set has in the data (MIRACL: those found in its directory; a hub-sourced set: all)."""
     spec = dataset_spec(dataset, data)
     if spec["format"] == "ntrex":
-        from ..core.files import data_dir
-        from .ntrex import scan
-
         directory = data_dir(data) / spec["dir"]  # absent: none present (``list`` names every set)
         return sorted(scan(directory)[0]) if directory.is_dir() else []
     if spec["format"] != "miracl":
         return list(spec["languages"])
-    from ..core.files import data_dir
-    from .miracl import present_languages as found
-
     return found(spec, Path(spec["root"]) if spec.get("root") else data_dir(data))
 
 
@@ -211,8 +204,6 @@ def named_languages(dataset: str, languages, present=None, data=None) -> list[st
     spec = dataset_spec(dataset, data)
     if spec["format"] != "ntrex" or not languages:
         return list(languages) if languages else languages
-    from .ntrex import expand
-
     return expand(spec, languages, present if present is not None else known_languages(dataset, data))
 
 

@@ -11,7 +11,7 @@ seeds x clusters random-effects decomposition). Why not a seed bootstrap: with 3
 it has only 10 distinct resamples and shrinks the seed variance by (n-1)/n; the
 unbiased variance with a t on ~2(n-1) df is what keeps the test calibrated with few
 seeds. The cluster term can also be estimated by a Poisson cluster bootstrap of the
-exact macro statistic (cluster_method="bootstrap"); the default analytic one is exact
+exact macro statistic (cluster_method=Bootstrap(...)); the default analytic one is exact
 to first order, deterministic and faster.
 Settings are fixed (the table's columns); questions and training runs are what is sampled.
 With one seed in a system its seed variance cannot be estimated: that term is left out
@@ -22,6 +22,7 @@ With one seed in a system its seed variance cannot be estimated: that term is le
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats
@@ -79,14 +80,49 @@ def _satterthwaite(terms):
     return float(total * total / denom) if denom > 0 else float("inf")
 
 
-def compare_systems(a, b, settings, clusters=None, samples=10000, seed=0, alpha=0.05,
-                    cluster_method="robust", pooled_seed_var=None):
+@dataclass(frozen=True)
+class Bootstrap:
+    """The cluster term by a Poisson cluster bootstrap of the exact macro statistic, instead of the default
+    analytic (CR1) estimate: ``samples`` replicates from the rng ``seed``."""
+
+    samples: int = 10000
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class _Design:
+    """The unit labels as indices: settings (fixed) and clusters (sampled), with each unit's macro weight."""
+
+    s_idx: np.ndarray
+    n_set: int
+    c_idx: np.ndarray
+    n_cl: int
+    n_s: np.ndarray
+    w: np.ndarray
+
+    @classmethod
+    def of(cls, n: int, settings, clusters) -> "_Design":
+        s_idx, n_set = _labels(settings, n, "settings")
+        c_idx, n_cl = _labels(np.arange(n) if clusters is None else clusters, n, "clusters")
+        if n_cl < 2:
+            raise ValueError("need at least 2 clusters to estimate question-sampling variance")
+        n_s = np.bincount(s_idx, minlength=n_set)
+        return cls(s_idx, n_set, c_idx, n_cl, n_s, 1.0 / (n_set * n_s[s_idx]))  # macro weights sum to 1
+
+    def per_system(self, v):
+        """Per-seed macro averages and each cluster's influence on them (linearised ratio estimator)."""
+        set_means = _group_sums(v, self.s_idx, self.n_set) / self.n_s  # [seeds, settings]
+        r = _group_sums(self.w * (v - set_means[:, self.s_idx]), self.c_idx, self.n_cl)  # [seeds, clusters]
+        return set_means.mean(axis=1), r
+
+
+def compare_systems(a, b, settings, clusters=None, alpha=0.05, cluster_method="robust", pooled_seed_var=None):
     """Two-sided test and CI for macro(A) - macro(B), seeds averaged within each system.
 
     a [n_seeds_a, n_units], b [n_seeds_b, n_units]: per-seed per-unit values, same unit
     columns; settings, clusters [n_units]: labels (clusters=None: every unit its own
-    cluster). cluster_method "robust" (analytic CR1, default; samples/seed unused) or
-    "bootstrap" (Poisson cluster bootstrap with `samples` replicates, rng `seed`).
+    cluster). cluster_method "robust" (analytic CR1, default) or a ``Bootstrap`` (Poisson
+    cluster bootstrap; "bootstrap" means ``Bootstrap()``).
     Returns diff, ci_low/ci_high (1-alpha), p, se, t, df and the parts of Var(diff):
     seed_var_a/b (variance of one seed's macro, ddof=1; None with one seed) enter as
     seed_var/n_seeds; cluster_var = question-sampling part (cluster_var_raw minus the
@@ -94,74 +130,82 @@ def compare_systems(a, b, settings, clusters=None, samples=10000, seed=0, alpha=
     pooled_seed_var = (s2, df): one between-seed variance pooled over several systems (with 3 seeds each
     system's own has 2 df); it then enters as s2/n_a + s2/n_b on df degrees of freedom.
     """
+    a, b, method = _checked_inputs(a, b, alpha, cluster_method)
+    design = _Design.of(a.shape[1], settings, clusters)
+    macro_a, r_a = design.per_system(a)
+    macro_b, r_b = design.per_system(b)
+    diff = float(macro_a.mean() - macro_b.mean())
+    out = {"method": "variance-components Welch t (seeds unpaired, clusters paired)",
+           "cluster_method": "robust" if method is None else "bootstrap", "diff": diff,
+           "macro_a": float(macro_a.mean()), "macro_b": float(macro_b.mean()),
+           "n_seeds_a": a.shape[0], "n_seeds_b": b.shape[0], "n_clusters": design.n_cl, "n_settings": design.n_set,
+           "n_units": a.shape[1], "alpha": alpha}
+    if method is None:
+        cl_raw = _cluster_var_robust(r_a, r_b, design.n_cl)
+    else:
+        cl_raw, out["bootstrap_valid"] = _cluster_var_bootstrap(a, b, design, method)
+    terms, cluster_var = _variance_terms(cl_raw, design.n_cl, ((macro_a, r_a), (macro_b, r_b)), pooled_seed_var, out)
+    out.update(_t_test(diff, terms, alpha))
+    out.update({"cluster_var": cluster_var, "cluster_var_raw": cl_raw,
+                "seed_var_estimable": a.shape[0] >= 2 and b.shape[0] >= 2})
+    return out
+
+
+def _checked_inputs(a, b, alpha, cluster_method):
+    """The two value arrays and the bootstrap (None: the analytic estimate), or ValueError saying what is wrong."""
     a = _values(a, "a")
     b = _values(b, "b")
     if a.shape[1] != b.shape[1]:
         raise ValueError(f"a and b must cover the same units: {a.shape[1]} vs {b.shape[1]} columns")
     if not 0 < alpha < 1:
         raise ValueError("alpha must be in (0, 1)")
-    if cluster_method not in ("robust", "bootstrap"):
-        raise ValueError("cluster_method must be 'robust' or 'bootstrap'")
-    if cluster_method == "bootstrap" and int(samples) < 2:
+    if cluster_method == "bootstrap":
+        cluster_method = Bootstrap()
+    if cluster_method != "robust" and not isinstance(cluster_method, Bootstrap):
+        raise ValueError("cluster_method must be 'robust' or a Bootstrap")
+    if isinstance(cluster_method, Bootstrap) and int(cluster_method.samples) < 2:
         raise ValueError("samples must be at least 2 for the cluster bootstrap")
-    n = a.shape[1]
-    s_idx, n_set = _labels(settings, n, "settings")
-    c_idx, n_cl = _labels(np.arange(n) if clusters is None else clusters, n, "clusters")
-    if n_cl < 2:
-        raise ValueError("need at least 2 clusters to estimate question-sampling variance")
-    na, nb = a.shape[0], b.shape[0]
-    n_s = np.bincount(s_idx, minlength=n_set)
-    w = 1.0 / (n_set * n_s[s_idx])  # macro weight of each unit; sums to 1
+    return a, b, (None if cluster_method == "robust" else cluster_method)
 
-    def per_system(v):
-        set_means = _group_sums(v, s_idx, n_set) / n_s  # [seeds, settings]
-        macro = set_means.mean(axis=1)  # per-seed macro average
-        # Influence of each cluster on that seed's macro (linearised ratio estimator).
-        r = _group_sums(w * (v - set_means[:, s_idx]), c_idx, n_cl)  # [seeds, clusters]
-        return macro, r
 
-    macro_a, r_a = per_system(a)
-    macro_b, r_b = per_system(b)
-    diff = float(macro_a.mean() - macro_b.mean())
+def _cluster_var_robust(r_a, r_b, n_cl):
     e = r_a.mean(axis=0) - r_b.mean(axis=0)  # cluster influences of the seed-averaged diff
-    kf = n_cl / (n_cl - 1.0)  # CR1 small-sample factor
+    # An exactly rounded sum, not BLAS's dot: OpenBLAS sums in another order on each CPU's kernel, which moved
+    # the report's p values, intervals and Welch df in their last bits (docs/study.md, "Same numbers on every CPU").
+    return n_cl / (n_cl - 1.0) * math.fsum(e * e)  # CR1 small-sample factor
 
-    out = {"method": "variance-components Welch t (seeds unpaired, clusters paired)",
-           "cluster_method": cluster_method, "diff": diff,
-           "macro_a": float(macro_a.mean()), "macro_b": float(macro_b.mean()),
-           "n_seeds_a": na, "n_seeds_b": nb, "n_clusters": n_cl, "n_settings": n_set,
-           "n_units": n, "alpha": alpha}
 
-    if cluster_method == "robust":
-        # An exactly rounded sum, not BLAS's dot: OpenBLAS sums in a different order on each CPU's kernel
-        # (Haswell on AVX2, SkylakeX on AVX-512), which moved the report's p values, intervals and Welch df in
-        # their last bits from one CPU type to another (docs/study.md, "Same numbers on every CPU").
-        cl_raw = kf * math.fsum(e * e)
-    else:
-        # Written by hand: scipy.stats.bootstrap does not resample clusters.
-        # Poisson(1) cluster weights; the exact macro ratio statistic is recomputed.
-        d = a.mean(axis=0) - b.mean(axis=0)
-        flat = c_idx * n_set + s_idx
-        num = np.bincount(flat, weights=d, minlength=n_cl * n_set).reshape(n_cl, n_set)
-        den = np.bincount(flat, minlength=n_cl * n_set).reshape(n_cl, n_set).astype(float)
-        rng = np.random.default_rng(seed)
-        reps = []
-        chunk = max(1, 2_000_000 // n_cl)
-        for start in range(0, int(samples), chunk):
-            wts = rng.poisson(1.0, size=(min(chunk, int(samples) - start), n_cl)).astype(float)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                reps.append(((wts @ num) / (wts @ den)).mean(axis=1))
-        reps = np.concatenate(reps)
-        reps = reps[np.isfinite(reps)]  # drop replicates that lost a whole setting
-        if reps.size < 2:
-            raise ValueError("too few valid bootstrap replicates; increase samples")
-        cl_raw = kf * float(reps.var(ddof=1))
-        out["bootstrap_valid"] = int(reps.size)
+def _cluster_var_bootstrap(a, b, design: _Design, boot: Bootstrap):
+    """Written by hand: scipy.stats.bootstrap does not resample clusters. Poisson(1) cluster weights; the exact
+    macro ratio statistic is recomputed per replicate. Returns the variance (CR1-scaled) and valid replicates."""
+    n_cl, n_set, samples = design.n_cl, design.n_set, int(boot.samples)
+    d = a.mean(axis=0) - b.mean(axis=0)
+    flat = design.c_idx * n_set + design.s_idx
+    num = np.bincount(flat, weights=d, minlength=n_cl * n_set).reshape(n_cl, n_set)
+    den = np.bincount(flat, minlength=n_cl * n_set).reshape(n_cl, n_set).astype(float)
+    rng = np.random.default_rng(boot.seed)
+    reps = []
+    chunk = max(1, 2_000_000 // n_cl)
+    for start in range(0, samples, chunk):
+        wts = rng.poisson(1.0, size=(min(chunk, samples - start), n_cl)).astype(float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            reps.append(((wts @ num) / (wts @ den)).mean(axis=1))
+    reps = np.concatenate(reps)
+    reps = reps[np.isfinite(reps)]  # drop replicates that lost a whole setting
+    if reps.size < 2:
+        raise ValueError("too few valid bootstrap replicates; increase samples")
+    return n_cl / (n_cl - 1.0) * float(reps.var(ddof=1)), int(reps.size)
 
-    terms = []  # (signed variance contribution, df) for Satterthwaite
+
+def _variance_terms(cl_raw, n_cl, systems, pooled_seed_var, out):
+    """The signed parts of Var(diff) with their df, for Satterthwaite, and the cluster part after taking out
+    the seed x cluster noise the seed terms hold; each system's seed and interaction variances go into ``out``."""
+    kf = n_cl / (n_cl - 1.0)
+    terms = []  # (signed variance contribution, df)
     cluster_terms = [(cl_raw, n_cl - 1)]
     pooled_terms = []
-    for name, macro, r, k in (("a", macro_a, r_a, na), ("b", macro_b, r_b, nb)):
+    for name, (macro, r) in zip("ab", systems):
+        k = macro.shape[0]
         if k >= 2:
             s2 = float(macro.var(ddof=1))
             # seed x cluster noise of this system inside cl_raw; estimated from seed spread
@@ -182,10 +226,14 @@ def compare_systems(a, b, settings, clusters=None, samples=10000, seed=0, alpha=
         terms += cluster_terms
     else:  # a variance component estimate below zero: truncate at 0
         cluster_var = 0.0
+    return terms, cluster_var
+
+
+def _t_test(diff, terms, alpha):
+    """se, t, Welch-Satterthwaite df, two-sided p and the 1 - alpha interval of ``diff``."""
     var = sum(t for t, _ in terms)
     df = _satterthwaite(terms)
     se = float(np.sqrt(max(var, 0.0)))
-
     if se > 0:
         t = diff / se
         p = float(2 * stats.t.sf(abs(t), df))
@@ -193,11 +241,7 @@ def compare_systems(a, b, settings, clusters=None, samples=10000, seed=0, alpha=
     else:  # no variability at all (e.g. one identical run each): degenerate test
         t = 0.0 if diff == 0 else float(np.sign(diff) * np.inf)
         p, half = (1.0 if diff == 0 else 0.0), 0.0
-    out.update({"se": se, "t": float(t), "df": df, "p": p,
-                "ci_low": diff - half, "ci_high": diff + half,
-                "cluster_var": cluster_var, "cluster_var_raw": cl_raw,
-                "seed_var_estimable": na >= 2 and nb >= 2})
-    return out
+    return {"se": se, "t": float(t), "df": df, "p": p, "ci_low": diff - half, "ci_high": diff + half}
 
 
 def holm(pvalues):

@@ -1,4 +1,5 @@
-"""``python -m pyserini_hybrid.topics``: the CLI name; the code is ``.data.__main__``."""
+"""``python -m pyserini_hybrid.topics``: the public name of ``python -m pyserini_hybrid.data`` (users' scripts
+call it); an alias, so the CLI and its flags are ``data/__main__.py``'s alone."""
 
 import sys
 

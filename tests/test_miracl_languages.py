@@ -222,7 +222,7 @@ def test_bm25_dense_fusion_and_evaluation_on_two_more_languages(two_more, tmp_pa
     """The issue's command: benchmark --datasets miracl-mini --languages <two more> --data-dir <them>."""
     from pyserini.index.lucene import LuceneIndexReader
 
-    from pyserini_hybrid.study import benchmark
+    from pyserini_hybrid import benchmark
 
     root, facts = two_more
     work = tmp_path / "work"

@@ -260,7 +260,7 @@ def test_malformed_ntrex_files_fail_in_one_line(shared_data, tmp_path, cli_error
 def test_bm25_dense_fusion_and_benchmark_on_a_slice(shared_data, tmp_path, tiny_multilingual):
     """The commands end to end on 50 lines of de, am and en: BM25 (X->en, en->X, no pool), dense with the pool,
     RRF fusion without it, 100 deep by the set's default, and the benchmark's NTREX table."""
-    from pyserini_hybrid.study import benchmark
+    from pyserini_hybrid import benchmark
 
     root = make_slice(shared_data, tmp_path / "data", ("en", "de", "am"))
     work = tmp_path / "work"

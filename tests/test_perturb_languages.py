@@ -10,6 +10,7 @@ from pyserini_hybrid.data.languages import (
     same_family,
     same_script,
 )
+from pyserini_hybrid.perturb import main as perturb_main
 
 
 def test_strip_marks_removes_accents_and_tone_marks_only():
@@ -57,7 +58,7 @@ def test_perturbed_topic_files_keep_ids_and_read_back(tmp_path, capsys):
     src = tmp_path / "topics.de.tsv"
     src.write_text("de-a\tÜber wie viele Jahre?\nde-b\tWer gewann?\n", encoding="utf-8")
     out = tmp_path / "de.strip.tsv"
-    assert pt.main([str(src), "--lang", "de", "--kind", "strip_marks", "-o", str(out)]) == 0
+    assert perturb_main([str(src), "--lang", "de", "--kind", "strip_marks", "-o", str(out)]) == 0
     assert pt.read_topics(out) == {"de-a": "Uber wie viele Jahre?", "de-b": "Wer gewann?"}
     assert "1 changed" in capsys.readouterr().out
     bad = tmp_path / "bad.tsv"

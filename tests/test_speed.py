@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from pyserini_hybrid.models.precision import cpu_has_bf16
-from pyserini_hybrid.study import speed
+from pyserini_hybrid import speed
+from pyserini_hybrid.bench.speed import NO_BF16, train_command
 
 
 def tiny_recipe(model_dir, path, **train):
@@ -39,7 +40,7 @@ def test_the_training_figure_is_the_trainer_clis_own_log(tmp_path, tiny_multilin
     card = json.loads((run / "training-card.json").read_text())
     assert card["precision"] == figure["precision"] == "fp32" and card["sub_batch"] == 4
     assert card["recipe"]["train"]["steps"] == 3 and card["precision_choice"]["how"] == "as requested"
-    assert speed.train_command(recipe, 3, "fp32", 4, run)[1:3] == ["-m", "pyserini_hybrid.train"]
+    assert train_command(recipe, 3, "fp32", 4, run)[1:3] == ["-m", "pyserini_hybrid.train"]
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -88,7 +89,7 @@ def test_no_bf16_instruction_no_bf16_timing(tmp_path, tiny_multilingual, convert
                        "--train-steps", "0", "--repeats", "1", "--no-pyserini",
                        "--json", str(tmp_path / "speed.json")]) == 0  # default --encode fp32 bf16 auto
     report = json.loads((tmp_path / "speed.json").read_text())
-    assert list(report["matmul_gflops"]) == ["fp32"] and report["bf16"] == speed.NO_BF16
+    assert list(report["matmul_gflops"]) == ["fp32"] and report["bf16"] == NO_BF16
     assert [x["encoder"] for x in report["encoding"]] == ["ours, fp32", "ours, auto"]
     auto = report["encoding"][1]["precision_choice"]
     assert auto["precision"] == "fp32" and auto["how"] == "no bf16 instructions"

@@ -2,21 +2,18 @@
 
 Each perturbation is deterministic in (seed, query id), so a perturbed topic set is reproducible and
 its runs can be cached like any other. Query ids are kept: the same qrels judge the perturbed topics.
-
-    python -m pyserini_hybrid.perturb topics/xquad-r/topics.de.tsv --lang de --kind typos -o de.typos.tsv
+The CLI is ``python -m pyserini_hybrid.perturb`` (``pyserini_hybrid/perturb.py``).
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
-import sys
 import unicodedata
 from pathlib import Path
 
 import numpy as np
 
-from ..core.errors import InputError, cli
+from ..core.errors import InputError
 from ..core.trec import read_topics, write_topics
 
 KINDS = ("typos", "strip_marks", "code_switch")
@@ -119,29 +116,16 @@ def perturb_topics(topics: dict[str, str], lang: str, kind: str, parallel: dict[
     return out
 
 
-@cli
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pyserini_hybrid.perturb", description=__doc__.split("\n")[0])
-    parser.add_argument("topics", type=Path, help="a Pyserini TSV topic file")
-    parser.add_argument("--lang", required=True, help="language of the topics")
-    parser.add_argument("--kind", required=True, choices=KINDS)
-    parser.add_argument("--parallel", type=Path, nargs="*", default=[],
-                        help="for code_switch: topic files of other languages (ids '<lang>-<id>')")
-    parser.add_argument("--switch-to", help="for code_switch: always this language")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("-o", "--output", type=Path, required=True)
-    args = parser.parse_args(argv)
-    parallel = {}
-    for path in args.parallel:
-        topics = read_topics(path)
-        lang = next(iter(topics), "-").split("-", 1)[0]
-        parallel[lang] = {q.split("-", 1)[1]: t for q, t in topics.items()}
-    out = perturb_topics(read_topics(args.topics), args.lang, args.kind, parallel, args.switch_to, args.seed)
-    write_topics(args.output, out)
-    changed = sum(out[q] != t for q, t in read_topics(args.topics).items())
-    print(f"{args.output}: {len(out)} topics, {changed} changed by {args.kind}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+def perturb_file(topics: Path, output: Path, lang: str, kind: str, parallel: list[Path] = (),
+                 switch_to: str | None = None, seed: int = 0) -> tuple[int, int]:
+    """``perturb_topics`` from a Pyserini TSV topic file to another; the parallel files' ids are
+    '<lang>-<id>' (the language read from the first id). (topics written, topics changed)."""
+    others = {}
+    for path in parallel:
+        read = read_topics(path)
+        other = next(iter(read), "-").split("-", 1)[0]
+        others[other] = {q.split("-", 1)[1]: t for q, t in read.items()}
+    clean = read_topics(topics)
+    out = perturb_topics(clean, lang, kind, others, switch_to, seed)
+    write_topics(output, out)
+    return len(out), sum(out[q] != t for q, t in clean.items())

@@ -1,33 +1,25 @@
-"""The main job: convert the topic sets, run the baselines through Pyserini's CLI, evaluate, summarise.
+"""The benchmark: convert the topic sets, run the baselines through Pyserini's CLI, evaluate, summarise.
 
-    python -m pyserini_hybrid.benchmark                      # BM25 on XQuAD-R, MLQA-R, MIRACL-mini
-    python -m pyserini_hybrid.benchmark --languages en de    # a smaller slice
-    python -m pyserini_hybrid.benchmark --systems bm25 dense # + the embedded multilingual-e5-small
-    python -m pyserini_hybrid.benchmark --systems bm25 dense fusion-rrf --model untuned=default hybrid=models/x
-                                                             # several models side by side
-    python -m pyserini_hybrid.benchmark --datasets ntrex --systems bm25 dense
-                                                             # NTREX-128's default subset (41 languages), 100 deep
-
-Writes runs to ``runs/<system>/<dataset>/``, evaluations beside them (``eval/``: JSON, Markdown,
-per-query TSV, mAP heatmap) and the summary table of README to ``results/summary.md``.
+Runs go to ``runs/<system>/<dataset>/``, evaluations beside them (``eval/``: JSON, Markdown, per-query TSV,
+mAP heatmap) and the summary table of README to ``results/summary.md``. The CLI (its flags, its help) is
+``python -m pyserini_hybrid.benchmark`` (``pyserini_hybrid/benchmark.py``).
 """
 
 from __future__ import annotations
 
-import argparse
 import re
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
-from ..core.errors import InputError, cli
+from ..core.errors import InputError
 from ..core.files import PROJECT_ROOT, atomic_write, write_json
 from ..core.lock import output_lock
 from ..data import topic_sets as tp
 from ..data.convert import convert
 from ..evaluate.measures import evaluate_run_dir
 from ..evaluate.render import bitext_summary, write_outputs
-from ..models.precision import PRECISIONS
 from ..pyserini_glue.versions import stack
 from ..retrieval.bm25 import run_bm25
 from ..retrieval.dense import resolve_model, run_dense
@@ -159,42 +151,15 @@ def select(datasets: list[str], languages, data) -> tuple[dict[str, list[str] | 
     return plan, skipped
 
 
-@cli
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pyserini_hybrid.benchmark", description=__doc__.split("\n")[0])
-    parser.add_argument("--datasets", nargs="+", default=DATASETS,
-                        help=f"topic sets (default {' '.join(DATASETS)}; also miracl and your own, --topic-sets)")
-    parser.add_argument("--systems", nargs="+", choices=SYSTEMS, default=["bm25"],
-                        help="dense: the --model directory, default the embedded multilingual-e5-small; "
-                             "fusion-rrf / fusion-interpolation: BM25 + dense through pyserini.fusion "
-                             "(they need the bm25 and dense runs, and run them if listed)")
-    parser.add_argument("--model", nargs="+", metavar="[LABEL=]DIR",
-                        help="model directory for the dense system (default: the embedded multilingual-e5-small, "
-                             "also named 'default'); several: one dense (and fusion) row each, labelled LABEL")
-    parser.add_argument("--languages", nargs="+", help="restrict every dataset to these languages (where it has them)")
-    parser.add_argument("--corpus", choices=tp.CORPUS_VARIANTS, default="sentence")
-    parser.add_argument("--hits", type=int, help=f"run depth (default {DEFAULT_HITS}; a set's own where it has one: "
-                                                  "ntrex 100)")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--data-dir")
-    parser.add_argument("--precision", choices=PRECISIONS,
-                        help="dense encoding precision (default: auto, the faster on this CPU, measured once and cached)")
-    parser.add_argument("--force", action="store_true", help="search again even where runs are up to date")
-    parser.add_argument("--work-dir", type=Path, default=PROJECT_ROOT,
-                        help="where topics/, indexes/, runs/ and results/ go (default: the project)")
-    parser.add_argument("--prebuilt", action="store_true",
-                        help="BM25 on MIRACL languages: Pyserini's prebuilt miracl-v1.0-<lang> indexes (network once)")
-    parser.add_argument("--shard-num", type=int, default=1, help="dense: encode each corpus in N shards and merge")
-    parser.add_argument("--topic-sets", action="append", metavar="FILE",
-                        help="a topic-set file of your own (TOML/JSON; repeatable): its sets can be --datasets")
-    args = parser.parse_args(argv)
+def benchmark(args, argv=None) -> int:
+    """The benchmark of the parsed flags (``args``: the CLI's names); ``argv`` is recorded in summary.json.
+    Everything that can be checked is checked before any work starts."""
     tp.register_topic_sets(args.topic_sets)
     tp.use_data_dir(args.data_dir)
     for dataset in args.datasets:
         tp.dataset_spec(dataset, args.data_dir)  # an unknown name: one line naming the known ones
-
     # counts >= 1 (the models, a list here, are checked just below)
-    check_flags(argparse.Namespace(**{k: v for k, v in vars(args).items() if k != "model"}))
+    check_flags(SimpleNamespace(**{k: v for k, v in vars(args).items() if k != "model"}))
     rows = model_systems(args.systems, args.model)
     for _, system, model in rows:
         if system == "dense" and model is not None:
@@ -242,6 +207,13 @@ def run_benchmark(args, rows, argv) -> int:
         print(f"{dataset}: done in {timings[dataset]} s")
     if not results:  # never replace an earlier summary with an empty one
         raise InputError("nothing was run: " + ("; ".join(skipped) or "no dataset selected"))
+    write_summary(args, argv, results, formats, {"plan": plan, "skipped": skipped, "seconds": timings})
+    return 0
+
+
+def write_summary(args, argv, results: dict, formats: dict, done: dict) -> None:
+    """results/summary.md (README's table) and summary.json (the figures, with what ran and how long)."""
+    work = args.work_dir
     table = summary_table(results, formats)
     if any(s == "bm25" or s.startswith("fusion") for s, _ in results):  # BM25 differs by stack (docs/versions.md)
         table = table.rstrip("\n") + f"\n\nBM25 from {stack()}.\n"
@@ -249,15 +221,10 @@ def run_benchmark(args, rows, argv) -> int:
     with atomic_write(out) as f:
         f.write(table)
     write_json(work / "results" / "summary.json",
-               {"argv": sys.argv[1:] if argv is None else list(argv), "seconds": timings, "corpus": args.corpus,
-                "hits": {d: args.hits or tp.default_hits(d) or DEFAULT_HITS for d in plan}, "skipped": skipped,
-                "pyserini": stack(),
+               {"argv": sys.argv[1:] if argv is None else list(argv), "seconds": done["seconds"], "corpus": args.corpus,
+                "hits": {d: args.hits or tp.default_hits(d) or DEFAULT_HITS for d in done["plan"]},
+                "skipped": done["skipped"], "pyserini": stack(),
                 "results": {f"{s}/{d}": {k: v for k, v in r.items() if k != "settings"}
                             for (s, d), r in results.items()}})
     print(table)
     print(f"wrote {out}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -5,7 +5,7 @@ import json
 import re
 
 from pyserini_hybrid.core.files import PROJECT_ROOT
-from pyserini_hybrid.study.headline import answer_markdown, details_markdown
+from pyserini_hybrid.study.report.headline import answer_markdown, details_markdown
 
 REPORT = PROJECT_ROOT / "reports" / "me5-small-cpu"
 

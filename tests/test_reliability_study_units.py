@@ -68,7 +68,7 @@ def study_copy(tmp_path, old: str, new: str):
 def test_the_committed_units_record_their_checksums_and_match_the_study_file():
     """The committed study is verified too: every result file's sha256 is in its unit.json, and every unit is
     what the study file plans (made at an older commit, so by what it records of its design)."""
-    from pyserini_hybrid.study.collect import planned_units
+    from pyserini_hybrid.study.run.collect import planned_units
     from pyserini_hybrid.study.units import read_unit
     from pyserini_hybrid.study.verify import HASHES, check_design, check_unit_files
 
@@ -92,7 +92,7 @@ def test_a_changed_rank_is_refused_by_report_and_import(tmp_path, capsys):
     error = one_line(capsys, [STUDY, "--report-dir", report, "report"])
     assert f"unit {UNIT}: {RANKS} differs from the sha256 its unit.json records" in error
     assert not (report / "report.json").exists()
-    from pyserini_hybrid.study.collect import import_units
+    from pyserini_hybrid.study.run.collect import import_units
 
     with pytest.raises(InputError, match=f"unit {UNIT}: {RANKS} differs from the sha256"):
         import_units(Study.load(STUDY), report / "units", tmp_path / "here" / "units")
@@ -137,7 +137,7 @@ def test_an_edited_depth_is_refused(tmp_path, capsys, quick_convert):
 def test_units_of_another_study_file_are_refused(tmp_path, capsys, quick_convert):
     """C4(c): import, plan and report compare units with the study file given: a copy with hybrid alpha 0.6
     no longer reports the alpha-0.5 units as 0.6, and budget 600 instead of 580 is one line, not a KeyError."""
-    from pyserini_hybrid.study.collect import import_units
+    from pyserini_hybrid.study.run.collect import import_units
 
     other = study_copy(tmp_path, '"hybrid" = 0.5', '"hybrid" = 0.6')
     here = tmp_path / "empty" / "units"
@@ -227,7 +227,7 @@ def test_for_minutes_must_be_a_finite_positive_number(tmp_path, capsys, monkeypa
 def test_an_interrupted_report_keeps_the_old_files(tmp_path, monkeypatch):
     """B9: Ctrl-C while the report is written leaves the old report.json, report.md and answer.md together
     (never a new report.json beside old files), and nothing of the interrupted writer."""
-    from pyserini_hybrid.study import report as writer
+    from pyserini_hybrid.study.report import write as writer
 
     out = tmp_path / "report"
     out.mkdir()
@@ -248,7 +248,7 @@ def test_an_interrupted_report_keeps_the_old_files(tmp_path, monkeypatch):
 def test_a_report_swaps_its_files_in_with_report_json_last(tmp_path, monkeypatch):
     """B9: the files move into place after all are written, report.json last and the old one removed first,
     so an interrupt during the swap leaves no report.json rather than a new one beside old files."""
-    from pyserini_hybrid.study import report as writer
+    from pyserini_hybrid.study.report import write as writer
 
     out = tmp_path / "report"
     out.mkdir()
@@ -282,7 +282,7 @@ def test_a_report_swaps_its_files_in_with_report_json_last(tmp_path, monkeypatch
 def test_a_unit_written_before_checksums_gets_them_at_import(tmp_path, capsys):
     """Units of an older version record no checksums: ``import`` records them from the files as imported (said),
     ``report`` checks such units' files for presence and warns."""
-    from pyserini_hybrid.study.collect import import_units
+    from pyserini_hybrid.study.run.collect import import_units
     from pyserini_hybrid.study.verify import HASHES, check_unit_files, file_hashes
 
     source, unit_json = report_with(tmp_path, UNIT)
@@ -293,3 +293,32 @@ def test_a_unit_written_before_checksums_gets_them_at_import(tmp_path, capsys):
     assert f"warning: unit {UNIT} recorded no file checksums" in capsys.readouterr().err
     recorded = json.loads((here / UNIT / "unit.json").read_text(encoding="utf-8"))[HASHES]
     assert recorded == file_hashes(COMMITTED / UNIT) and check_unit_files(here) == []
+
+
+def test_the_data_fingerprint_covers_exactly_the_files_read(tmp_path):
+    """Issue 40: a file added beside the study's data leaves its fingerprint unchanged; a changed file it reads
+    (a training set's, an evaluation set's) changes it. The data folder is a tree of links to the shared one."""
+    from pyserini_hybrid.core.files import data_dir
+    from pyserini_hybrid.study.provenance import data_hash
+
+    shared, data = data_dir(None), tmp_path / "data"
+    for path in sorted(p for p in shared.rglob("*") if p.is_file()):
+        (data / path.relative_to(shared)).parent.mkdir(parents=True, exist_ok=True)
+        (data / path.relative_to(shared)).symlink_to(path)
+    study = Study.load(STUDY)
+    before = data_hash(study, str(data))
+    assert set(before) >= {"qa-train", "lareqa", "miracl-mini"}
+    for unrelated in ("qa-train/notes.txt", "qa-train/squad/de.dev-v1.1.json.orig", "lareqa/README.extra",
+                      "miracl-mini/ar/corpus.jsonl.bak"):
+        (data / unrelated).write_text("not read by the study\n", encoding="utf-8")
+    assert data_hash(study, str(data)) == before
+    for read, part in (("qa-train/squad/es.dev-v1.1-small.json", "qa-train"), ("lareqa/xquad-r/de.json", "lareqa")):
+        link = data / read
+        content = link.read_bytes()
+        link.unlink()
+        link.write_bytes(content + b"\n")
+        changed = data_hash(study, str(data))
+        assert changed[part] != before[part] and {k: v for k, v in changed.items() if k != part} == \
+            {k: v for k, v in before.items() if k != part}
+        link.write_bytes(content)
+    assert data_hash(study, str(data)) == before

@@ -12,10 +12,10 @@ import pytest
 
 from pyserini_hybrid.core.errors import InputError
 from pyserini_hybrid.core.files import PROJECT_ROOT
-from pyserini_hybrid.study import training
+from pyserini_hybrid.study import recipes
 from pyserini_hybrid.study.__main__ import main as study_main
 from pyserini_hybrid.study.config import Study
-from pyserini_hybrid.study.headline import headline_sentence
+from pyserini_hybrid.study.report.headline import headline_sentence
 
 STUDY = PROJECT_ROOT / "studies" / "me5-small-cpu.toml"
 
@@ -36,7 +36,7 @@ def test_study_file_loads_and_quick_overrides():
 
 def test_study_recipe_uses_a_schedule_that_does_not_depend_on_the_total():
     full = Study.load(STUDY)
-    base = training.base_recipe(full, None)
+    base = recipes.base_recipe(full, None)
     assert base.train.schedule == "constant" and base.train.steps == full.steps
     assert base.train.export_steps == full.budgets[:-1] and base.data.datasets == ["squad"]
 
@@ -96,7 +96,7 @@ def test_units_of_the_default_study(converted):
 def test_import_takes_finished_units_from_another_checkout(tmp_path, capsys):
     """``import`` copies another checkout's finished units (committed ones here) byte for byte, the training
     card's recipe path made relative; it skips what is here or unfinished and refuses another design at once."""
-    from pyserini_hybrid.study.collect import import_units
+    from pyserini_hybrid.study.run.collect import import_units
 
     committed = PROJECT_ROOT / "reports" / "me5-small-cpu" / "units"
     mains = sorted(p.parent.name for p in committed.glob("*-seed*/training-card.json"))

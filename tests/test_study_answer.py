@@ -11,7 +11,7 @@ from scipy import stats
 
 from pyserini_hybrid.core.files import PROJECT_ROOT
 from pyserini_hybrid.evaluate.ranks import per_query_from_ranks
-from pyserini_hybrid.study.assemble import FULL_RANKING
+from pyserini_hybrid.study.report.assemble import FULL_RANKING
 from pyserini_hybrid.study.language_measures import peer_at
 
 REPORT = PROJECT_ROOT / "reports" / "me5-small-cpu"

@@ -12,7 +12,7 @@ import pytest
 
 from pyserini_hybrid.core.files import PROJECT_ROOT, round_floats
 from pyserini_hybrid.study.__main__ import main as study_main
-from pyserini_hybrid.study.report import REPORT_DIGITS
+from pyserini_hybrid.study.report.write import REPORT_DIGITS
 
 STUDY = PROJECT_ROOT / "studies" / "me5-small-cpu.toml"
 REPORT = PROJECT_ROOT / "reports" / "me5-small-cpu"

@@ -5,8 +5,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from pyserini_hybrid.study.curves import curves_table
-from pyserini_hybrid.study.tables import macro_keys
+from pyserini_hybrid.study.report.curves import curves_table
+from pyserini_hybrid.study.report.tables import macro_keys
 
 LANGS = {"xquad-r": ["de", "en", "zh"], "mlqa-r": ["de", "en"]}
 METAS = {d: {"languages": langs} for d, langs in LANGS.items()}
@@ -61,7 +61,7 @@ def test_sweep_distance_from_the_line_between_the_pure_batchings():
     import numpy as np
     from scipy import stats
 
-    from pyserini_hybrid.study.curves import sweep_table
+    from pyserini_hybrid.study.report.curves import sweep_table
 
     langs = LANGS["mlqa-r"]
     study = SimpleNamespace(datasets=["mlqa-r"], languages=[], variants={"X-X-mono": 1.0, "X-Y": 0.0, "hybrid": 0.5},

@@ -1,6 +1,7 @@
-"""Studies and benchmarks. The study file (``config``) becomes a list of independent units (``units``); a
-unit is run (``produce``, with its models from ``training``) into a small result directory of recorded ranks
-(``records``) with its fingerprint and machine (``provenance``) and cost (``cost``); the report is assembled
-from those files alone (``assemble``, ``tables``, ``language_measures``, ``report``). The benchmark over all
-sets (``benchmark``) and the speed measurement (``speed``) sit beside it. The top of the import order: may
-import everything else."""
+"""The study: which batching to train with, answered in units. Its base sits here: the study file
+(``config``, checked by ``file_checks``), the units it becomes (``units``) and the recipe each trains with
+(``recipes``), the recorded ranks (``records``), the fingerprint and machine (``provenance``, mixed only
+under ``fingerprints``' rule), the cost (``cost``), the checks on finished units (``verify``) and the
+per-language measures the report computes (``language_measures``). ``run/`` turns a unit into its result
+folder; ``report/`` assembles the report from those folders alone and never imports ``run/``. The CLI
+(``__main__``) may import both."""

@@ -17,26 +17,28 @@ import time
 from pathlib import Path
 
 from ..core.errors import InputError, cli
-from ..core.files import PROJECT_ROOT
+from ..core.files import PROJECT_ROOT, load_json
 from ..core.lock import output_lock
 from ..data import topic_sets as tp
+from ..data import convert as conversion  # looked up when called: a test gives a quicker one
 from ..models.default_model import check_start_model
 from .config import Study
+from .cost import estimate_minutes, rates
+from .fingerprints import differing_part
+from .provenance import code_hash, data_hash, machine, study_hash, versions
+from .report.assemble import assemble
+from .run.collect import import_units
+from .run.produce import run_unit
+from .units import plan_units, read_unit, selection_choice, unit_dir, unit_state
+from .verify import check_design
 
 
 def study_metas(study: Study, work: Path, data: str | None) -> dict:
-    from ..data.convert import convert
-
     names = set(study.datasets) | ({study.adversarial["dataset"]} if study.adversarial else set())
-    return {d: convert(d, data, work / "topics", quiet=True) for d in sorted(names)}
+    return {d: conversion.convert(d, data, work / "topics", quiet=True) for d in sorted(names)}
 
 
 def plan_rows(study: Study, units_root: Path, metas: dict) -> tuple[list, tuple]:
-    from .cost import estimate_minutes, rates
-    from .provenance import machine
-    from .units import plan_units, read_unit, unit_state
-    from .verify import check_design
-
     units = plan_units(study, metas)
     finished = [(u, r) for u in units for r in [read_unit(units_root, u)] if r]
     check_design(study, finished, units, units_root)  # a unit of another study file is no unit of this one
@@ -54,8 +56,6 @@ def show_plan(study: Study, rows: list, rate: tuple, names_only: bool) -> None:
         for u, *_ in rows:
             print(u.name)
         return
-    from .provenance import code_hash
-
     step_s, per_text, source = rate
     speeds = ", ".join(f"{d} {1 / s:.0f}" for d, s in sorted(per_text.items()) if s > 0)
     print(f"study {study.name}{' (quick)' if study.quick else ''}: {len(rows)} units; rates {step_s:.2f} s/step, "
@@ -79,8 +79,6 @@ def show_plan(study: Study, rows: list, rate: tuple, names_only: bool) -> None:
 def show_power(report_dir: Path, rows: list) -> None:
     """What more seeds would buy, per headline cell, from the report of the finished units (``report`` writes it;
     computing it needs every unit's ranks, so ``plan`` reads it rather than rebuilding the report)."""
-    from ..core.files import load_json
-
     done = {u.name for u, state, _, _ in rows if state == "done"}
     path = report_dir / "report.json"
     if not done:
@@ -106,15 +104,10 @@ def check_same_design(study: Study, units_root: Path, data: str | None) -> None:
     """Refuse, before any work, to add units whose fingerprint would differ from the finished ones: ``report``
     would refuse to mix them, so the hours spent would be lost. The start model's sha256 is left to ``report``
     (computing it needs the model built); everything else is cheap to compute here."""
-    from .assemble import differing_part
-    from .provenance import code_hash, data_hash, study_hash, versions
-
     finished = sorted(units_root.glob("*/unit.json"))
     if not finished:
         return
-    from ..core.files import load_json
-
-    here = {"study": study_hash(study), "code": code_hash(), "versions": versions(), "data": data_hash(data)}
+    here = {"study": study_hash(study), "code": code_hash(), "versions": versions(), "data": data_hash(study, data)}
     for path in finished:
         done = load_json(path)
         fp = done.get("fingerprint") or {}
@@ -128,9 +121,6 @@ def check_same_design(study: Study, units_root: Path, data: str | None) -> None:
 
 def run_units(study: Study, rows: list, names: list[str] | None, minutes: float | None, units_root: Path,
               work: Path, data: str | None, model: str | None) -> int:
-    from .produce import run_unit, selection_choice
-    from .units import plan_units, unit_dir, unit_state
-
     all_units = [u for u, *_ in rows]
     known = {u.name for u in all_units}
     unknown = [n for n in names or [] if n not in known]
@@ -202,15 +192,11 @@ def main(argv=None) -> int:
     if args.model:
         check_start_model(args.model, "--model")
     if args.action == "report":
-        from .assemble import assemble
-
         with output_lock(report_dir, "study report"):  # one writer: two reports would swap files in turn
             path = assemble(study, units_root, report_dir, args.data_dir)
         print(f"report: {path}")
         return 0
     if args.action == "import":
-        from .collect import import_units
-
         names = import_units(study, args.source, units_root, args.data_dir)
         print(f"{len(names)} unit(s) imported" + (f"; now: python -m pyserini_hybrid.study {args.study} report"
                                                    if names else ""))

@@ -13,6 +13,9 @@ from pathlib import Path
 from ..core.errors import InputError
 from ..core.files import PROJECT_ROOT, load_toml
 from ..data import topic_sets as tp
+from ..data.perturb import KINDS
+from ..data.user_sets import NAME
+from ..train.sets import sources_view
 from .file_checks import INT_LIMIT, check_keys, check_seeds, check_values
 
 LAREQA = ("xquad-r", "mlqa-r")
@@ -155,10 +158,7 @@ class Study:
                       f"not among the languages {d} has here ({', '.join(langs)})")
 
     def validate(self, path: Path) -> None:
-        from ..data.perturb import KINDS
-        from ..data.user_sets import NAME
-        from ..train.pairs import SOURCES
-
+        SOURCES = sources_view()
         if not isinstance(self.name, str) or not NAME.fullmatch(self.name):
             raise InputError(f"{path}: [study] name {self.name!r}: lower-case letters, digits, dots and single "
                              "hyphens, as a topic-set name (it names the report and work folders)")

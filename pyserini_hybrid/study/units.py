@@ -137,3 +137,30 @@ def unit_state(units_root: Path, unit: Unit) -> str:
 def read_unit(units_root: Path, unit: Unit) -> dict | None:
     path = unit_dir(units_root, unit) / UNIT_FILE
     return load_json(path) if path.is_file() else None
+
+
+def selection_choice(study: Study, units_root: Path, units: list[Unit]) -> dict | None:
+    """The recipe settings every model uses, from the finished selection units: the (lr, temperature) with the
+    best mean over the batchings of their validation mean (Mo/Cr/Mul MRR@10 on held-out *training* groups).
+    One choice for all, weighed equally over the batchings, so it favours none of them; each batching's own
+    best is kept beside it. None until every selection unit is done."""
+    tried: dict = {}
+    for unit in [u for u in units if u.kind == "selection"]:
+        path = unit_dir(units_root, unit) / UNIT_FILE
+        if not path.is_file():
+            return None
+        for row in load_json(path)["selection"].values():
+            tried.setdefault((row["lr"], row["temperature"]), {})[unit.batching] = row["mean"]
+    if not tried:
+        return {"lr": None, "temperature": None, "table": {}}
+    means = {k: sum(v.values()) / len(v) for k, v in tried.items() if None not in v.values()}
+    (lr, tau) = max(means, key=lambda k: (means[k], -k[0], -k[1]))
+    per_batching = {}
+    for (l, t), scores in tried.items():
+        for b, m in scores.items():
+            if m is not None and (b not in per_batching or m > per_batching[b]["mean"]):
+                per_batching[b] = {"lr": l, "temperature": t, "mean": m}
+    return {"lr": lr, "temperature": tau, "mean": means[(lr, tau)],
+            "table": {f"lr={l:g} tau={t:g}": {"lr": l, "temperature": t, "batchings": v, "mean": means.get((l, t))}
+                      for (l, t), v in sorted(tried.items())},
+            "best_per_batching": per_batching}

@@ -25,7 +25,9 @@ from pathlib import Path
 from ..core.errors import InputError
 from ..core.files import load_json, sha256
 from .config import BM25, UNTUNED, Study
-from .units import UNIT_FILE, Unit
+from .provenance import code_hash, study_hash, study_values
+from .recipes import unit_recipe
+from .units import UNIT_FILE, Unit, selection_choice
 
 HASHES = "sha256"  # unit.json's {result file name: sha256}, every file of the unit but unit.json itself
 
@@ -116,7 +118,7 @@ def check_depth(name: str, e: dict, ranks) -> None:
 
 
 def planned_evaluations(study: Study, unit: Unit, languages: bool = True) -> list[tuple]:
-    """What ``produce.run_unit`` records for ``unit``: (system, seed, budget, dataset, languages, tag), sorted."""
+    """What ``run.produce`` records for ``unit``: (system, seed, budget, dataset, languages, tag), sorted."""
     if unit.kind == "selection":
         return []
     out = []
@@ -168,8 +170,6 @@ def design_difference(study: Study, unit: Unit, result: dict, here: dict, choice
         return f"its design fingerprint's study hash {fp.get('study')} differs from the study file's {here['study']}"
     # made by other code (an older commit): its study hash is not comparable, what it records of its design is
     if isinstance(result.get("design"), dict):
-        from .provenance import study_values
-
         now = study_values(study)
         for key, value in result["design"].items():
             if key in now and value != now[key]:
@@ -184,8 +184,6 @@ def design_difference(study: Study, unit: Unit, result: dict, here: dict, choice
         if labels and sorted(result.get("selection") or {}) != labels:
             return f"it tried {', '.join(sorted(result.get('selection') or {}))}, the study file {', '.join(labels)}"
     if isinstance(result.get("recipe"), dict):
-        from .produce import unit_recipe
-
         planned_recipe = _flat(unit_recipe(study, unit, None if unit.kind == "selection" else used or None,
                                            None).to_dict())
         # a key the recorded recipe lacks is a field added since, whose default keeps the old behaviour; the
@@ -203,9 +201,6 @@ def check_design(study: Study, done: list[tuple], units: list[Unit], units_root:
     ``units_root``: where the selection units are (None: the selection choice is not checked)."""
     if not done:
         return
-    from .produce import selection_choice
-    from .provenance import code_hash, study_hash
-
     here = {"study": study_hash(study), "code": code_hash()}
     choice = selection_choice(study, units_root, units) if units_root is not None else None
     for unit, result in done:

@@ -3,10 +3,14 @@ from the units' training logs."""
 
 from __future__ import annotations
 
-import numpy as np
+import gzip
+import json
 
-from .config import LAREQA, Study
-from .tables import cell, lang_subset, macro_keys
+import numpy as np
+from scipy import stats
+
+from ..config import LAREQA, Study
+from .tables import cell, lang_subset, macro_keys, pooled_seed_variance
 
 
 def _metric_cells(results: dict, name: str, dataset: str, langs: list[str], pool: bool = True) -> dict:
@@ -66,10 +70,6 @@ def sweep_table(study: Study, results: dict, metas: dict) -> dict:
     95 % seed-level interval: the between-seed variance pooled over the batchings (the sweep alphas have one
     seed, so their own is not estimable), scaled by each point's number of seeds. Test questions are shared by
     every point, so the seed level is the variance that matters here; query sampling is not in the interval."""
-    from scipy import stats
-
-    from .tables import pooled_seed_variance
-
     names = {alpha: name for name, alpha in study.variants.items()}
     names.update({float(a): f"alpha={a}" for a in study.sweep.get("alphas", [])})
     out = {}
@@ -126,14 +126,10 @@ def native_table(study: Study, results: dict, metas: dict) -> dict:
 def validation_curves(trained: dict, study: Study) -> dict:
     """{variant: {step: {val_mo, val_cr, val_mul: [per seed]}}} from the training logs (held-out training
     groups): the numbers recipe settings are chosen on."""
-    import json
-
     out: dict = {}
     for label, seed, dirs in trained["runs"]:
         if label not in study.variants:
             continue
-        import gzip
-
         with gzip.open(dirs[max(dirs)] / "train-log.jsonl.gz", "rt", encoding="utf-8") as f:
             lines = [json.loads(line) for line in f if line.strip()]
         for r in lines:

@@ -8,8 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.files import atomic_write, clean_stale_temps, round_floats, temp_dir_in, write_json
-from .config import BM25, LAREQA, UNTUNED, Study, slug
+from ...core.files import atomic_write, clean_stale_temps, round_floats, temp_dir_in, write_json
+from ...evaluate.render import heatmap
+from ...evaluate.significance import format_interval, format_p, stars
+from ..config import BM25, LAREQA, UNTUNED, Study, slug
 from .curve_plots import curve_sections
 from .headline import answer_markdown, details_markdown, headline_sentence
 
@@ -26,8 +28,6 @@ def fmt(c: dict | None, digits: int = 4) -> str:
 def fmt_p(c: dict | None) -> str:
     """p of hybrid against the row (Holm-adjusted where the cell is in the headline family), with the 95 %
     interval of hybrid minus the row."""
-    from ..evaluate.significance import format_interval, format_p, stars
-
     if not c or c.get("p_vs_hybrid") is None:
         return "–"
     p = c.get("p_holm", c["p_vs_hybrid"])
@@ -41,8 +41,6 @@ def fmt_p(c: dict | None) -> str:
 def fmt_ci(c: dict | None) -> str:
     """The 95 % interval of hybrid minus the row, without a test decision (grouped tables: many uncorrected
     comparisons, so intervals only)."""
-    from ..evaluate.significance import format_interval
-
     return format_interval((c or {}).get("ci_hybrid_minus")) or "–"
 
 
@@ -130,8 +128,6 @@ def write_files(report: dict, study: Study, results: dict, report_dir: Path) -> 
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from ..evaluate.render import heatmap
 
     write_json(report_dir / REPORT_FILE, report)
     # README's study paragraph, verbatim (tests/test_readme_study_answer.py compares the two)

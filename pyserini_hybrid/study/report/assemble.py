@@ -9,38 +9,26 @@ missing gives a report marked partial, with no headline.
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 
-from ..core.errors import InputError
-from ..core.files import load_json
-from ..data import topic_sets as tp
-from .config import BM25, LAREQA, UNTUNED, Study
-from .units import plan_units, read_unit, unit_dir
+from ...core.errors import InputError
+from ...core.files import PROJECT_ROOT, data_dir, load_json
+from ...data import topic_sets as tp
+from ...data import convert as conversion  # looked up when called: a test gives a quicker one
+from ...evaluate.ranks import rank_distance_from_ranks, result_from_ranks
+from ..config import BM25, LAREQA, UNTUNED, Study
+from ..fingerprints import check_fingerprints
+from ..language_measures import PeerCache, language_measures
+from ..records import read_ranks, read_tsv_gz
+from ..units import plan_units, read_unit, selection_choice, unit_dir
+from ..verify import check_depth, check_design, check_unit_files, warn_unverified
+from .curves import curves_table, native_table, sweep_table, validation_curves
+from .headline import answer, headline
+from .tables import adversarial_table, diversity_table, grouped_table, language_table, main_table, miracl_table
+from .write import write_report
 
-FINGERPRINT_PARTS = ("study", "start_model_sha256", "data", "versions", "code")
 FULL_RANKING = 10**9  # a depth beyond any recorded rank: AP then ranks every candidate (LAReQA's mAP)
-
-
-def differing_part(a: dict, b: dict, parts=FINGERPRINT_PARTS) -> str | None:
-    """The first fingerprint part (of ``parts``) where ``a`` and ``b`` differ, else None: the one rule that
-    ``report``, ``run`` and ``import`` apply before they mix or add units."""
-    return next((k for k in parts if a.get(k) != b.get(k)), None)
-
-
-def check_fingerprints(done: list[tuple]) -> dict | None:
-    """The one fingerprint of all finished units, else InputError naming the first unit that differs."""
-    if not done:
-        return None
-    first_unit, first = done[0][0], done[0][1]["fingerprint"]
-    for unit, result in done[1:]:
-        fp = result["fingerprint"]
-        part = differing_part(fp, first)
-        if part:
-            raise InputError(f"unit {unit.name}: fingerprint part '{part}' differs from unit {first_unit.name} "
-                             f"({json.dumps(fp.get(part), sort_keys=True)} vs "
-                             f"{json.dumps(first.get(part), sort_keys=True)}): units of one study must come from "
-                             "one design; run it again from the commit of the others")
-    return first
 
 
 def system_label(entry: dict, study: Study) -> str:
@@ -55,11 +43,6 @@ def load_results(study: Study, units_root: Path, done: list[tuple], metas: dict,
     """({(system, seed, dataset): (result, per-query, None)} of the clean evaluations on each dataset's full
     language set or the curve languages, {tag: {same}} of the adversarial ones, {(system, seed, dataset):
     language measures}); ``peer``: a ``language_measures.PeerCache`` (None: PEER computed afresh)."""
-    from ..evaluate.ranks import rank_distance_from_ranks, result_from_ranks
-    from .language_measures import language_measures
-    from .records import read_ranks, read_tsv_gz
-    from .verify import check_depth
-
     clean, adversarial, lang = {}, {}, {}
     for unit, result in done:
         root = unit_dir(units_root, unit)
@@ -99,26 +82,10 @@ def trained_from_units(done: list[tuple], units_root: Path) -> dict:
 
 
 def assemble(study: Study, units_root: Path, report_dir: Path, data: str | None = None) -> Path:
-    import tempfile
-
-    from ..data.convert import convert
-    from .curves import curves_table, native_table, sweep_table, validation_curves
-    from .headline import answer, headline
-    from .report import write_report
-    from .tables import (
-        adversarial_table,
-        diversity_table,
-        grouped_table,
-        language_table,
-        main_table,
-        miracl_table,
-    )
-    from .verify import check_design, check_unit_files, warn_unverified
-
     unverified = check_unit_files(units_root) if units_root.is_dir() else []  # first: cheap, before any work
     with tempfile.TemporaryDirectory() as tmp:  # converted topics: qrels, languages and counts (data only)
         names = set(study.datasets) | ({study.adversarial["dataset"]} if study.adversarial else set())
-        metas = {d: convert(d, data, Path(tmp), quiet=True) for d in sorted(names)}
+        metas = {d: conversion.convert(d, data, Path(tmp), quiet=True) for d in sorted(names)}
         units = plan_units(study, metas)
         done = [(u, r) for u in units for r in [read_unit(units_root, u)] if r]
         if not done:
@@ -128,8 +95,6 @@ def assemble(study: Study, units_root: Path, report_dir: Path, data: str | None 
         fp = check_fingerprints(done)
         warn_unverified([u for u in unverified if u in {x.name for x, _ in done}], study)
         clusters = paragraph_clusters(study, data, Path(tmp), metas)
-        from .language_measures import PeerCache
-
         peer = PeerCache(report_dir / "peer.json")
         results, adversarial, lang = load_results(study, units_root, done, metas, peer)
         peer.save()
@@ -137,8 +102,6 @@ def assemble(study: Study, units_root: Path, report_dir: Path, data: str | None 
     missing = [u.name for u in units if u.name not in finished]
     trained = trained_from_units(done, units_root)
     systems = [BM25, UNTUNED, *study.variants, f"BM25+{UNTUNED}", "BM25+hybrid"]
-    from .produce import selection_choice
-
     selection = selection_choice(study, units_root, units)
     report = {"study": relative_source(study), "quick": study.quick, "partial": bool(missing),
               "missing_units": missing, "seeds": study.seeds, "budgets": study.budgets, "steps": study.steps,
@@ -185,8 +148,6 @@ def assemble(study: Study, units_root: Path, report_dir: Path, data: str | None 
 
 def relative_source(study: Study) -> str:
     """The study file as the report prints it: relative to the project, never a path of this machine."""
-    from ..core.files import PROJECT_ROOT
-
     path = Path(study.source).resolve()
     return str(path.relative_to(PROJECT_ROOT)) if path.is_relative_to(PROJECT_ROOT) else path.name
 
@@ -195,8 +156,6 @@ def paragraph_clusters(study: Study, data: str | None, topics_dir: Path, metas: 
     """{dataset: {question id (without language): cluster}}: the unit of independence. XQuAD-R's ~5 questions
     of one paragraph share its candidate sentences, so they are one cluster (with all their translations);
     MLQA-R's questions of one context likewise; a MIRACL query is its own. Read from the source data."""
-    from ..core.files import data_dir
-
     out = {}
     for dataset in [d for d in study.datasets if d in LAREQA]:
         files = {x: data_dir(data) / v["file"] for x, v in tp.dataset_spec(dataset, data)["languages"].items()}

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
-from ..data import topic_sets as tp
-from .config import BM25, LAREQA, UNTUNED, Study, slug  # noqa: F401 (slug: re-exported)
+from ...core.files import load_json
+from ...data import topic_sets as tp
+from ...data.languages import resource_group, same_family, same_script
+from ...evaluate.significance import compare_systems
+from ..config import BM25, LAREQA, UNTUNED, Study
 
 # ---------------------------------------------------------------------------------------------
 # Numbers: per-query series, macro averages, significance
@@ -55,8 +59,6 @@ def pooled_seed_variance(results: dict, names: list[str], dataset: str, settings
     """The between-seed variance of the cell pooled over ``names`` (the batchings): with 3 seeds each system's
     own estimate has 2 df, the pooled one 2 per batching. Bartlett's test of equal variances says whether
     pooling is justified (its p is kept beside the cell)."""
-    from scipy import stats
-
     groups = [np.array(v) for v in (seed_macros(results, n, dataset, settings, measure) for n in names) if len(v) >= 2]
     if len(groups) < 2:
         return None
@@ -72,8 +74,6 @@ def compare(results: dict, system: str, baseline: str, dataset: str, settings: l
     """``system`` minus ``baseline`` on the macro average the table shows, seeds as a level of variance
     (pooled over the batchings when ``pooled`` is given and both are batchings) and paragraph-linked queries
     as one cluster (``evaluate.significance.compare_systems``)."""
-    from ..evaluate.significance import compare_systems
-
     def seeds_of(name):
         return [unit_values(results[k][1], settings, measure) for k in sorted(results) if k[0] == name and k[2] == dataset]
     a, b = seeds_of(system), seeds_of(baseline)
@@ -178,8 +178,6 @@ def miracl_table(study: Study, results: dict, metas: dict, systems: list[str], c
 
 def pair_groups(kind: str, langs: list[str], trained: set[str]) -> dict[str, list[str]]:
     """Settings of a LAReQA set grouped by a property of the (query, candidate) language pair."""
-    from ..data.languages import resource_group, same_family, same_script
-
     groups: dict[str, list[str]] = {}
     for x in langs:
         for y in langs:
@@ -197,8 +195,6 @@ def pair_groups(kind: str, langs: list[str], trained: set[str]) -> dict[str, lis
 def trained_languages(trained: dict, label: str) -> set[str]:
     """The languages a variant's batches actually drew (its first run's card): X-Y never sees a
     monolingual-only language, so "seen" is per variant."""
-    from ..core.files import load_json
-
     for name, _, dirs in trained["runs"]:
         if name == label:
             drawn = load_json(dirs[max(dirs)] / "training-card.json")["batches"].get("languages") or {}

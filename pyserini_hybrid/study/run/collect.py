@@ -18,13 +18,13 @@ import shutil
 import sys
 from pathlib import Path
 
-from ..core.errors import InputError
-from ..core.files import load_json, write_json
-from ..data import topic_sets as tp
-from .assemble import differing_part
-from .config import Study
-from .units import UNIT_FILE, Unit, plan_units
-from .verify import HASHES, check_design, check_files, file_hashes, result_files
+from ...core.errors import InputError
+from ...core.files import load_json, write_json
+from ...data import topic_sets as tp
+from ..config import Study
+from ..fingerprints import differing_part
+from ..units import UNIT_FILE, Unit, plan_units
+from ..verify import HASHES, check_design, check_files, file_hashes, result_files
 
 CARD = "training-card.json"
 

@@ -13,60 +13,24 @@ import shutil
 import time
 from pathlib import Path
 
-from ..core.files import PROJECT_ROOT, atomic_write, load_json, sha256, write_json
-from ..data import topic_sets as tp
-from ..train import recipe as rc
-from . import records
+from ...core.files import PROJECT_ROOT, atomic_write, sha256, write_json
+from ...core.trec import read_topics, write_topics
+from ...data import topic_sets as tp
+from ...data.convert import convert
+from ...data.perturb import perturb_topics
+from ...retrieval.bm25 import run_bm25
+from ...retrieval.dense import run_dense
+from ...retrieval.fusion import run_fusion
+from ...train import recipe as rc
+from .. import records
+from ..config import BM25, UNTUNED, Study, slug
+from ..cost import unit_steps, unit_texts
+from ..provenance import fingerprint, git_commit, machine, study_values
+from ..recipes import unit_recipe
+from ..units import UNIT_FILE, Unit, selection_choice, unit_dir
+from ..verify import HASHES, file_hashes
 from .collect import portable_card
-from .config import BM25, UNTUNED, Study, slug
-from .cost import unit_steps, unit_texts
-from .provenance import fingerprint, git_commit, machine, study_values
-from .training import base_recipe, model_dir
-from .units import UNIT_FILE, Unit, unit_dir
-from .verify import HASHES, file_hashes
-
-
-def selection_choice(study: Study, units_root: Path, units: list[Unit]) -> dict | None:
-    """The recipe settings every model uses, from the finished selection units: the (lr, temperature) with the
-    best mean over the batchings of their validation mean (Mo/Cr/Mul MRR@10 on held-out *training* groups).
-    One choice for all, weighed equally over the batchings, so it favours none of them; each batching's own
-    best is kept beside it. None until every selection unit is done."""
-    tried: dict = {}
-    for unit in [u for u in units if u.kind == "selection"]:
-        path = unit_dir(units_root, unit) / UNIT_FILE
-        if not path.is_file():
-            return None
-        for row in load_json(path)["selection"].values():
-            tried.setdefault((row["lr"], row["temperature"]), {})[unit.batching] = row["mean"]
-    if not tried:
-        return {"lr": None, "temperature": None, "table": {}}
-    means = {k: sum(v.values()) / len(v) for k, v in tried.items() if None not in v.values()}
-    (lr, tau) = max(means, key=lambda k: (means[k], -k[0], -k[1]))
-    per_batching = {}
-    for (l, t), scores in tried.items():
-        for b, m in scores.items():
-            if m is not None and (b not in per_batching or m > per_batching[b]["mean"]):
-                per_batching[b] = {"lr": l, "temperature": t, "mean": m}
-    return {"lr": lr, "temperature": tau, "mean": means[(lr, tau)],
-            "table": {f"lr={l:g} tau={t:g}": {"lr": l, "temperature": t, "batchings": v, "mean": means.get((l, t))}
-                      for (l, t), v in sorted(tried.items())},
-            "best_per_batching": per_batching}
-
-
-def unit_recipe(study: Study, unit: Unit, choice: dict | None, model: str | None):
-    base = rc.with_changes(base_recipe(study, model), train={"precision": study.precision})
-    if choice and choice.get("lr") is not None:
-        base = rc.with_changes(base, train={"lr": choice["lr"], "temperature": choice["temperature"]})
-    train = {"alpha": unit.alpha, "seed": unit.seed}
-    if unit.budgets == [study.steps] or unit.kind != "main":
-        train["export_steps"] = []
-    data = {}
-    if "datasets" in unit.data_changes:
-        extra = [d for d in unit.data_changes["datasets"] if d != "+"]
-        data["datasets"] = list(base.data.datasets) + extra
-    if "languages" in unit.data_changes:
-        data["languages"] = list(unit.data_changes["languages"])
-    return rc.with_changes(base, train=train, **({"data": data} if data else {}))
+from .training import model_dir, train_timed
 
 
 def copy_gz(src: Path, dst: Path) -> None:
@@ -81,9 +45,6 @@ def model_record(d: Path) -> dict:
 def perturbed_topics(study: Study, work: Path, dataset: str, kind: str, langs: list[str], metas: dict,
                      topics_dir: Path) -> Path:
     """A topics dir whose ``langs`` topics are perturbed (``data.perturb``), everything else linked."""
-    from ..core.trec import read_topics, write_topics
-    from ..data.perturb import perturb_topics
-
     seed = int(study.adversarial.get("seed", 0))
     adv = work / "topics-adversarial" / kind
     dst = adv / dataset
@@ -140,10 +101,6 @@ class Recorder:
 def evaluate_model(study: Study, unit: Unit, system: str, seed: int, dirs: dict, work: Path, topics_dir: Path,
                    metas: dict, data: str | None, rec: Recorder, log) -> None:
     """Every evaluation of a unit for one model (``dirs``: budget -> model dir)."""
-    from ..retrieval.bm25 import run_bm25
-    from ..retrieval.dense import run_dense
-    from ..retrieval.fusion import run_fusion
-
     runs = work / "runs" / unit.name
     for e in unit.evaluations:
         budget, dataset, langs, tag = e["budget"], e["dataset"], e["languages"], e["tag"]
@@ -166,27 +123,10 @@ def evaluate_model(study: Study, unit: Unit, system: str, seed: int, dirs: dict,
             rec.record(f"BM25+{system}", seed, budget, dataset, langs, tag, f, topics_dir, None, time.time() - t0)
 
 
-def train_timed(recipe, d: Path, data: str | None) -> tuple[dict, float, float]:
-    """Train ``d`` (or resume it, or find it finished) and return its training card, this call's wall seconds and
-    the step seconds spent before this call: a resumed run's earlier attempts, or all of them when the model was
-    already finished. A unit's cost then counts every attempt, not only the last (earlier attempts count their
-    step time alone, so the total is a lower bound)."""
-    from ..train.loop import CARD, train
-
-    finished = (d / CARD).is_file()
-    t0 = time.time()
-    train(recipe, d, data, quiet=True)
-    wall = time.time() - t0
-    card = load_json(d / CARD)
-    return card, wall, float(card["seconds"] if finished else card.get("resumed_seconds", 0.0))
-
-
 def run_unit(study: Study, unit: Unit, units: list[Unit], units_root: Path, work: Path, data: str | None = None,
              model: str | None = None, log=print) -> dict:
     """Run ``unit`` (training resumes from the work dir's checkpoints) and write its result directory."""
-    from ..data.convert import convert
-    from ..models.encoder import resolve_start
-    from ..retrieval.bm25 import run_bm25
+    from ...models.encoder import resolve_start  # torch: loaded when a unit runs
 
     t_start = time.time()
     out = unit_dir(units_root, unit)

@@ -7,12 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import LAREQA, Study
+from ...evaluate.significance import format_interval
+from ..config import LAREQA, Study
 
 
 def _vs_line(c: dict | None) -> str:
-    from ..evaluate.significance import format_interval  # scipy: loaded when a report is written
-
     if not c:
         return "–"
     return f"{c['mean']:+.4f}" + (f" {format_interval(c['ci'])}" if c.get("ci") else "")

@@ -4,7 +4,17 @@ framed as non-inferiority, and the one sentence README quotes, computed from rep
 
 from __future__ import annotations
 
-from .config import LAREQA, Study
+from ...evaluate.significance import (
+    format_interval,
+    format_p,
+    holm,
+    holm_levels,
+    interval,
+    minimum_detectable,
+    power,
+    seeds_needed,
+)
+from ..config import LAREQA, Study
 
 MARGIN = 0.01  # the non-inferiority margin on mAP (absolute), stated with every decision
 CLAIM = {"X-X-mono": ("Mo",), "X-Y": ("Cr", "Mul")}  # the paper's claim: hybrid keeps each pure batching's strength
@@ -29,8 +39,6 @@ def decision(c: dict, alpha: float, margin: float, ci_key: str = "ci_adjusted", 
 def _decide_family(cells: dict, key: str, alpha: float, margin: float) -> dict:
     """Holm over the family's p values of ``key`` ("test": as reported, "unpooled"), each cell's interval at its
     Holm-compatible level, and its decision: {cell: (holm p, level, interval, decision)}."""
-    from ..evaluate.significance import holm, holm_levels, interval
-
     tests = {k: c.get(key) for k, c in cells.items()}
     pvals = {k: (t or {}).get("p") for k, t in tests.items()}
     adjusted, levels = holm(pvals), holm_levels(pvals, alpha)
@@ -48,8 +56,6 @@ def power_fields(test: dict, level: float, margin: float, target: float = 0.8) -
     """What the design as run could see in one cell (at its Holm level): the smallest difference found with 80 %
     power, the power to show non-inferiority at the margin if the two were equal, and the seeds per batching
     that would give 80 % for that (None: more than 1,000, question sampling alone too noisy)."""
-    from ..evaluate.significance import minimum_detectable, power, seeds_needed
-
     a = 1 - level
     return {"alpha": a, "mde_80": minimum_detectable(test["se"], test["df"], a, target),
             "non_inferiority_power": power(0.0, test["se"], test["df"], a, margin),
@@ -190,8 +196,6 @@ def _between(main: dict, key: str) -> str | None:
 def _diff_cells(c: dict, unpooled: str | None) -> list[str]:
     if not c or c.get("diff_hybrid_minus") is None:
         return ["–", "–", "–"]
-    from ..evaluate.significance import format_interval, format_p
-
     dec = c.get("decision", "–") + (f" (unpooled: {unpooled})" if unpooled and unpooled != c.get("decision") else "")
     return [f"{c['diff_hybrid_minus']:+.4f} {format_interval(c.get('ci_adjusted'))}",
             f"{format_p(c['p_vs_hybrid'])} / {format_p(c.get('p_holm'))}", dec]

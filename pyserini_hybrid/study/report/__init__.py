@@ -1,0 +1,3 @@
+"""The report, assembled from the units' result files alone (``assemble``): tables and tests (``tables``),
+curves (``curves``, plotted by ``curve_plots``), the headline and answer (``headline``), and the files
+written (``write``). Never imports the runner (``study/run``): a report needs no model and no training code."""

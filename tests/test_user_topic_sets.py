@@ -44,7 +44,6 @@ def no_leftover_registrations(monkeypatch):
     monkeypatch.setattr(user_sets, "_data_dir", [None])
     monkeypatch.delenv(user_sets.ENV, raising=False)
     monkeypatch.delenv("PYSERINI_HYBRID_DATA", raising=False)
-    monkeypatch.setattr(tp, "_last_meta", {})
 
 
 @pytest.fixture
@@ -184,7 +183,7 @@ def test_a_user_set_end_to_end_through_every_command(user_data, tmp_path, tiny_m
     from pyserini_hybrid.retrieval.bm25 import main as bm25_main
     from pyserini_hybrid.retrieval.dense import main as dense_main
     from pyserini_hybrid.retrieval.fusion import main as fusion_main
-    from pyserini_hybrid.study.benchmark import main as benchmark_main
+    from pyserini_hybrid.benchmark import main as benchmark_main
 
     root, counts = user_data
     topics, runs = tmp_path / "topics", tmp_path / "runs"
@@ -219,7 +218,7 @@ def test_a_user_set_end_to_end_through_every_command(user_data, tmp_path, tiny_m
 
 def test_benchmark_model_labels():
     from pyserini_hybrid.core.errors import InputError
-    from pyserini_hybrid.study.benchmark import model_systems
+    from pyserini_hybrid.bench.benchmark import model_systems
 
     assert model_systems(["fusion-rrf", "bm25", "dense"], None) == [
         ("bm25", "bm25", None), ("dense", "dense", None), ("fusion-rrf", "fusion-rrf", None)]
@@ -235,7 +234,7 @@ def test_benchmark_model_labels():
 @pytest.mark.slow
 def test_benchmark_puts_several_models_side_by_side(user_data, tmp_path, tiny_multilingual, copy_tree):
     """Two models in one benchmark: a dense and a fusion row each, every fusion built from its own model's run."""
-    from pyserini_hybrid.study.benchmark import main as benchmark_main
+    from pyserini_hybrid.benchmark import main as benchmark_main
 
     root, _ = user_data
     other = tmp_path / "other-model"

@@ -35,6 +35,7 @@ import numpy as np
 from ..core.errors import InputError
 from ..core.files import PROJECT_ROOT
 from ..data import topic_sets as tp
+from ..data.convert import load_meta
 from ..models.config import EncoderConfig
 from ..models.precision import cpu_flags, cpu_has_bf16, cpu_name, onednn_settings, torch_dtype
 from ..pyserini_glue.registry import encoder_classes
@@ -116,7 +117,7 @@ def train_line(recipe: Path, precision: str, sub_batch: int, steps: int, repeats
 
 # ------------------------------------------------------------------------------------------- encoding
 def sample_passages(dataset: str, n: int, topics_dir: Path | None = None) -> list[str]:
-    meta = tp.load_meta(dataset, topics_dir)
+    meta = load_meta(dataset, topics_dir)
     per_lang = [[json.loads(line)["contents"] for line in
                  (tp.corpus_dir(dataset, x, "sentence", topics_dir) / "docs.jsonl").read_text(encoding="utf-8").splitlines()]
                 for x in meta["languages"]]

@@ -154,8 +154,18 @@ def _without_derived(sources: dict) -> dict:
     return {k: {x: y for x, y in v.items() if x not in ("passages_sha256", "files")} for k, v in sources.items()}
 
 
+@dataclass(frozen=True)
+class Converted:
+    """A conversion made before: its meta.json and folder, whose languages are carried over unchanged when
+    their sources are the same."""
+
+    meta: dict
+    directory: Path
+
+
 def convert_miracl(dataset: str, spec: dict, root: Path, out: Path, source: str = "auto", languages=None,
-                   previous: dict | None = None, previous_dir: Path | None = None, shard: int | None = None) -> dict:
+                   before_this: Converted | None = None, shard: int | None = None) -> dict:
+    previous, previous_dir = (before_this.meta, before_this.directory) if before_this else (None, None)
     warnings: list[str] = []
     known = miracl.known_languages(spec)
     present = miracl.present_languages(spec, root)
@@ -265,8 +275,8 @@ def convert(dataset: str, data: str | Path | None = None, topics_dir: Path | Non
             elif spec["format"] == "ntrex":  # NTREX-128: X->en, en->X and the pool (data/ntrex.py)
                 meta = convert_ntrex(dataset, spec, root, out, languages, previous)
             elif spec["format"] == "miracl":
-                meta = convert_miracl(dataset, spec, root, out, miracl_source, languages, previous,
-                                      target if previous else None, shard_size)
+                meta = convert_miracl(dataset, spec, root, out, miracl_source, languages,
+                                      Converted(previous, target) if previous else None, shard_size)
             else:
                 meta = convert_pyserini(dataset, spec, root, out, languages, shard_size)
             meta["data_dir"] = str(root)

@@ -20,17 +20,40 @@ from ..core.files import PROJECT_ROOT, data_dir
 from ..models.default_model import check_start_model
 from . import data_report, sets
 from . import recipe as rc
+from .pairs import load_pairs
 
 
 def default_output(recipe: rc.Recipe, path: str) -> Path:
     return PROJECT_ROOT / "models" / f"{Path(path).stem}-{recipe.fingerprint()}"
 
 
+def data_main(argv=None) -> int:
+    """``train data``: the declared training sets, counted (``data_report``)."""
+    parser = argparse.ArgumentParser(prog="python -m pyserini_hybrid.train data",
+                                     description=data_report.__doc__.split("\n")[0])
+    parser.add_argument("--training-sets", action="append", default=[], metavar="FILE",
+                        help="a training-set declaration file (TOML or JSON); repeatable")
+    parser.add_argument("--data-dir", help="data root (default ../shared/data)")
+    parser.add_argument("--datasets", nargs="+", help="the sets to list (default: every declared set)")
+    parser.add_argument("--languages", nargs="+", help="only these languages (as data.languages)")
+    parser.add_argument("--decontaminate", nargs="+", default=[], metavar="TOPIC_SET",
+                        help="evaluation sets to drop texts of (as data.decontaminate; default: every set in reach)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    args = parser.parse_args(argv)
+    sets.register(args.training_sets)
+    root = data_dir(args.data_dir)
+    declared = sets.declared(root)
+    names = args.datasets or list(declared)
+    pairs = load_pairs(root, args.languages, names, quiet=args.quiet, decontaminate=args.decontaminate)
+    print(data_report.render(pairs, declared, root))
+    return 0
+
+
 @cli
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["data"] and not Path("data").is_file():
-        return data_report.main(argv[1:])
+        return data_main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m pyserini_hybrid.train", description=__doc__.split("\n")[0])
     parser.add_argument("recipe", help="a TOML recipe, e.g. encoders/me5-small-hybrid-cpu.toml")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",

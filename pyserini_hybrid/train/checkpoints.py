@@ -26,7 +26,8 @@ from pathlib import Path
 import torch
 
 from ..core.errors import InputError
-from ..core.files import atomic_directory, atomic_write, write_json
+from ..core.files import atomic_directory, atomic_write, check_safetensors, write_json
+from .card import CARD
 from .distributed import all_gather_object
 
 LOG = "train-log.jsonl"
@@ -274,8 +275,6 @@ EXPORT_FILES = ("config.json", "tokenizer_config.json", "pyserini_hybrid.json")
 
 def export_damage(output: Path) -> str:
     """What is wrong with a finished run's exported model ("" when its files are whole)."""
-    from ..core.files import check_safetensors
-
     missing = [name for name in ("model.safetensors", *EXPORT_FILES) if not (output / name).is_file()]
     if missing:
         return f"{', '.join(missing)} missing"
@@ -289,8 +288,6 @@ def export_damage(output: Path) -> str:
 def reexport_damaged(output: Path) -> None:
     """A finished run whose exported model is damaged: export it again from the final checkpoint (the card
     goes first, so the directory no longer looks complete), or one line saying why that cannot be done."""
-    from .card import CARD
-
     damage = export_damage(output)
     if not damage:
         return

@@ -1,5 +1,7 @@
 """``python -m pyserini_hybrid.train data``: the declared training sets and what training could draw from them.
 
+This module is the report; its command line is ``train/__main__.data_main``.
+
 For every set: its format, languages, licence, and pairs per language after filtering and decontamination
 (with what was dropped, per evaluation set, and skipped); for every pool (a parallel set with the sets that
 link to it): how many groups (question ids) are present in at least k languages and how many ordered
@@ -10,13 +12,10 @@ X-Y batches.
 
 from __future__ import annotations
 
-import argparse
 from collections import Counter
 from pathlib import Path
 
-from ..core.files import data_dir
-from . import sets
-from .pairs import REASONS, PairSet, load_pairs
+from .pairs import REASONS, PairSet
 
 
 def pools(pairs: PairSet) -> dict[str, dict]:
@@ -81,23 +80,3 @@ def render(pairs: PairSet, declared: dict, root: Path) -> str:
         if p["by_pair"]:
             lines.append("    " + ", ".join(f"{k} {_n(v)}" for k, v in p["by_pair"].items()))
     return "\n".join(lines)
-
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pyserini_hybrid.train data", description=__doc__.split("\n")[0])
-    parser.add_argument("--training-sets", action="append", default=[], metavar="FILE",
-                        help="a training-set declaration file (TOML or JSON); repeatable")
-    parser.add_argument("--data-dir", help="data root (default ../shared/data)")
-    parser.add_argument("--datasets", nargs="+", help="the sets to list (default: every declared set)")
-    parser.add_argument("--languages", nargs="+", help="only these languages (as data.languages)")
-    parser.add_argument("--decontaminate", nargs="+", default=[], metavar="TOPIC_SET",
-                        help="evaluation sets to drop texts of (as data.decontaminate; default: every set in reach)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
-    args = parser.parse_args(argv)
-    sets.register(args.training_sets)
-    root = data_dir(args.data_dir)
-    declared = sets.declared(root)
-    names = args.datasets or list(declared)
-    pairs = load_pairs(root, args.languages, names, quiet=args.quiet, decontaminate=args.decontaminate)
-    print(render(pairs, declared, root))
-    return 0

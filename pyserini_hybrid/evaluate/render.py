@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ..core.files import atomic_write, clean_temps_in, temp_dir_in, write_json
+from ..core.lock import output_lock
 from ..data.topic_sets import POOL
 from .measures import MEASURES
 
@@ -140,8 +141,6 @@ def write_outputs(result: dict, output: Path, system: str) -> dict[str, Path]:
     name first (a full disk stops here, the old files untouched), then ``results.json`` goes, the others
     replace theirs (or go, when this result has none), and the new ``results.json`` comes last, so a
     directory caught half-updated never looks complete. One writer per ``output``."""
-    from ..core.lock import output_lock
-
     with output_lock(output, "evaluation"):
         clean_temps_in(output)  # what a killed writer left
         return _write_outputs(result, output, system)

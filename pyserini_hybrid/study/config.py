@@ -158,7 +158,17 @@ class Study:
                       f"not among the languages {d} has here ({', '.join(langs)})")
 
     def validate(self, path: Path) -> None:
-        SOURCES = sources_view()
+        """Every rule on the values together (``file_checks`` checked their kinds): one-line errors naming
+        the file."""
+        sources = sources_view()
+        self._check_names(path)
+        self._check_datasets(path, sources)
+        self._check_runs(path)
+        self._check_settings(path)
+        self._check_adversarial(path)
+        self._check_diversity(path, sources)
+
+    def _check_names(self, path: Path) -> None:
         if not isinstance(self.name, str) or not NAME.fullmatch(self.name):
             raise InputError(f"{path}: [study] name {self.name!r}: lower-case letters, digits, dots and single "
                              "hyphens, as a topic-set name (it names the report and work folders)")
@@ -169,6 +179,8 @@ class Study:
             if slug(name) in slugs:
                 raise InputError(f"{path}: [variants] {name!r} gives the same unit names as {slugs[slug(name)]!r}")
             slugs[slug(name)] = name
+
+    def _check_datasets(self, path: Path, sources: dict) -> None:
         known = tp.manifest()
         for key, names in (("[study] datasets", self.datasets), ("[diversity] datasets", self.diversity_datasets),
                            ("[study] curve_languages", list(self.curve_languages))):
@@ -177,13 +189,16 @@ class Study:
                 raise InputError(f"{path}: {key}: unknown dataset(s) {', '.join(unknown)} (choose from {', '.join(known)})")
         for key, names in (("[study] training_data", self.training_data), ("[native] datasets",
                                                                             self.native.get("datasets", []))):
-            unknown = sorted(set(names) - set(SOURCES))
+            unknown = sorted(set(names) - set(sources))
             if unknown:
                 raise InputError(f"{path}: {key}: unknown training dataset(s) {', '.join(unknown)} "
-                                 f"(choose from {', '.join(SOURCES)})")
+                                 f"(choose from {', '.join(sources)})")
         if self.precision not in ("fp32", "bf16"):
             raise InputError(f"{path}: [study] precision must be fp32 or bf16 (pinned: auto would resolve "
                              f"differently on other machines), got {self.precision!r}")
+
+    def _check_runs(self, path: Path) -> None:
+        """Which runs there are: the selection's seed and steps, the +native variants, the counts and budgets."""
         if self.selection:
             used = set(self.seeds) | set(self.sweep.get("seeds", [])) | set(self.native.get("seeds", []))
             if "seed" not in self.selection or self.selection["seed"] in used:
@@ -212,9 +227,12 @@ class Study:
                              f"{self.budgets}")
         if self.hits >= INT_LIMIT or int(self.selection.get("steps", 1)) >= INT_LIMIT:
             raise InputError(f"{path}: [study] hits and [selection] steps must be below 2**31")
-        if any(not 0.0 <= a <= 1.0 for a in self.sweep.get("alphas", [])):
-            raise InputError(f"{path}: [sweep] alphas must lie in [0, 1], got {self.sweep['alphas']}")
+
+    def _check_settings(self, path: Path) -> None:
+        """The sweep's alphas and the selection's settings."""
         alphas = self.sweep.get("alphas", [])
+        if any(not 0.0 <= a <= 1.0 for a in alphas):
+            raise InputError(f"{path}: [sweep] alphas must lie in [0, 1], got {self.sweep['alphas']}")
         if len({f"{a:g}" for a in alphas}) != len(alphas):
             raise InputError(f"{path}: [sweep] alphas {alphas}: two give the same unit name (alpha-<a:g>)")
         same = [a for a in alphas if a in self.variants.values()]
@@ -224,21 +242,26 @@ class Study:
         for key in ("lr", "temperature"):
             if any(v <= 0 for v in self.selection.get(key, [])):
                 raise InputError(f"{path}: [selection] {key} must be above 0, got {self.selection[key]}")
+
+    def _check_adversarial(self, path: Path) -> None:
         unknown = sorted(set(self.adversarial.get("kinds", [])) - set(KINDS))
         if unknown:
             raise InputError(f"{path}: [adversarial] kinds: unknown {', '.join(unknown)} (choose from "
                              f"{', '.join(KINDS)})")
+        known = tp.manifest()
         if self.adversarial and self.adversarial.get("dataset") not in known:
             raise InputError(f"{path}: [adversarial] dataset {self.adversarial.get('dataset')!r}: unknown (choose "
                              f"from {', '.join(known)})")
-        with_data = {x for d, s in SOURCES.items() if not self.training_data or d in self.training_data
+
+    def _check_diversity(self, path: Path, sources: dict) -> None:
+        with_data = {x for d, s in sources.items() if not self.training_data or d in self.training_data
                      for x in s["files"]}
         for langs in self.diversity:
             missing = [x for x in langs if x not in with_data]
             if missing:
                 raise InputError(f"{path}: diversity set {langs}: no training data in {', '.join(missing)} "
                                  f"(languages with data: {', '.join(sorted(with_data))})")
-        parallel = [set(s["files"]) for s in SOURCES.values() if s["parallel"]]
+        parallel = [set(s["files"]) for s in sources.values() if s["parallel"]]
         for langs in self.diversity:
             if self.variants["hybrid"] < 1.0 and not any(len(p & set(langs)) >= 2 for p in parallel):
                 raise InputError(f"{path}: diversity set {langs}: X-Y batches need two languages of a parallel "

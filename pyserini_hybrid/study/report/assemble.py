@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from ...core.errors import InputError
@@ -81,7 +82,21 @@ def trained_from_units(done: list[tuple], units_root: Path) -> dict:
     return {"runs": runs}
 
 
-def assemble(study: Study, units_root: Path, report_dir: Path, data: str | None = None) -> Path:
+@dataclass(frozen=True)
+class Finished:
+    """The study's planned units and what the report reads from the finished ones."""
+    units: list          # every planned unit
+    done: list           # [(unit, its unit.json)] of the finished ones
+    metas: dict          # dataset -> its conversion's meta (qrels, languages, counts)
+    fingerprint: dict    # the one design fingerprint they share
+    clusters: dict       # dataset -> {question id: paragraph cluster}
+    results: dict        # clean evaluations (``load_results``)
+    adversarial: dict    # perturbed ones
+    lang: dict           # language-preference measures
+
+
+def read_finished(study: Study, units_root: Path, report_dir: Path, data: str | None) -> Finished:
+    """The finished units, checked (files, design, fingerprint), and every measure recomputed from their ranks."""
     unverified = check_unit_files(units_root) if units_root.is_dir() else []  # first: cheap, before any work
     with tempfile.TemporaryDirectory() as tmp:  # converted topics: qrels, languages and counts (data only)
         names = set(study.datasets) | ({study.adversarial["dataset"]} if study.adversarial else set())
@@ -98,52 +113,78 @@ def assemble(study: Study, units_root: Path, report_dir: Path, data: str | None 
         peer = PeerCache(report_dir / "peer.json")
         results, adversarial, lang = load_results(study, units_root, done, metas, peer)
         peer.save()
-    finished = {u.name for u, _ in done}
-    missing = [u.name for u in units if u.name not in finished]
-    trained = trained_from_units(done, units_root)
-    systems = [BM25, UNTUNED, *study.variants, f"BM25+{UNTUNED}", "BM25+hybrid"]
-    selection = selection_choice(study, units_root, units)
-    report = {"study": relative_source(study), "quick": study.quick, "partial": bool(missing),
-              "missing_units": missing, "seeds": study.seeds, "budgets": study.budgets, "steps": study.steps,
-              "hits": study.hits, "fusion": study.fusion, "precision": study.precision, "systems": systems,
-              "training_data": study.training_data, "fingerprint": fp, "selection": selection,
-              "selection_units": {u.batching: r["selection"] for u, r in done if u.kind == "selection"},
-              "tables": {}, "models": {}, "units": {}}
-    report["tables"]["main"] = main_table(study, results, metas, systems, clusters)
-    report["headline"] = None if missing else headline(study, report["tables"]["main"])
-    report["tables"]["miracl"] = miracl_table(study, results, metas, systems + [
-        f"{n} +native" for n in study.native_variants], clusters)
-    report["tables"]["curves"] = curves_table(study, results, metas)
-    report["tables"]["sweep"] = sweep_table(study, results, metas)
-    report["tables"]["native"] = native_table(study, results, metas)
-    report["tables"]["validation"] = validation_curves(trained, study)
-    report["tables"]["unseen"] = grouped_table(study, results, metas, trained, "unseen", clusters)
-    report["tables"]["distance"] = grouped_table(study, results, metas, trained, "distance", clusters)
-    report["tables"]["diversity"] = diversity_table(study, results, metas, trained)
-    report["tables"]["language"] = language_table(study, lang)
+    return Finished(units, done, metas, fp, clusters, results, adversarial, lang)
+
+
+def report_tables(study: Study, f: Finished, trained: dict, systems: list[str], partial: bool) -> tuple[dict, dict]:
+    """Every table of the report, and the headline (None for a partial grid) drawn from the main table."""
+    results, metas, clusters = f.results, f.metas, f.clusters
+    t = {"main": main_table(study, results, metas, systems, clusters)}
+    top = None if partial else headline(study, t["main"])
+    t["miracl"] = miracl_table(study, results, metas, systems + [f"{n} +native" for n in study.native_variants],
+                               clusters)
+    t["curves"] = curves_table(study, results, metas)
+    t["sweep"] = sweep_table(study, results, metas)
+    t["native"] = native_table(study, results, metas)
+    t["validation"] = validation_curves(trained, study)
+    t["unseen"] = grouped_table(study, results, metas, trained, "unseen", clusters)
+    t["distance"] = grouped_table(study, results, metas, trained, "distance", clusters)
+    t["diversity"] = diversity_table(study, results, metas, trained)
+    t["language"] = language_table(study, f.lang)
     if study.adversarial:
-        report["tables"]["adversarial"] = adversarial_table(study, results, adversarial, metas)
+        t["adversarial"] = adversarial_table(study, results, f.adversarial, metas)
+    return t, top
+
+
+def unit_rows(done: list[tuple]) -> dict:
+    """Each finished unit's machine, commit and minutes."""
+    out = {}
     for unit, result in done:
         m = result.get("machine", {})
-        report["units"][unit.name] = {"kind": unit.kind, "cpu": m.get("cpu"), "family": m.get("family"),
-                                      "model": m.get("model"), "flags": m.get("flags"),
-                                      "precision": m.get("precision"), "commit": result.get("commit"),
-                                      "minutes": round(result["cost"]["machine_seconds"] / 60, 1),
-                                      "train_minutes": round(result["cost"]["train_seconds"] / 60, 1)}
+        out[unit.name] = {"kind": unit.kind, "cpu": m.get("cpu"), "family": m.get("family"), "model": m.get("model"),
+                          "flags": m.get("flags"), "precision": m.get("precision"), "commit": result.get("commit"),
+                          "minutes": round(result["cost"]["machine_seconds"] / 60, 1),
+                          "train_minutes": round(result["cost"]["train_seconds"] / 60, 1)}
+    return out
+
+
+def model_rows(study: Study, done: list[tuple], units_root: Path) -> dict:
+    """Each trained model's facts, from its unit's training card."""
+    out = {}
+    for unit, result in done:
         if unit.kind in ("main", "sweep", "native", "diversity"):
             card = load_json(unit_dir(units_root, unit) / "training-card.json")
-            report["models"][f"{unit.label} seed {unit.seed}"] = {
+            out[f"{unit.label} seed {unit.seed}"] = {
                 "unit": unit.name, "sha256": result["models"][str(study.steps)]["sha256"][:16],
                 "train_seconds": card["seconds"], "steps": card["steps"], "precision": card.get("precision"),
                 "realised_alpha": card["batches"]["realised_alpha"], "drawn_datasets": card["batches"].get("datasets"),
                 "drawn_languages": card["batches"].get("languages"), "train_pairs": card["train_pairs"],
                 "validation_retrieval": card.get("validation_retrieval"),
                 "budgets": sorted(int(b) for b in result["models"])}
+    return out
+
+
+def assemble(study: Study, units_root: Path, report_dir: Path, data: str | None = None) -> Path:
+    """report.json, report.md, answer.md and the plots in ``report_dir`` from the units in ``units_root``."""
+    f = read_finished(study, units_root, report_dir, data)
+    finished = {u.name for u, _ in f.done}
+    missing = [u.name for u in f.units if u.name not in finished]
+    trained = trained_from_units(f.done, units_root)
+    systems = [BM25, UNTUNED, *study.variants, f"BM25+{UNTUNED}", "BM25+hybrid"]
+    tables, top = report_tables(study, f, trained, systems, bool(missing))
+    report = {"study": relative_source(study), "quick": study.quick, "partial": bool(missing),
+              "missing_units": missing, "seeds": study.seeds, "budgets": study.budgets, "steps": study.steps,
+              "hits": study.hits, "fusion": study.fusion, "precision": study.precision, "systems": systems,
+              "training_data": study.training_data, "fingerprint": f.fingerprint,
+              "selection": selection_choice(study, units_root, f.units),
+              "selection_units": {u.batching: r["selection"] for u, r in f.done if u.kind == "selection"},
+              "tables": tables, "models": model_rows(study, f.done, units_root), "units": unit_rows(f.done),
+              "headline": top}
     report["data"] = {u.label: load_json(unit_dir(units_root, u) / "training-card.json")["data"]
-                      for u, r in done if u.kind in ("main", "native", "diversity") and u.seed == study.seeds[0]}
-    report["machine_hours"] = round(sum(r["cost"]["machine_seconds"] for _, r in done) / 3600, 2)
+                      for u, r in f.done if u.kind in ("main", "native", "diversity") and u.seed == study.seeds[0]}
+    report["machine_hours"] = round(sum(r["cost"]["machine_seconds"] for _, r in f.done) / 3600, 2)
     report["answer"] = answer(report)
-    return write_report(report, study, results, metas, report_dir)
+    return write_report(report, study, f.results, f.metas, report_dir)
 
 
 def relative_source(study: Study) -> str:

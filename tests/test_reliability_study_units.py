@@ -1,4 +1,4 @@
-"""Reliability of the study's units and report (probe of 2026-12-07: C1-C6, D2, D7, B9): a unit's files are
+"""Reliability of the study's units and report (C1-C6, D2, D7, B9): a unit's files are
 the ones it recorded, its depth is the one its ranks were read at, it is a unit of the study file given, the
 study file's values are sane, and an interrupted report never mixes new and old files.
 

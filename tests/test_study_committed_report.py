@@ -59,8 +59,8 @@ def test_committed_report_is_reproduced_from_the_committed_units(tmp_path):
     out = tmp_path / "report"
     (out).mkdir()
     (out / "units").symlink_to(REPORT / "units", target_is_directory=True)
-    # PEER values kept by content hash of each ranks file (language_measures.PeerCache): computing them all takes
-    # half an hour on 2 cores; test_study_answer recomputes one and compares
+    # PEER values kept by content hash of each ranks file (language_measures.PeerCache): computing them all is
+    # slow (docs/study.md); test_study_answer recomputes one and compares
     shutil.copy(REPORT / "peer.json", out / "peer.json")
     assert study_main([str(STUDY), "--report-dir", str(out), "report"]) == 0
     got = json.loads((out / "report.json").read_text(encoding="utf-8"))

@@ -11,10 +11,10 @@ from __future__ import annotations
 from .config import Study
 from .units import Unit
 
-DEFAULT_STEP_SECONDS = 5.0  # fp32, the recipe's step: 4.7 s on an AMD EPYC without AVX-512 (family 25 model 1)
-DEFAULT_TEXTS_PER_SECOND = 25.0  # sentence candidates/s, fp32: the Intel Xeon without AMX (25.7 measured there)
+DEFAULT_STEP_SECONDS = 5.0  # fp32, the recipe's step on the slowest machine seen, rounded up (docs/speed.md)
+DEFAULT_TEXTS_PER_SECOND = 25.0  # sentence candidates/s, fp32, on the slowest machine seen (docs/speed.md)
 LENGTH_WEIGHT = {"miracl-mini": 4.0}  # passages up to 256 tokens against LAReQA's one-sentence candidates
-QUERY_WEIGHT = 0.4  # queries are at most 64 tokens: 122 against 48 candidates/s, fp32, same machine
+QUERY_WEIGHT = 0.4  # queries are at most 64 tokens: encoded faster than candidates (docs/speed.md)
 OVERHEAD = 1.15  # model loads, pool merges and searches not covered by the per-text rates
 
 

@@ -64,7 +64,7 @@ def peer_inputs(ranks: pd.DataFrame, langs: list[str], most: int) -> tuple[list,
 def _remember_kruskal(module) -> None:
     """peer-measure's own test, computed once per distinct input: a study scores ~10^4 pool queries per run at
     two cutoffs and most queries' groups repeat (at @10 most relevant candidates are beyond the cutoff), so
-    its ~1 ms per call would add minutes to every report. The value is always the package's."""
+    calling it for each would add minutes to every report. The value is always the package's."""
     if getattr(module.kruskal, "remembered", False):
         return
     original, memo = module.kruskal, {}
@@ -105,7 +105,7 @@ def peer_at(ranks: pd.DataFrame, langs: list[str], cutoffs=PEER_CUTOFFS) -> dict
 
 class PeerCache:
     """PEER values of recorded ranks files, by the file's sha256, the languages, cutoffs and peer-measure's
-    version. peer-measure takes ~1 ms per query and cutoff, so a study's pools take half an hour on 2 cores;
+    version. peer-measure is slow over a study's pools (docs/study.md has the cost), so
     ``report`` keeps what it computed beside the report (``peer.json``) and reads it back for an unchanged file,
     computing anything else. Content-addressed, so a stale entry cannot be read."""
 

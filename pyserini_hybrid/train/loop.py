@@ -39,6 +39,7 @@ from .card import CARD, card, model_card_text, read_log
 from .checkpoints import LOG
 from .distributed import all_gather_object, barrier, gather_with_grad, init_distributed, mean_over_ranks, no_sync, wrap
 from .loss import info_nce
+from .negatives import mine_bm25_negatives
 from .pairs import PairSet, load_pairs, split_validation
 from .recipe import Recipe
 from .samplers import Batch, HybridBatchSampler, validation_batches
@@ -128,8 +129,6 @@ class Trainer:
     # ---------------------------------------------------------------- steps
     def _mine(self) -> dict:
         """BM25 negatives of the training rows; rank 0 mines (and caches), the other ranks then read."""
-        from .negatives import mine_bm25_negatives
-
         if self.world > 1 and self.rank != 0:
             barrier()
             return mine_bm25_negatives(self.pairs, self.train_rows, self.negatives_cache, quiet=True)

@@ -417,7 +417,7 @@ def rejection_rate(rng, delta, seeds, runs=400):
 def test_minimum_detectable_difference_has_its_power_in_simulation():
     """At the predicted 80 % MDE of the design as run (3 seeds), simulated studies find the difference
     80 % of the time, within 10 %."""
-    from pyserini_hybrid.evaluate.significance import minimum_detectable, power, variance_with_seeds
+    from pyserini_hybrid.evaluate.power import minimum_detectable, power, variance_with_seeds
 
     var, df = variance_with_seeds(true_components(3), 3)
     mde = minimum_detectable(np.sqrt(var), df)
@@ -428,7 +428,7 @@ def test_minimum_detectable_difference_has_its_power_in_simulation():
 
 def test_seeds_needed_has_its_power_in_simulation():
     """The seeds that the observed components say give 80 % power do, within 10 %; one seed fewer is short."""
-    from pyserini_hybrid.evaluate.significance import power, seeds_needed, variance_with_seeds
+    from pyserini_hybrid.evaluate.power import power, seeds_needed, variance_with_seeds
 
     effect = 3.0 * SEED_MACRO_SD  # about 7 seeds: question sampling alone (sd .01) takes most of the budget
     n = seeds_needed(true_components(3), effect)
@@ -446,7 +446,7 @@ def test_seeds_needed_has_its_power_in_simulation():
 
 def test_non_inferiority_power_against_simulation():
     """Power of showing non-inferiority at a margin when the systems are equal, as predicted and as simulated."""
-    from pyserini_hybrid.evaluate.significance import power, variance_with_seeds
+    from pyserini_hybrid.evaluate.power import power, variance_with_seeds
 
     var, df = variance_with_seeds(true_components(3), 3)
     margin = 2.5 * np.sqrt(var)

@@ -4,16 +4,8 @@ framed as non-inferiority, and the one sentence README quotes, computed from rep
 
 from __future__ import annotations
 
-from ...evaluate.significance import (
-    format_interval,
-    format_p,
-    holm,
-    holm_levels,
-    interval,
-    minimum_detectable,
-    power,
-    seeds_needed,
-)
+from ...evaluate.power import minimum_detectable, power, seeds_needed
+from ...evaluate.significance import format_interval, format_p, holm, holm_levels, interval
 from ..config import LAREQA, Study
 
 MARGIN = 0.01  # the non-inferiority margin on mAP (absolute), stated with every decision

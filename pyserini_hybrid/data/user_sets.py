@@ -22,7 +22,8 @@ import re
 from pathlib import Path
 
 from ..core.errors import InputError
-from ..core.files import DATA_DIR_ENV, PROJECT_ROOT, load_json, load_toml
+from ..core.files import DATA_DIR_ENV, PROJECT_ROOT, load_json
+from ..core.toml_files import load_toml
 
 ENV = "PYSERINI_HYBRID_TOPIC_SETS"
 DATA_DIR_FILES = ("topic-sets.toml", "topic-sets.json")

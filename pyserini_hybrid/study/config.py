@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.errors import InputError
-from ..core.files import PROJECT_ROOT, load_toml
+from ..core.files import PROJECT_ROOT
+from ..core.toml_files import load_toml
 from ..data import topic_sets as tp
 from ..data.perturb import KINDS
 from ..data.user_sets import NAME

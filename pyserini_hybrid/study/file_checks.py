@@ -9,7 +9,7 @@ import math
 from pathlib import Path
 
 from ..core.errors import InputError
-from ..core.files import toml_line
+from ..core.toml_files import toml_line
 
 KEYS = {  # section -> {key: type}; every key of a study file is checked against these
     "study": {"name": str, "recipe": str, "training_data": list, "seeds": list, "budgets": list,

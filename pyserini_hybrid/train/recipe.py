@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 from ..core.errors import InputError
-from ..core.files import load_toml, toml_line
+from ..core.toml_files import load_toml, toml_line
 from ..models.config import POOLINGS, EncoderConfig
 from ..models.precision import PRECISIONS
 

@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..core.errors import InputError
-from ..core.files import data_dir, load_json, load_toml
+from ..core.files import data_dir, load_json
+from ..core.toml_files import load_toml
 from ..data.languages import load_languages
 
 BUILTIN = Path(__file__).with_name("training-sets.toml")

@@ -145,7 +145,7 @@ def test_languages_outside_the_shared_five_convert_with_their_own_counts(two_mor
     assert meta["counts"][SOURCE] == {"questions": 120, "candidates": 3597, "topics_without_qrels": 0}
     assert meta["unchecked"] == ["de", "yo"]  # sw is the shared copy and matches its checksum
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("warning: miracl-mini: de, yo: no checksum in topics/manifest.json")
+    assert len(err) == 1 and err[0].startswith("warning: miracl-mini: de, yo: no checksum in pyserini_hybrid/data/manifest.json")
     docs = (tp.corpus_dir("miracl-mini", "yo", "sentence", tmp_path / "topics") / "docs.jsonl").read_text().splitlines()
     assert [json.loads(x)["id"] for x in docs] == [json.loads(x)["docid"] for x in facts["yo"]["lines"]]
     assert tp.resolve("miracl-mini-de-de", tmp_path / "topics").is_file()
@@ -162,8 +162,8 @@ def test_a_changed_shared_file_is_warned_about_and_counted_from_the_file(two_mor
     meta = convert("miracl-mini", root, tmp_path / "topics", languages=[SOURCE])
     assert meta["languages"] == [SOURCE] and meta["counts"][SOURCE]["questions"] == 110
     assert meta["sources"][SOURCE]["topics"]["sha256"] == sha256(topics)
-    assert any("topics.dev.tsv: checksum differs from topics/manifest.json" in w for w in meta["warnings"])
-    assert any("110 questions, topics/manifest.json expects 120" in w for w in meta["warnings"])
+    assert any("topics.dev.tsv: checksum differs from pyserini_hybrid/data/manifest.json" in w for w in meta["warnings"])
+    assert any("110 questions, pyserini_hybrid/data/manifest.json expects 120" in w for w in meta["warnings"])
 
 
 def test_selecting_languages_skips_what_is_absent_and_fails_when_nothing_is_left(two_more, tmp_path, capsys):

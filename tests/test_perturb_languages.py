@@ -80,5 +80,5 @@ def test_language_table_covers_every_benchmark_and_training_language():
     assert resource_group("en", "zh") == "high-high"
     assert resource_group("en", "th") == resource_group("th", "en") == "high-low"
     assert resource_group("el", "th") == "low-low"
-    with pytest.raises(InputError, match="not in topics/languages.tsv"):
+    with pytest.raises(InputError, match="not in pyserini_hybrid/data/languages.tsv"):
         same_script("en", "xx")

@@ -18,6 +18,7 @@ from .errors import InputError
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DATA_DIR_ENV = "PYSERINI_HYBRID_DATA"
 CACHE_ENV = "PYSERINI_HYBRID_CACHE"
+HOME_ENV = "PYSERINI_HYBRID_HOME"
 
 
 def data_dir(override: str | os.PathLike | None = None) -> Path:
@@ -31,6 +32,16 @@ def data_dir(override: str | os.PathLike | None = None) -> Path:
     if not path.is_dir():
         raise InputError(f"{path}: data directory not found (pass --data-dir or set {DATA_DIR_ENV})")
     return path
+
+
+def work_dir(override: str | os.PathLike | None = None) -> Path:
+    """Where converted topics, indexes, runs and models go: an explicit path (``--work-dir``), else
+    $PYSERINI_HYBRID_HOME, else the current directory; never the installed package's folder."""
+    if override is not None:
+        return Path(override)
+    if os.environ.get(HOME_ENV):
+        return Path(os.environ[HOME_ENV])
+    return Path.cwd()
 
 
 def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:

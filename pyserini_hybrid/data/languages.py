@@ -1,4 +1,4 @@
-"""Script, family and resource level of a language pair, read from the sourced table topics/languages.tsv.
+"""Script, family and resource level of a language pair, read from the sourced table data/languages.tsv.
 
 The study groups cross-lingual settings by these properties (distant and low-resource pairs), and NTREX-128's
 evaluation its 128 languages (``group_of``); keeping the facts in a committed, cited data file lets a reader
@@ -13,9 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from ..core.errors import InputError
-from ..core.files import PROJECT_ROOT
-
-TABLE = PROJECT_ROOT / "topics" / "languages.tsv"
+TABLE = Path(__file__).with_name("languages.tsv")  # package data: installed with the package
 HIGH_RESOURCE_CLASS = 5  # Joshi et al. (2020) class 5, "the winners"; see the table's header
 CODE = re.compile(r"[a-z][a-z0-9]{1,7}")  # as users' sets: no hyphen, since ids are <code>-<id>
 GROUPINGS = {"resource class": "joshi_class", "script": "script", "family": "family"}
@@ -48,7 +46,7 @@ def load_languages(path: Path = TABLE) -> dict[str, dict]:
 def language(code: str) -> dict:
     table = load_languages()
     if code not in table:
-        raise InputError(f"language {code!r} is not in {TABLE.relative_to(PROJECT_ROOT)}; add a row "
+        raise InputError(f"language {code!r} is not in pyserini_hybrid/data/{TABLE.name}; add a row "
                          f"({len(table)} languages known there)")
     return table[code]
 

@@ -7,7 +7,7 @@ Per language, from local files in MIRACL layout (``<dir>/<lang>/corpus.jsonl``, 
 repository can stand in, ``$PYSERINI_HYBRID_MIRACL_HUB=DIR``), topics and qrels from Pyserini's bundled
 ``miracl-v1.0-<lang>-dev`` (Anserini fetches them into ``~/.cache/pyserini/topics-and-qrels``). BM25 can use
 Pyserini's prebuilt ``miracl-v1.0-<lang>`` Lucene index instead of indexing (``retrieval.bm25``).
-Checksums exist for the shared copies only (``topics/manifest.json``); other data is warned about, its
+Checksums exist for the shared copies only (``data/manifest.json``); other data is warned about, its
 own checksum recorded in ``meta.json`` and its counts taken from the files.
 """
 

@@ -4,7 +4,7 @@ newstest2019) with human translations into 127 more languages, aligned by line.
 Every language X gets X->en (X's sentences as topics, the English ones as candidates) and en->X, with the
 line alignment as qrels, and a multilingual pool: the chosen languages' sentences in one corpus, where a
 query's relevant candidates are its translations in every other pool language. The NTREX files are named by
-NTREX's codes (``newstest2019-ref.deu.txt``); ``topics/languages.tsv`` maps them to ours (``ntrex`` column),
+NTREX's codes (``newstest2019-ref.deu.txt``); ``data/languages.tsv`` maps them to ours (``ntrex`` column),
 and a file whose code has no row there stops the conversion in one line. Written (``topic_sets``' layout):
 
 - ``topics.<X>.tsv``: X's sentences, qids ``<X>-<line>`` (the 1-based line of the NTREX file);
@@ -41,7 +41,7 @@ NAMES = ("default", "all")  # language selections by name
 def scan(directory: Path) -> tuple[dict[str, Path], list[str]]:
     """Our code -> NTREX file, for every NTREX file of ``directory``; and the further references left out
     (``newstest2019-ref-2.spa.txt``: a second Spanish reference). A file name that is not NTREX's, or an
-    NTREX code without a row in ``topics/languages.tsv``, is one line."""
+    NTREX code without a row in ``data/languages.tsv``, is one line."""
     if not directory.is_dir():
         raise InputError(f"{directory}: NTREX-128 directory not found (newstest2019-src.eng.txt, "
                          "newstest2019-ref.<code>.txt)")

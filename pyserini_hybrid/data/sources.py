@@ -10,7 +10,7 @@ from ..core.files import require_file, sha256
 
 
 def verify_source(path: Path, expected_sha: str | None, warnings: list[str],
-                  origin: str = "topics/manifest.json") -> str:
+                  origin: str = "pyserini_hybrid/data/manifest.json") -> str:
     digest = sha256(require_file(path))
     if expected_sha and digest != expected_sha:
         warnings.append(f"{path}: checksum differs from {origin} (other data; counts may differ)")
@@ -18,7 +18,7 @@ def verify_source(path: Path, expected_sha: str | None, warnings: list[str],
 
 
 def origin_name(spec: dict) -> str:
-    return spec.get("origin") or "topics/manifest.json"
+    return spec.get("origin") or "pyserini_hybrid/data/manifest.json"
 
 
 def unchecked_warning(dataset: str, spec: dict, langs: list[str]) -> list[str]:

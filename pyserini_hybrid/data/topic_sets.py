@@ -1,7 +1,7 @@
 """Topic-set names and paths: XQuAD-R, MLQA-R, MIRACL, NTREX-128 and users' own sets as Pyserini names its
 topics (conversion: ``convert``; users' sets: ``user_sets``; MIRACL's languages: ``miracl``; NTREX: ``ntrex``).
 
-``manifest()`` is the one place names resolve: the package's ``topics/manifest.json`` (the built-in
+``manifest()`` is the one place names resolve: the package's ``data/manifest.json`` (the built-in
 default) and every user topic-set file in reach (``--topic-sets FILE``, ``$PYSERINI_HYBRID_TOPIC_SETS``,
 ``topic-sets.toml`` in the data directory). A converted set lives in ``topics/<dataset>/`` (git-ignored;
 it derives from data we may not commit):
@@ -32,7 +32,7 @@ import sys
 from pathlib import Path
 
 from ..core.errors import InputError
-from ..core.files import PROJECT_ROOT, atomic_write, data_dir, load_json
+from ..core.files import atomic_write, data_dir, load_json, work_dir
 from . import user_sets
 from .languages import ntrex_codes
 from .miracl import known_languages as miracl_languages
@@ -40,8 +40,7 @@ from .miracl import other_folders
 from .miracl import present_languages as found
 from .ntrex import expand, scan
 
-TOPICS_DIR = PROJECT_ROOT / "topics"
-MANIFEST = TOPICS_DIR / "manifest.json"
+MANIFEST = Path(__file__).with_name("manifest.json")  # package data: installed with the package
 CORPUS_VARIANTS = ("sentence", "context")
 POOL = "pool"
 DEFAULT_DATASETS = ("xquad-r", "mlqa-r", "miracl-mini")  # what ``topics convert`` does without names
@@ -51,7 +50,7 @@ use_data_dir = user_sets.use_data_dir
 
 
 def builtin_manifest() -> dict:
-    """The package's own sets (``topics/manifest.json``)."""
+    """The package's own sets (``data/manifest.json``)."""
     return {k: v for k, v in load_json(MANIFEST).items() if not k.startswith("_")}
 
 
@@ -78,7 +77,7 @@ def known_languages(dataset: str, data=None) -> list[str]:
         except InputError:
             others = []
         return miracl_languages(spec) + others
-    if spec["format"] == "ntrex":  # every language with an NTREX code in topics/languages.tsv
+    if spec["format"] == "ntrex":  # every language with an NTREX code in data/languages.tsv
         return sorted(ntrex_codes().values())
     return list(spec["languages"])
 
@@ -120,7 +119,7 @@ def check_languages(dataset: str, languages, meta: dict) -> list[str]:
 
 
 def converted_dir(dataset: str, topics_dir: Path | None = None) -> Path:
-    return (topics_dir or TOPICS_DIR) / dataset
+    return (topics_dir or work_dir() / "topics") / dataset
 
 
 def data_key(meta: dict) -> str:

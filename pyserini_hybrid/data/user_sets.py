@@ -12,7 +12,7 @@ to its file), ``miracl`` (``dir`` in MIRACL layout, ``<dir>/<lang>/{corpus.jsonl
 qrels.dev.tsv}``; optional ``languages`` list, default every MIRACL language found there) or ``pyserini``
 (``languages.<code>`` = ``topics`` TSV, ``qrels`` TREC file, ``corpus`` JsonCollection file or
 directory). Relative paths are relative to the file's own directory. Optional per file: ``sha256``.
-The package's ``topics/manifest.json`` stays the built-in default; a user set may not reuse its names.
+The package's ``data/manifest.json`` stays the built-in default; a user set may not reuse its names.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ en->X one, ``pool.trec`` every language's sentences against all the chosen langu
   rank distance on the pool (``measures.rank_distance``'s definition), and the share of each pool query's
   first 10 candidates in its own language and in English (own@10, en@10: mean per query, then per query
   language; en@10 leaves English queries out), as the study defines them on its records.
-- The same averages grouped by a property of X: resource class, script, family (``topics/languages.tsv``), and
+- The same averages grouped by a property of X: resource class, script, family (``data/languages.tsv``), and
   seen/unseen: whether the model's training card (``training-card.json``) lists X among the languages its
   batches drew. BM25 has no card; a model without one (the untuned default) has no fine-tuning languages, so
   every language counts as unseen, and the result says where that came from.

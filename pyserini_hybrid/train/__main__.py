@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from ..core.errors import cli
-from ..core.files import PROJECT_ROOT, data_dir
+from ..core.files import data_dir, work_dir
 from ..models.default_model import check_start_model
 from . import data_report, sets
 from . import recipe as rc
@@ -24,7 +24,7 @@ from .pairs import load_pairs
 
 
 def default_output(recipe: rc.Recipe, path: str) -> Path:
-    return PROJECT_ROOT / "models" / f"{Path(path).stem}-{recipe.fingerprint()}"
+    return work_dir() / "models" / f"{Path(path).stem}-{recipe.fingerprint()}"
 
 
 def data_main(argv=None) -> int:

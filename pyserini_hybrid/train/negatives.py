@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from ..core.files import PROJECT_ROOT, atomic_write, load_json, write_json
+from ..core.files import atomic_write, load_json, work_dir, write_json
 from ..core.trec import read_run
 from ..retrieval.bm25 import build_index, search
 from .pairs import PairSet
@@ -32,7 +32,7 @@ def _key(pairs: PairSet, rows: list[int]) -> str:
 def mine_bm25_negatives(pairs: PairSet, rows: list[int], cache: Path | None = None,
                         threads: int = 2, quiet: bool = False) -> dict[int, tuple[int, int]]:
     """row -> (paragraph, sentence) of its hard negative; rows whose search found none are absent."""
-    cache = (cache or PROJECT_ROOT / "indexes" / "train-negatives") / _key(pairs, rows)
+    cache = (cache or work_dir() / "indexes" / "train-negatives") / _key(pairs, rows)
     done = cache / "negatives.json"
     if done.is_file():
         return {int(k): tuple(v) for k, v in load_json(done).items()}

@@ -191,7 +191,7 @@ def _check_codes(paras: list[_Para], chosen: list) -> None:
             if code and (p.set.name, code) not in seen:
                 seen.add((p.set.name, code))
                 if code not in table:
-                    raise InputError(f"{p.unit.where}: language code {code!r} is not in topics/languages.tsv")
+                    raise InputError(f"{p.unit.where}: language code {code!r} is not in pyserini_hybrid/data/languages.tsv")
                 if p.set.languages and code not in p.set.languages:
                     raise InputError(f"{p.unit.where}: language {code!r} is not among the set's languages "
                                      f"({', '.join(p.set.languages)})")

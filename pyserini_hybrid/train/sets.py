@@ -216,11 +216,11 @@ def _refs(where: str, folder: Path, key: str, value) -> list[FileRef]:
 
 
 def check_languages(ts: TrainingSet) -> None:
-    """Every declared code must be a row of ``topics/languages.tsv`` (only for sets in use: the table grows)."""
+    """Every declared code must be a row of ``data/languages.tsv`` (only for sets in use: the table grows)."""
     table = load_languages()
     for code in ts.languages:
         if code not in table:
-            raise InputError(f"{ts.where}: language code {code!r} is not in topics/languages.tsv (add its row "
+            raise InputError(f"{ts.where}: language code {code!r} is not in pyserini_hybrid/data/languages.tsv (add its row "
                              "first: code, name, script, family, resource class)")
 
 

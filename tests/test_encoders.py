@@ -13,7 +13,7 @@ from pyserini_hybrid.core.files import PROJECT_ROOT
 from pyserini_hybrid.core.trec import read_run
 from pyserini_hybrid.data import topic_sets as tp
 from pyserini_hybrid.models.config import EncoderConfig
-from pyserini_hybrid.models.encoder import TextEncoder
+from pyserini_hybrid.models.text_encoder import TextEncoder
 from pyserini_hybrid.pyserini_glue.registry import check_encode_args, encoder_classes
 
 DOCS = 300

@@ -13,11 +13,11 @@ from pyserini_hybrid.models import probe as pr
 from pyserini_hybrid.models.config import EncoderConfig
 from pyserini_hybrid.models.encoder import (
     BiEncoderModule,
-    TextEncoder,
     load_transformer,
     token_ids,
 )
 from pyserini_hybrid.models.probe import PrecisionProbe
+from pyserini_hybrid.models.text_encoder import TextEncoder
 from pyserini_hybrid.train.recipe import TrainArgs
 
 TEXTS = ["Der Fluss fließt durch die alte Stadt.", "The river flows through the old town and on to the sea.",
@@ -58,6 +58,13 @@ def test_a_onednn_isa_cap_below_bf16_counts_as_no_bf16_instruction(bf16_cpu, mon
     assert prec.cpu_has_bf16() is usable
     if not usable:
         assert prec.choose("auto", "encode").how == "no bf16 instructions"
+
+
+def test_one_precedence_flag_then_variable_then_model_then_auto(monkeypatch):
+    monkeypatch.delenv(prec.ENV, raising=False)
+    assert prec.resolve(None) == "auto" and prec.resolve(None, "bf16") == "bf16" and prec.resolve("fp32", "bf16") == "fp32"
+    monkeypatch.setenv(prec.ENV, "bf16")
+    assert prec.resolve(None, "fp32") == "bf16" and prec.resolve("fp32", "auto") == "fp32"
 
 
 def test_no_bf16_instruction_is_fp32_without_measuring(tiny_multilingual, monkeypatch, tmp_path):

@@ -121,7 +121,7 @@ def test_edited_pooling_in_a_copy_of_the_default_model_is_said(default_model_dir
 def test_edited_settings_of_a_trained_model_are_said_against_its_card(exported, tmp_path, capsys):
     from dataclasses import asdict
 
-    from pyserini_hybrid.models.encoder import TextEncoder
+    from pyserini_hybrid.models.text_encoder import TextEncoder
     from pyserini_hybrid.train.recipe import ModelArgs
 
     copy = linked_copy(exported, tmp_path / "model")
@@ -209,10 +209,10 @@ def fake_encode(monkeypatch):
 
 
 def build(index, *force):
-    from pyserini_hybrid.retrieval.dense import build_index
+    from pyserini_hybrid.retrieval.dense import Encoding, build_index
 
-    build_index(index.parent / "corpus", index, index.parent / "model", 8, 16, "sentence", index.parent / "log",
-                "fp32", None, *force)
+    build_index(index.parent / "corpus", index,
+                Encoding(index.parent / "model", 8, 16, "sentence", "fp32", index.parent / "log", *force), None)
 
 
 @pytest.mark.parametrize("damage", ["index", "docid", "record-less index"])
@@ -290,7 +290,7 @@ def test_query_cache_is_npy_and_a_replaced_pickle_is_never_loaded(tiny_multiling
     assert (cache / "embedding.pkl").read_bytes() == stock and not marker.exists()
 
     from pyserini_hybrid.core.trec import read_topics
-    from pyserini_hybrid.models.encoder import TextEncoder
+    from pyserini_hybrid.models.text_encoder import TextEncoder
     from pyserini_hybrid.pyserini_glue.dense_files import read_encoded_queries
 
     texts = sorted(set(read_topics(topics).values()))

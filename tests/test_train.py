@@ -225,7 +225,7 @@ def test_output_is_a_model_directory_with_card(tmp_path, tiny_multilingual):
     assert card["exported_step"] == 4 and card["selection"] == "last step" and card["final_val_loss"] > 0
     cfg = json.loads((out / "pyserini_hybrid.json").read_text())
     assert (cfg["pooling"], cfg["query_prefix"], cfg["max_passage_length"]) == ("mean", "query: ", 64)
-    from pyserini_hybrid.models.encoder import TextEncoder
+    from pyserini_hybrid.models.text_encoder import TextEncoder
 
     emb = TextEncoder(out).embed(["¿Quién ganó?", "誰が勝った？"], "query: ", 32)
     assert emb.shape == (2, 32)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ..core.errors import InputError
 from ..core.files import load_json, write_json
+from .precision import check as check_precision
 
 CONFIG_NAME = "pyserini_hybrid.json"
 POOLINGS = ("mean", "cls")
@@ -44,9 +45,7 @@ class EncoderConfig:
         config = cls(**{k: v for k, v in raw.items() if k in known})
         if config.pooling not in POOLINGS:
             raise InputError(f"{path}: unknown pooling {config.pooling!r} (choose {' or '.join(POOLINGS)})")
-        from .precision import check
-
-        check(config.precision, f"{path}: precision")
+        check_precision(config.precision, f"{path}: precision")
         return config
 
     def save(self, model_dir: str | Path, **extra) -> Path:

@@ -16,7 +16,6 @@ This module turns that file into what transformers loads:
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
@@ -25,9 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.errors import InputError, cli
+from ..core.errors import InputError
 from ..core.files import (
-    CACHE_ENV,
     atomic_directory,
     cache_root,
     check_safetensors,
@@ -171,18 +169,3 @@ def convert(bin_path: str | os.PathLike, out_dir: str | os.PathLike, source: str
                {"tokenizer_class": "PreTrainedTokenizerFast", "model_max_length": c["max_positions"], **special})
     # the defaults are E5's conventions; the tokenizer's sha256 is checked whenever the model is loaded
     EncoderConfig().save(out_dir, source=source, sha256=digest, tokenizer_sha256=tokenizer_sha256(out_dir))
-
-
-@cli
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pyserini_hybrid.default_model",
-                                     description=__doc__.split("\n")[0])
-    parser.add_argument("--cache-dir", help=f"cache root (default ${CACHE_ENV} or ~/.cache/pyserini_hybrid)")
-    parser.add_argument("--force", action="store_true", help="rebuild even if a converted model exists")
-    args = parser.parse_args(argv)
-    print(default_model_dir(args.cache_dir, force=args.force))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,17 +1,15 @@
 """One encoder for training and serving: the transformer loader, pooling + normalisation, E5 prefixes.
 
-``TextEncoder`` embeds texts for Pyserini (length-sorted mini-batches under ``torch.inference_mode``:
-on a CPU every padded token costs); ``BiEncoder`` is the same transformer as a trainable module whose
-single ``forward(queries, passages[, negatives])`` is what DistributedDataParallel wraps. Both load
-through ``load_transformer``, tokenise and pool through the same functions, and sort texts by length
-into sub-batches, so a model scores a text the same way whether it is being trained or served.
+``BiEncoder`` is the transformer as a trainable module whose single ``forward(queries, passages[,
+negatives])`` is what DistributedDataParallel wraps; ``text_encoder.TextEncoder`` serves the same
+transformer to Pyserini (it sits above ``probe``, which times this module's passes). Both load through
+``load_transformer``, tokenise and pool through the same functions, and sort texts by length into
+sub-batches, so a model scores a text the same way whether it is being trained or served.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
-import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -21,15 +19,13 @@ import torch
 from ..core.errors import InputError
 from ..core.files import check_safetensors, usual_file_modes
 from . import integrity, sentence_transformers_files
-from . import precision as prec
 from .config import EncoderConfig
+from .default_model import default_model_dir
 
 
 def resolve_start(name: str) -> str:
     """A model name as transformers takes it: ``default`` is the embedded multilingual-e5-small."""
     if name == "default":
-        from .default_model import default_model_dir
-
         return str(default_model_dir())
     return str(name)
 
@@ -128,10 +124,9 @@ def length_sorted_chunks(ids: list[list[int]], size: int) -> list[np.ndarray]:
 
 
 # Training may pad each sub-batch to a multiple of this many tokens (``train.pad_multiple``; capped at the
-# model's position limit), so oneDNN meets fewer input shapes and builds fewer kernels. Measured idle, rounding
-# to 16 cost 3-21 % a step and did not make step 1 cheaper (AMD EPYC 25/17; Xeon 6/207 with AMX and with AMX
-# hidden from oneDNN: docs/speed.md), so the default is exact lengths; the 35-45 s step 1 that suggested it was
-# seen on shared cores only. Masked padding changes no result beyond float rounding (tested).
+# model's position limit), so oneDNN meets fewer input shapes; rounding measured slower, so the default is exact
+# lengths (docs/speed.md#padding-training-sub-batches-trainpad_multiple). Masked padding changes no result beyond
+# float rounding (tested).
 PAD_MULTIPLE = 1
 
 
@@ -146,56 +141,6 @@ def pad_ids(tokenizer, rows: list[list[int]], multiple: int = 1, limit: int = 10
     """Padded ``input_ids`` and ``attention_mask`` tensors, to the longest row rounded up to ``multiple``."""
     length = padded_length(max(len(x) for x in rows), limit, multiple)
     return tokenizer.pad({"input_ids": rows}, padding="max_length", max_length=length, return_tensors="pt")
-
-
-class TextEncoder:
-    """Inference: a transformer with our pooling, shared by the document and the query encoder.
-
-    ``precision``: fp32, bf16 or auto (see ``precision``); bf16 casts the weights (faster on these CPUs
-    than autocast), pooling stays fp32 and the output is float32."""
-
-    def __init__(self, model_dir: str | Path, device: str = "cpu", config: EncoderConfig | None = None,
-                 precision: str | None = None):
-
-        self.config = config or EncoderConfig.load(model_dir)
-        if config is None:  # settings edited since conversion or export: said, since it may be meant
-            for message in integrity.settings_drift(model_dir):
-                integrity.warn(message)
-        if str(device).startswith("cuda") and not torch.cuda.is_available():
-            # Pyserini's encode defaults to cuda:0; on a CPU machine say so rather than fail
-            print("pyserini_hybrid: CUDA is not available, encoding on the CPU", file=sys.stderr)
-            device = "cpu"
-        self.device = torch.device(device)
-        model, self.tokenizer = load_transformer(model_dir)
-        model = model.to(self.device).eval()
-        # a flag (through $PYSERINI_HYBRID_PRECISION, which Pyserini's encode main does not touch) wins over the
-        # model directory's setting; auto measures this model once per machine (cached)
-        from .probe import choose_precision
-
-        self.choice = choose_precision(prec.requested(precision, os.environ.get(prec.ENV), self.config.precision),
-                                       "encode", model, self.tokenizer, self.config, str(self.device))
-        self.precision = self.choice.precision
-        self.model = model.to(dtype=prec.torch_dtype(self.precision))
-        self.dimension = int(self.model.config.hidden_size)
-        self.max_length = position_limit(self.model)
-
-    def embed(self, texts: list[str], prefix: str, max_length: int, batch_size: int | None = None,
-              progress: str | None = None) -> np.ndarray:
-        """float32 [len(texts), dim], rows in the input order; ``progress``: a bar with this label."""
-        from tqdm import tqdm
-
-        ids = token_ids(self.tokenizer, texts, prefix, min(max_length, self.max_length))
-        out = np.empty((len(texts), self.dimension), dtype=np.float32)
-        chunks = length_sorted_chunks(ids, batch_size or self.config.batch_size)
-        with torch.inference_mode(), tqdm(total=len(texts), desc=progress, unit="text",
-                                          disable=progress is None) as bar:
-            for rows in chunks:
-                batch = self.tokenizer.pad({"input_ids": [ids[i] for i in rows]}, return_tensors="pt").to(self.device)
-                hidden = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
-                out[rows] = pool(hidden, batch["attention_mask"], self.config.pooling,
-                                 self.config.l2_norm).cpu().numpy()
-                bar.update(len(rows))
-        return out
 
 
 class BiEncoderModule(torch.nn.Module):

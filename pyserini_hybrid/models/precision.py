@@ -1,23 +1,24 @@
 """Numeric precision of encoding and training: ``fp32``, ``bf16``, or ``auto`` (whichever this machine runs
 faster, by measurement, where bf16 keeps the embeddings).
 
-A CPU flag does not say bf16 is fast: oneDNN runs ``torch.bfloat16`` matrix products 4x the fp32 rate on
-an AMD EPYC with ``avx512_bf16`` but 0.55x on an Intel Xeon (family 6 model 207) that lists the same
-flag. So ``auto`` decides per *job* (``encode``: the model's forward under ``inference_mode`` with bf16
+A CPU flag does not say bf16 is fast: oneDNN runs ``torch.bfloat16`` matrix products several times the fp32
+rate on one CPU with ``avx512_bf16`` and slower than fp32 on another that lists the same flag (docs/speed.md).
+So ``auto`` decides per *job* (``encode``: the model's forward under ``inference_mode`` with bf16
 weights, as ``TextEncoder`` runs; ``train``: forward + backward under bf16 autocast with fp32 weights, as
 the trainer runs) by timing that job in both precisions on a few realistic batches of the model at hand
 (``probe.PrecisionProbe``, on the device the job runs on), alternating them, and picking bf16 only where its fastest pass is at least
 ``MARGIN`` faster than fp32's (the fastest pass is the one a background load disturbed least) and its
 embeddings of the check set (``check_set``) stay within ``FIDELITY`` (min cosine) of fp32.
-A GPU is no different: on an NVIDIA H200, bf16 autocast made the default recipe's training step slower
-than fp32 (docs/speed.md), so a GPU that supports bf16 is measured too, with the device synchronised
+A GPU is no different: bf16 autocast has made the default recipe's training step slower than fp32 there
+(docs/speed.md), so a GPU that supports bf16 is measured too, with the device synchronised
 around each timed pass.
 The decision is cached per (CPU model and flags and threads and oneDNN's ISA settings, or GPU name and CUDA
 version; torch version; model shape; job) under the model cache (``$PYSERINI_HYBRID_CACHE/precision/``, default
 ``~/.cache/pyserini_hybrid/precision/``), so it is measured once, in a few seconds; where the CPU has no bf16
 instruction at all, or the GPU does not support bf16, ``auto`` is fp32 at once.
 A setting (``--precision``, ``train.precision``, ``$PYSERINI_HYBRID_PRECISION`` for encoding, the model
-directory's ``precision``) other than ``auto`` is used as given. Embeddings written to disk stay float32
+directory's ``precision``) other than ``auto`` is used as given; which one counts for encoding is ``resolve``'s
+one precedence (flag, else the variable, else the model directory's, else ``auto``). Embeddings written to disk stay float32
 whatever the precision (pooling and normalisation run in fp32).
 """
 
@@ -35,7 +36,7 @@ from pathlib import Path
 from typing import Callable, Protocol
 
 from ..core.errors import InputError
-from ..core.files import cache_root
+from ..core.files import cache_root, write_json
 
 PRECISIONS = ("auto", "bf16", "fp32")
 ENV = "PYSERINI_HYBRID_PRECISION"  # read by encoder classes that Pyserini builds (no flag reaches them)
@@ -45,9 +46,9 @@ FIDELITY = 0.9999  # bf16 only where every check-set embedding keeps cosine >= t
 MARGIN = 1.05      # bf16 only where it is at least 5 % faster: fp32 is exact, a tie goes to it
 REPEATS = 2        # timed passes per precision, after one untimed pass each (oneDNN builds its kernels)
 PROTOCOL = 1       # bump when the measurement changes: older cached decisions are then measured again
-# oneDNN settings that change which kernels run bf16 (``ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16`` hides AMX from it:
-# on a Xeon family 6 model 207 that turned bf16 matrix products from 3.3x fp32 into 0.61x), so a decision
-# measured under one setting must not be read under another
+# oneDNN settings that change which kernels run bf16 (``ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16`` hides AMX from it,
+# which can make bf16 slower than fp32: docs/speed.md), so a decision measured under one setting must not be read
+# under another
 ONEDNN_ENV = ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "ONEDNN_CPU_ISA_HINTS", "DNNL_CPU_ISA_HINTS",
               "ONEDNN_DEFAULT_FPMATH_MODE", "DNNL_DEFAULT_FPMATH_MODE")
 
@@ -83,7 +84,7 @@ def cpu_name() -> str:
     return f"{info.get('model name', 'unknown CPU')} (family {info.get('cpu family', '?')} model {info.get('model', '?')})"
 
 
-# oneDNN ISA caps below AVX512_CORE_BF16: oneDNN then emulates bf16 (~1 GFLOP/s, 30-60x slower than fp32) even
+# oneDNN ISA caps below AVX512_CORE_BF16: oneDNN then emulates bf16 (far slower than fp32: docs/speed.md) even
 # on a CPU that has the instructions, as on a CPU without them (``ONEDNN_MAX_CPU_ISA=AVX2`` plays an AVX2-only CPU)
 NO_BF16_ISA_CAPS = ("SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE", "AVX512_CORE_VNNI")
 
@@ -101,9 +102,10 @@ def check(precision: str, where: str = "--precision") -> str:
     return precision
 
 
-def requested(*settings: str | None) -> str:
-    """The first setting given (a flag, a config value), else $PYSERINI_HYBRID_PRECISION, else ``auto``."""
-    return next((s for s in settings if s), None) or os.environ.get(ENV) or "auto"
+def resolve(flag: str | None, model_setting: str | None = None) -> str:
+    """The precision asked for, by the one precedence: the flag (``--precision``), else $PYSERINI_HYBRID_PRECISION,
+    else the model directory's setting, else ``auto`` (which ``choose`` then decides)."""
+    return flag or os.environ.get(ENV) or model_setting or "auto"
 
 
 def torch_dtype(precision: str):
@@ -252,8 +254,6 @@ def choose(precision: str | None, job: str, shape: dict | None = None, probe: Ca
               f"{path.parent})", file=sys.stderr, flush=True)
     times, cosine = measure(job, probe())
     choice = Choice(**{**asdict(decide(job, times, cosine, machine_key(threads, device))), "cache": path.name})
-    from ..core.files import write_json
-
     try:
         write_json(path, asdict(choice))
     except OSError as e:  # a read-only cache measures again next time; the run itself goes on

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ import torch
 
 from ..core.files import load_json
 from . import precision as prec
+from .check_set import CHECK_SET
 from .config import EncoderConfig
 from .encoder import (
     PAD_MULTIPLE,
@@ -59,8 +61,6 @@ class PrecisionProbe:
 
     def __init__(self, model, tokenizer, config: EncoderConfig, sub_batch: int = 8, pairs: int = 16,
                  pad_multiple: int = PAD_MULTIPLE):
-        from .check_set import CHECK_SET
-
         self.model, self.tokenizer, self.config = model, tokenizer, config
         self.sub_batch, self.pairs, self.pad_multiple = sub_batch, pairs, pad_multiple
         self.texts = [t for _, t in CHECK_SET]
@@ -160,14 +160,34 @@ class PrecisionProbe:
         return float((a * b).sum(-1).min())
 
 
-def choose_precision(requested: str, job: str, model, tokenizer, config: EncoderConfig, device: str = "cpu",
-                     sub_batch: int = 8, pairs: int = 16, quiet: bool = False, pad_multiple: int = PAD_MULTIPLE,
-                     **shape) -> prec.Choice:
-    """``precision.choose`` for a loaded model (``auto`` measures it when no decision is cached)."""
+@dataclass(frozen=True)
+class TrainStep:
+    """The reduced training step ``auto`` times for ``train``: sub-batches, pairs and padding as the trainer's."""
+
+    sub_batch: int = 8
+    pairs: int = 16
+    pad_multiple: int = PAD_MULTIPLE
+
+
+def choose_for(requested: str, job: str, loaded: tuple, device: str = "cpu", step: TrainStep = TrainStep(),
+               quiet: bool = False, **shape) -> prec.Choice:
+    """``precision.choose`` for a loaded ``(model, tokenizer, config)`` (``auto`` measures it when no decision is
+    cached); ``shape``: what else the job's speed depends on (part of the cache key, as ``step`` is for ``train``)."""
+    model, tokenizer, config = loaded
     if job == "train":
-        shape = {"sub_batch": sub_batch, "pairs": pairs, "pad_multiple": pad_multiple, **shape}
+        shape = {**asdict(step), **shape}
     return prec.choose(requested, job, model_shape(model.config.to_dict(), config, **shape),
-                       lambda: PrecisionProbe(model, tokenizer, config, sub_batch, pairs, pad_multiple), device, quiet)
+                       lambda: PrecisionProbe(model, tokenizer, config, step.sub_batch, step.pairs, step.pad_multiple),
+                       device, quiet)
+
+
+def choose_precision(requested: str, job: str, model, tokenizer, config: EncoderConfig, *device_and_step,
+                     quiet: bool = False, **shape) -> prec.Choice:
+    """``choose_for`` as the trainer calls it: device, sub_batch and pairs positional, ``pad_multiple`` among the
+    keywords (kept until ``train.loop`` passes a ``TrainStep``)."""
+    device, *step = device_and_step or (shape.pop("device", "cpu"),)
+    step = TrainStep(*step, **{k: shape.pop(k) for k in ("sub_batch", "pairs", "pad_multiple") if k in shape})
+    return choose_for(requested, job, (model, tokenizer, config), device, step, quiet, **shape)
 
 
 def precision_for(model_dir: str | Path, requested: str, job: str = "encode", device: str = "cpu") -> prec.Choice:

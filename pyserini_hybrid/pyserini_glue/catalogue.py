@@ -26,6 +26,7 @@ import urllib.request
 from pathlib import Path
 
 from ..core.errors import InputError
+from .versions import fetches_catalogues, pyserini_version
 
 PINNED = re.compile(r"https://raw\.githubusercontent\.com/(castorini/[\w.-]+)/([0-9a-f]{40})/(.+)")
 
@@ -98,8 +99,6 @@ def check_import() -> str:
 
     Returns the Pyserini version. Raises InputError when the import needs a network that is not there and
     no copy was kept."""
-    from .versions import fetches_catalogues, pyserini_version
-
     if fetches_catalogues():
         install()
     try:
@@ -112,8 +111,6 @@ def check_import() -> str:
 def fetch() -> str:
     """Keep copies of what Pyserini's import and its Lucene (BM25) index catalogue read (needs a network
     once); says what it did."""
-    from .versions import fetches_catalogues, pyserini_version
-
     if not fetches_catalogues():
         return f"Pyserini {pyserini_version()} ships its catalogues: nothing to fetch"
     check_import()

@@ -13,7 +13,6 @@ so that every interpreter of that environment calls it at start-up (it only read
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import os
 import re
@@ -22,7 +21,8 @@ import sys
 import sysconfig
 from pathlib import Path
 
-from ..core.errors import cli, watchdog_armed
+from ..core.errors import watchdog_armed
+from .versions import fetches_catalogues
 
 MIN_JAVA = 21
 HOOK_NAME = "pyserini_hybrid_java.pth"
@@ -114,10 +114,8 @@ def configure() -> str:
         _drop_missing_modules(modules)
     if watchdog_armed():
         _leave_sigint_to_python()
-    from .versions import fetches_catalogues
-
     if fetches_catalogues():  # Pyserini 2.4: its GitHub downloads served from a kept copy offline
-        from .catalogue import install
+        from .catalogue import install  # urllib.request: not at every interpreter start (the .pth hook imports us)
 
         install()
     return chosen
@@ -148,24 +146,3 @@ def install_hook(site_packages: str | None = None) -> Path:
     target = Path(site_packages or sysconfig.get_paths()["purelib"]) / HOOK_NAME
     target.write_text("import pyserini_hybrid.pyserini_glue.java as _j; _j.startup_hook()\n", encoding="utf-8")
     return target
-
-
-@cli
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pyserini_hybrid.java", description=__doc__.split("\n")[0])
-    parser.add_argument("--install-hook", action="store_true", help=f"write {HOOK_NAME} into site-packages")
-    parser.add_argument("--fetch-catalogue", action="store_true",
-                        help="Pyserini 2.4: keep a copy of the catalogues it downloads, for offline use (needs a network)")
-    args = parser.parse_args(argv)
-    if args.install_hook:
-        print(f"wrote {install_hook()}")
-    print(configure())
-    if args.fetch_catalogue:
-        from .catalogue import fetch
-
-        print(fetch())
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -31,6 +31,11 @@ import traceback
 from pathlib import Path
 
 from ..core.errors import InputError, cli, on_interrupt
+from ..models.precision import ENV as PRECISION_ENV
+from ..models.precision import PRECISIONS, check
+from .catalogue import check_import
+from .java import configure
+from .registry import check_encode_args, check_search_args, guard_fusion_normalization, registered
 
 # Pyserini mains that take --encoder-class: only these need our class registered (it imports torch)
 ENCODER_MAINS = ("pyserini.encode", "pyserini.search.faiss", "pyserini.search.hybrid")
@@ -245,21 +250,14 @@ def main(argv=None) -> int:
         print(__doc__, file=sys.stderr)
         return 2
     if argv[0] in ENCODER_MAINS:  # flags checked before Java, Pyserini or torch load (and before any output)
-        from .registry import check_encode_args, check_search_args
-
         check_encode_args(argv[1:])
         if argv[0] == "pyserini.search.faiss":
             check_search_args(argv[1:])
-    from .catalogue import check_import
-    from .java import configure
-
     configure()
     check_import()  # Pyserini 2.4 offline without its catalogue: one line here, not a traceback in the main
     argv, precision = take_precision_flag(argv)
     with contextlib.ExitStack() as scope:
         if argv[0] in ENCODER_MAINS:
-            from .registry import guard_fusion_normalization, registered
-
             scope.enter_context(registered())
             if precision:
                 scope.enter_context(environment(PRECISION_ENV, precision))
@@ -270,17 +268,12 @@ def main(argv=None) -> int:
     return 0
 
 
-PRECISION_ENV = "PYSERINI_HYBRID_PRECISION"  # = models.precision.ENV, without importing torch-side code here
-
-
 def take_precision_flag(argv: list[str]) -> tuple[list[str], str | None]:
     """Our ``--precision fp32|bf16|auto`` on Pyserini's encode/search mains: taken out of the command line
     (Pyserini would reject it); the main then runs with $PYSERINI_HYBRID_PRECISION set, which our
     encoder classes read (Pyserini builds them with a model name and a device only)."""
     if "--precision" not in argv:
         return argv, None
-    from ..models.precision import PRECISIONS, check
-
     i = argv.index("--precision")
     if i + 1 >= len(argv):
         raise InputError(f"--precision: expected one of {', '.join(PRECISIONS)}")

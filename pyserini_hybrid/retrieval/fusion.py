@@ -16,30 +16,16 @@ the training batches.
 from __future__ import annotations
 
 import shutil
-import sys
 from pathlib import Path
 
 from tqdm import tqdm
 
-from ..core.errors import InputError, cli
-from ..core.files import (
-    PROJECT_ROOT,
-    clean_temps_in,
-    load_json,
-    temp_dir_in,
-    write_json,
-)
-from ..core.lock import output_lock
+from ..core.errors import InputError
+from ..core.files import load_json, temp_dir_in, write_json
 from ..core.trec import read_run, write_run
 from ..data import topic_sets as tp
 from ..pyserini_glue.mains import display, run_to_file
-from .options import (
-    DEFAULT_HITS,
-    add_topic_set_flags,
-    check_flags,
-    prune_runs,
-    use_topic_sets,
-)
+from .options import DEFAULT_HITS, FusionOptions, prune_runs, sole_writer
 
 METHODS = ("rrf", "interpolation")
 RRF_K = 60
@@ -62,12 +48,19 @@ def fusion_args(runs: list[Path], output: Path, method: str, depth: int, alpha: 
     return args + (["--rrf.k", RRF_K] if method == "rrf" else ["--alpha", alpha])
 
 
-def run_fusion(dataset: str, dense_dir: Path, sparse_dir: Path, output: Path, method: str = "rrf",
-               alpha: float = 0.5, depth: int | None = None, force: bool = False) -> dict:
+def run_fusion(*args, **kwargs) -> dict:
+    """``write_runs(FusionOptions(...))`` for callers that pass the options loose (positionally in their old
+    order, or by name)."""
+    return write_runs(FusionOptions(*args, **kwargs))
+
+
+def write_runs(opts: FusionOptions) -> dict:
     """Fuse two run directories; ``depth`` (default: the inputs' depth) must not exceed what the inputs hold,
     and inputs of different depths are refused (a 10-deep run fused with a 100-deep one is not one system).
     An input whose run-meta.json does not record its depth is measured (its deepest query). The output
     records its depth and its inputs' metas; one writer per ``output``."""
+    dataset, dense_dir, sparse_dir = opts.dataset, opts.dense_dir, opts.sparse_dir
+    method, alpha = opts.method, opts.alpha
     if method not in METHODS:
         raise InputError(f"unknown fusion method {method!r}; choose {' or '.join(METHODS)}")
     if not 0.0 <= alpha <= 1.0:
@@ -90,7 +83,7 @@ def run_fusion(dataset: str, dense_dir: Path, sparse_dir: Path, output: Path, me
     if None not in depths.values() and depths["dense"] != depths["sparse"]:
         raise InputError(f"{dense_dir} is {depths['dense']} deep and {sparse_dir} {depths['sparse']} deep: "
                          "fuse runs of one depth")
-    known = depths["dense"] or depths["sparse"]
+    known, depth = depths["dense"] or depths["sparse"], opts.depth
     if depth is None:
         depth = known or DEFAULT_HITS
     elif known is not None and depth > known:
@@ -108,9 +101,8 @@ def run_fusion(dataset: str, dense_dir: Path, sparse_dir: Path, output: Path, me
             "input_meta": {k: {**{x: v.get(x) for x in ("system", "model_key", "hits", "data", "languages",
                                                          "corpus_variant")}, "hits": depths[k]}
                            for k, v in metas.items()}}
-    with output_lock(output, "fusion"):
-        clean_temps_in(output)  # what a killed writer left
-        return _write_fusion(info, dense_dir, sparse_dir, output, targets, method, depth, alpha, dataset, force)
+    with sole_writer(opts.output, "fusion"):
+        return _write_fusion(opts, info, targets)
 
 
 def measured_depth(runs: list[Path]) -> int | None:
@@ -123,22 +115,26 @@ def measured_depth(runs: list[Path]) -> int | None:
     return deepest or None
 
 
-def _write_fusion(info, dense_dir, sparse_dir, output, targets, method, depth, alpha, dataset, force) -> dict:
+def _write_fusion(opts: FusionOptions, info: dict, targets: list[str]) -> dict:
+    """The fused run files and run-meta.json (``info``: the meta without its commands; ``info["hits"]``: the
+    depth fused), unless they are up to date and newer than both inputs' metas."""
+    output, method, depth, alpha = opts.output, opts.method, info["hits"], opts.alpha
     output.mkdir(parents=True, exist_ok=True)
     previous = output / "run-meta.json"
-    if not force and previous.is_file() and \
+    if not opts.force and previous.is_file() and \
             {k: v for k, v in load_json(previous).items() if k != "commands"} == info and \
             all((output / t).is_file() for t in targets) and \
-            all(previous.stat().st_mtime >= (d / "run-meta.json").stat().st_mtime for d in (dense_dir, sparse_dir)):
-        print(f"fusion {method} {dataset}: runs up to date in {output}")
+            all(previous.stat().st_mtime >= (d / "run-meta.json").stat().st_mtime
+                for d in (opts.dense_dir, opts.sparse_dir)):
+        print(f"fusion {method} {opts.dataset}: runs up to date in {output}")
         return load_json(previous)
     previous.unlink(missing_ok=True)
     prune_runs(output, set(targets))
     log, commands = output / "pyserini.log", []
     tmp = temp_dir_in(output, "norm")
     try:
-        for t in tqdm(targets, desc=f"fusion {method} {dataset}", unit="run"):
-            runs = [dense_dir / t, sparse_dir / t]
+        for t in tqdm(targets, desc=f"fusion {method} {opts.dataset}", unit="run"):
+            runs = [opts.dense_dir / t, opts.sparse_dir / t]
             if method == "interpolation":
                 runs = [normalized(r, tmp / f"{kind}-{t}") for r, kind in zip(runs, ("dense", "sparse"))]
             run_to_file("pyserini.fusion", lambda o: fusion_args(runs, o, method, depth, alpha), output / t, log)
@@ -148,30 +144,3 @@ def _write_fusion(info, dense_dir, sparse_dir, output, targets, method, depth, a
     info["commands"] = commands
     write_json(previous, info)
     return info
-
-
-@cli
-def main(argv=None) -> int:
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m pyserini_hybrid.fusion", description=__doc__.split("\n")[0])
-    parser.add_argument("--dataset", required=True, help="a topic set, built-in or your own (--topic-sets)")
-    parser.add_argument("--dense", type=Path, required=True, help="dense run directory")
-    parser.add_argument("--sparse", type=Path, required=True, help="BM25 run directory")
-    parser.add_argument("--method", choices=METHODS, default="rrf")
-    parser.add_argument("--alpha", type=float, default=0.5, help="interpolation weight of the dense run")
-    parser.add_argument("--hits", type=int, help="depth read from each run and written (default: the inputs' depth)")
-    parser.add_argument("--output", type=Path, help="run directory (default runs/fusion-<method>/<dataset>)")
-    parser.add_argument("--force", action="store_true")
-    add_topic_set_flags(parser)
-    args = parser.parse_args(argv)
-    check_flags(args)
-    use_topic_sets(args)
-    output = args.output or PROJECT_ROOT / "runs" / f"fusion-{args.method}" / args.dataset
-    run_fusion(args.dataset, args.dense, args.sparse, output, args.method, args.alpha, args.hits, args.force)
-    print(f"fused runs for {args.dataset} ({args.method}) -> {output}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ..core.errors import InputError
 from ..data.miracl import MIRACL_LANGUAGES, facts
+from ..pyserini_glue.catalogue import check_import
 
 
 def prebuilt_index(dataset: str, meta: dict, lang: str) -> str:
@@ -36,8 +37,6 @@ def cache_dir() -> Path:
 
 def fetch(name: str) -> Path:
     """Pyserini's cached copy of a prebuilt index, downloading it when missing (a one-line error offline)."""
-    from ..pyserini_glue.catalogue import check_import
-
     check_import()  # Pyserini 2.4 offline without its catalogue: one line, not a traceback (docs/versions.md)
     from pyserini.util import download_prebuilt_index
 

@@ -67,6 +67,23 @@ def test_one_precedence_flag_then_variable_then_model_then_auto(monkeypatch):
     assert prec.resolve(None, "fp32") == "bf16" and prec.resolve("fp32", "auto") == "fp32"
 
 
+def test_the_trainers_call_form_keys_its_step_as_choose_for_does(monkeypatch):
+    """``choose_precision`` (device, sub_batch, pairs positional; pad_multiple a keyword) is ``choose_for`` with a
+    ``TrainStep``: the same cache key, device and quietness."""
+    from types import SimpleNamespace
+
+    seen = []
+    monkeypatch.setattr(prec, "choose", lambda requested, job, shape, probe, device, quiet:
+                        seen.append((requested, job, shape, device, quiet)))
+    model = SimpleNamespace(config=SimpleNamespace(to_dict=lambda: {"hidden_size": 8}))
+    config = EncoderConfig()
+    pr.choose_precision("auto", "train", model, None, config, "cpu", 4, 8, quiet=True, pad_multiple=16, frozen=True)
+    pr.choose_for("auto", "train", (model, None, config), "cpu", pr.TrainStep(4, 8, 16), True, frozen=True)
+    assert seen[0] == seen[1] and seen[0][3:] == ("cpu", True)
+    assert {k: seen[0][2][k] for k in ("sub_batch", "pairs", "pad_multiple", "frozen")} == \
+        {"sub_batch": 4, "pairs": 8, "pad_multiple": 16, "frozen": True}
+
+
 def test_no_bf16_instruction_is_fp32_without_measuring(tiny_multilingual, monkeypatch, tmp_path):
     monkeypatch.setattr(prec, "cpu_flags", lambda: frozenset({"avx512f", "avx2"}))
     monkeypatch.setenv("PYSERINI_HYBRID_CACHE", str(tmp_path / "cache"))
@@ -155,7 +172,7 @@ def test_the_real_probe_on_the_tiny_model(tiny_multilingual, bf16_cpu):
     rng = torch.get_rng_state()
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     for job in ("encode", "train"):
-        choice = pr.choose_precision("auto", job, model, tokenizer, config, quiet=True)
+        choice = pr.choose_for("auto", job, (model, tokenizer, config), quiet=True)
         assert choice.how == "measured" and choice.job == job and choice.precision in ("fp32", "bf16")
         assert set(choice.seconds) == {"fp32", "bf16"} and all(s["min"] > 0 for s in choice.seconds.values())
         assert 0.9 < choice.min_cosine <= 1.0 + 1e-6  # a random 2-layer model: near, not at, mE5's 0.9999
@@ -212,8 +229,8 @@ def test_the_real_probe_on_a_gpu(tiny_multilingual, bf16_cpu):
     model = model.to("cuda").train()
     rng = torch.cuda.get_rng_state()
     for job in ("encode", "train"):
-        choice = pr.choose_precision("auto", job, model, tokenizer, EncoderConfig.load(tiny_multilingual), "cuda",
-                                     quiet=True)
+        choice = pr.choose_for("auto", job, (model, tokenizer, EncoderConfig.load(tiny_multilingual)), "cuda",
+                               quiet=True)
         assert choice.how in ("measured", "no bf16 on this GPU") and choice.precision in ("fp32", "bf16")
         if choice.how == "measured":
             assert choice.machine["gpu"] == torch.cuda.get_device_name() and choice.seconds["fp32"]["min"] > 0

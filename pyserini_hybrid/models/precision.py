@@ -75,7 +75,7 @@ def cpu_flags() -> frozenset[str]:
 
 
 def cpu_name() -> str:
-    """e.g. ``Intel(R) Xeon(R) Processor (family 6 model 167)``; the platform's name where no /proc/cpuinfo."""
+    """``<model name> (family F model M)`` from /proc/cpuinfo; the platform's name where there is none."""
     info = _cpuinfo()
     if not info:
         import platform

@@ -322,3 +322,31 @@ def test_the_data_fingerprint_covers_exactly_the_files_read(tmp_path):
             {k: v for k, v in before.items() if k != part}
         link.write_bytes(content)
     assert data_hash(study, str(data)) == before
+
+
+def test_the_study_tables_keep_their_file_form(tmp_path):
+    """The typed tables ([sweep], [native], [selection], [adversarial]) give the JSON form the file's tables
+    gave (the keys it sets, its values), so study_values and study_hash of a study file do not change with
+    their types; an absent table is empty and falsy; --quick's tables hold the keys it sets."""
+    import tomllib
+
+    from pyserini_hybrid.study.provenance import study_hash, study_values
+
+    raw = tomllib.loads(STUDY.read_text(encoding="utf-8"))
+    values = study_values(Study.load(STUDY))
+    for table in ("sweep", "native", "selection", "adversarial"):
+        assert values[table] == raw[table] and list(values[table]) == list(raw[table])
+    assert list(values) == ["name", "training_data", "seeds", "budgets", "warmup_steps", "datasets", "languages",
+                            "curve_languages", "hits", "fusion", "miracl_seeds", "precision", "variants", "sweep",
+                            "native", "selection", "diversity", "diversity_datasets", "adversarial", "quick"]
+    quick = study_values(Study.load(STUDY, quick=True))
+    assert quick["sweep"] == {"alphas": [0.25], "seeds": [1]} and quick["native"]["seeds"] == [1]
+    assert quick["selection"] == {"steps": 2, "seed": 41, "lr": [3e-5, 1e-4], "temperature": [0.01]}
+    assert quick["adversarial"] == {**raw["adversarial"], "languages": ["en", "de"], "kinds": ["code_switch"]}
+    bare = tmp_path / "bare.toml"
+    bare.write_text('[study]\nname = "x"\nrecipe = "encoders/me5-small-hybrid-cpu.toml"\nseeds = [1]\nbudgets = [2]\n'
+                    'datasets = ["xquad-r"]\n[variants]\nhybrid = 0.5\n', encoding="utf-8")
+    study = Study.load(bare)
+    assert not (study.sweep or study.native or study.selection or study.adversarial)
+    assert all(study_values(study)[t] == {} for t in ("sweep", "native", "selection", "adversarial"))
+    assert study.sweep_seeds == [1] and study.native_variants == [] and len(study_hash(study)) == 16

@@ -25,13 +25,13 @@ def test_study_file_loads_and_quick_overrides():
     assert set(full.variants) == {"X-X-mono", "X-Y", "hybrid"} and full.variants["hybrid"] == 0.5
     assert full.training_data == ["squad"] and len(full.seeds) >= 3  # equal data, seeds as a level of variance
     assert full.budgets[-1] >= 10 * full.budgets[0] and full.steps == full.budgets[-1] >= 580
-    assert set(full.sweep["alphas"]) >= {0.25, 0.75} and full.native["datasets"]
+    assert set(full.sweep.alphas) >= {0.25, 0.75} and full.native.datasets
     assert quick.quick and quick.steps < full.steps and quick.hits <= full.hits and len(quick.budgets) >= 2
-    assert quick.adversarial["kinds"] and set(quick.adversarial["kinds"]) <= set(full.adversarial["kinds"])
+    assert quick.adversarial.kinds and set(quick.adversarial.kinds) <= set(full.adversarial.kinds)
     # X-Y never draws a monolingual set, so X-Y +native would be X-Y itself: not in the ablation
     assert full.native_variants == ["X-X-mono", "hybrid"] and quick.native_variants == ["hybrid"]
     assert full.precision == "fp32"  # pinned: auto resolves differently on different CPUs
-    assert full.selection["seed"] not in set(full.seeds) | set(full.sweep["seeds"]) | set(full.native["seeds"])
+    assert full.selection.seed not in set(full.seeds) | set(full.sweep.seeds) | set(full.native.seeds)
 
 
 def test_study_recipe_uses_a_schedule_that_does_not_depend_on_the_total():
@@ -82,7 +82,7 @@ def test_units_of_the_default_study(converted):
     assert names[4:7] == ["x-x-mono-seed42", "x-y-seed42", "hybrid-seed42"] and len(names) == len(set(names)) == 18
     assert "x-y-native-seed42" not in names and {"x-x-mono-native-seed42", "hybrid-native-seed42"} <= set(names)
     by = {u.name: u for u in units}
-    assert all(by[f"selection-{n}"].seed == study.selection["seed"] for n in ("x-x-mono", "x-y", "hybrid"))
+    assert all(by[f"selection-{n}"].seed == study.selection.seed for n in ("x-x-mono", "x-y", "hybrid"))
     first, later = by["hybrid-seed42"], by["hybrid-seed43"]
     assert {e["dataset"] for e in first.evaluations} == {"xquad-r", "mlqa-r", "miracl-mini"}
     assert "miracl-mini" not in {e["dataset"] for e in later.evaluations}

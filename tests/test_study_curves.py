@@ -62,10 +62,11 @@ def test_sweep_distance_from_the_line_between_the_pure_batchings():
     from scipy import stats
 
     from pyserini_hybrid.study.report.curves import sweep_table
+    from pyserini_hybrid.study.sections import Sweep
 
     langs = LANGS["mlqa-r"]
     study = SimpleNamespace(datasets=["mlqa-r"], languages=[], variants={"X-X-mono": 1.0, "X-Y": 0.0, "hybrid": 0.5},
-                            sweep={"alphas": [0.25]}, budgets=[4], steps=4, curve_languages={})
+                            sweep=Sweep.from_table({"alphas": [0.25]}), budgets=[4], steps=4, curve_languages={})
     bases = {"X-Y": [0.40, 0.42, 0.41], "X-X-mono": [0.60, 0.63, 0.57], "hybrid": [0.52, 0.50, 0.51]}
     results = {(name, seed, "mlqa-r"): _result("mlqa-r", langs, b, 100.0)
                for name, values in bases.items() for seed, b in zip((1, 2, 3), values)}

@@ -34,7 +34,7 @@ from .verify import check_design
 
 
 def study_metas(study: Study, work: Path, data: str | None) -> dict:
-    names = set(study.datasets) | ({study.adversarial["dataset"]} if study.adversarial else set())
+    names = study.evaluated_datasets
     return {d: conversion.convert(d, data, work / "topics", quiet=True) for d in sorted(names)}
 
 

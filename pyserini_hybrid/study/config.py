@@ -7,7 +7,7 @@ errors naming the file.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 from ..core.errors import InputError
@@ -18,6 +18,7 @@ from ..data.perturb import KINDS
 from ..data.user_sets import NAME
 from ..train.sets import sources_view
 from .file_checks import INT_LIMIT, check_keys, check_seeds, check_values
+from .sections import Adversarial, Native, Section, Selection, Sweep
 
 LAREQA = ("xquad-r", "mlqa-r")
 UNTUNED, BM25 = "mE5-small", "BM25"
@@ -42,12 +43,12 @@ class Study:
     miracl_seeds: int
     precision: str
     variants: dict
-    sweep: dict
-    native: dict
-    selection: dict
+    sweep: Sweep
+    native: Native
+    selection: Selection
     diversity: list
     diversity_datasets: list | None
-    adversarial: dict
+    adversarial: Adversarial
     quick: bool = False
     source: str = ""
 
@@ -59,7 +60,27 @@ class Study:
     def native_variants(self) -> list[str]:
         """The batchings trained again with the native sets added ([native] variants, checked against
         [variants] on load; default: all)."""
-        return list(self.native.get("variants", self.variants)) if self.native.get("datasets") else []
+        if not self.native.datasets:
+            return []
+        return list(self.native.variants if self.native.variants is not None else self.variants)
+
+    @property
+    def sweep_seeds(self) -> list:
+        return self.sweep.seeds if self.sweep.seeds is not None else self.seeds[:1]
+
+    @property
+    def native_seeds(self) -> list:
+        return self.native.seeds if self.native.seeds is not None else self.seeds[:1]
+
+    @property
+    def evaluated_datasets(self) -> set[str]:
+        """The datasets the study converts: its own and the adversarial one."""
+        return set(self.datasets) | ({self.adversarial.dataset} if self.adversarial else set())
+
+    def to_dict(self) -> dict:
+        """The study as JSON values, every table in the form its file gave it (``provenance``)."""
+        return {f.name: getattr(self, f.name).to_dict() if isinstance(getattr(self, f.name), Section)
+                else getattr(self, f.name) for f in fields(self)}
 
     @classmethod
     def load(cls, path: str | Path, quick: bool = False, data: str | Path | None = None) -> "Study":
@@ -80,44 +101,48 @@ class Study:
                         hits=int(s.get("hits", 1000)), fusion=s.get("fusion", "rrf"),
                         miracl_seeds=int(s.get("miracl_seeds", 1)), precision=s.get("precision", "fp32"),
                         variants={k: float(v) for k, v in raw.get("variants", {}).items()},
-                        sweep=dict(raw.get("sweep", {})), native=dict(raw.get("native", {})),
-                        selection=dict(raw.get("selection", {})),
+                        sweep=Sweep.from_table(raw.get("sweep", {})), native=Native.from_table(raw.get("native", {})),
+                        selection=Selection.from_table(raw.get("selection", {})),
                         diversity=[list(x) for x in raw.get("diversity", {}).get("sets", [])],
                         diversity_datasets=list(raw["diversity"]["datasets"])
                         if "datasets" in raw.get("diversity", {}) else None,
-                        adversarial=dict(raw.get("adversarial", {})), source=str(path))
+                        adversarial=Adversarial.from_table(raw.get("adversarial", {})), source=str(path))
         except KeyError as e:
             raise InputError(f"{path}: [study] needs {e}") from None
         except (ValueError, TypeError) as e:  # e.g. a budget that is not a number
             raise InputError(f"{path}: [study]: a value of the wrong kind ({e})") from None
         if quick:
-            q = raw.get("quick", {})
-            study.quick = True
-            study.budgets = sorted(int(b) for b in q.get("budgets", [2, 4]))
-            study.seeds = list(q.get("seeds", study.seeds[:2]))
-            study.warmup_steps = int(q.get("warmup_steps", 1))
-            study.datasets = list(q.get("datasets", study.datasets))
-            study.languages = list(q.get("languages", study.languages))
-            study.curve_languages = dict(q.get("curve_languages", study.curve_languages))
-            study.hits = int(q.get("hits", study.hits))
-            study.diversity = [list(x) for x in q.get("diversity", study.diversity[:1])]
-            study.diversity_datasets = [d for d in study.diversity_datasets or study.datasets if d in study.datasets]
-            study.sweep = {"alphas": list(q.get("sweep_alphas", study.sweep.get("alphas", [])[:1])),
-                           "seeds": study.seeds[:1]}
-            study.native = {**study.native, "seeds": study.seeds[:1]} if study.native else {}
-            if study.native and "native_variants" in q:
-                study.native["variants"] = list(q["native_variants"])
-            if study.selection:
-                study.selection = {"steps": int(q.get("selection_steps", 2)), "seed": study.selection.get("seed"),
-                                   "lr": list(q.get("selection_lr", study.selection.get("lr", [])[:2])),
-                                   "temperature": study.selection.get("temperature", [])[:1]}
-            if study.adversarial:
-                a = study.adversarial
-                a["languages"] = list(q.get("adversarial_languages", a.get("languages", [])))
-                a["kinds"] = list(q.get("adversarial_kinds", a.get("kinds", [])))
+            study.use_quick(raw.get("quick", {}))
         study.validate(path)
         study.check_languages(path, data)
         return study
+
+    def use_quick(self, q: dict) -> None:
+        """The smoke variant: [quick]'s values, else a small slice of the study's."""
+        self.quick = True
+        self.budgets = sorted(int(b) for b in q.get("budgets", [2, 4]))
+        self.seeds = list(q.get("seeds", self.seeds[:2]))
+        self.warmup_steps = int(q.get("warmup_steps", 1))
+        self.datasets = list(q.get("datasets", self.datasets))
+        self.languages = list(q.get("languages", self.languages))
+        self.curve_languages = dict(q.get("curve_languages", self.curve_languages))
+        self.hits = int(q.get("hits", self.hits))
+        self.diversity = [list(x) for x in q.get("diversity", self.diversity[:1])]
+        self.diversity_datasets = [d for d in self.diversity_datasets or self.datasets if d in self.datasets]
+        self.sweep = Sweep().with_values(alphas=list(q.get("sweep_alphas", self.sweep.alphas[:1])),
+                                         seeds=self.seeds[:1])
+        self.native = self.native.with_values(seeds=self.seeds[:1]) if self.native else Native()
+        if self.native and "native_variants" in q:
+            self.native = self.native.with_values(variants=list(q["native_variants"]))
+        if self.selection:
+            sel = self.selection
+            self.selection = Selection().with_values(
+                steps=int(q.get("selection_steps", 2)), seed=sel.seed,
+                lr=list(q.get("selection_lr", (sel.lr or [])[:2])), temperature=(sel.temperature or [])[:1])
+        if self.adversarial:
+            a = self.adversarial
+            self.adversarial = a.with_values(languages=list(q.get("adversarial_languages", a.languages)),
+                                             kinds=list(q.get("adversarial_kinds", a.kinds)))
 
     def check_languages(self, path: Path, data=None) -> None:
         """``languages`` and ``curve_languages`` against the languages the datasets have (issue 19: selecting
@@ -189,7 +214,7 @@ class Study:
             if unknown:
                 raise InputError(f"{path}: {key}: unknown dataset(s) {', '.join(unknown)} (choose from {', '.join(known)})")
         for key, names in (("[study] training_data", self.training_data), ("[native] datasets",
-                                                                            self.native.get("datasets", []))):
+                                                                            self.native.datasets)):
             unknown = sorted(set(names) - set(sources))
             if unknown:
                 raise InputError(f"{path}: {key}: unknown training dataset(s) {', '.join(unknown)} "
@@ -201,13 +226,13 @@ class Study:
     def _check_runs(self, path: Path) -> None:
         """Which runs there are: the selection's seed and steps, the +native variants, the counts and budgets."""
         if self.selection:
-            used = set(self.seeds) | set(self.sweep.get("seeds", [])) | set(self.native.get("seeds", []))
-            if "seed" not in self.selection or self.selection["seed"] in used:
+            used = set(self.seeds) | set(self.sweep.seeds or []) | set(self.native.seeds or [])
+            if self.selection.seed is None or self.selection.seed in used:
                 raise InputError(f"{path}: [selection] seed must be given and be a seed no other run uses "
-                                 f"({', '.join(map(str, sorted(used)))}), got {self.selection.get('seed')!r}")
-            if int(self.selection.get("steps", 0)) < 1:
+                                 f"({', '.join(map(str, sorted(used)))}), got {self.selection.seed!r}")
+            if int(self.selection.steps or 0) < 1:
                 raise InputError(f"{path}: [selection] steps must be a positive step count")
-        pure_xy = [n for n in self.native.get("variants", []) if self.variants.get(n) == 0.0]
+        pure_xy = [n for n in self.native.variants or [] if self.variants.get(n) == 0.0]
         if pure_xy:
             raise InputError(f"{path}: [native] variants: {', '.join(pure_xy)} has alpha 0 and never draws a "
                              "monolingual set, so its +native run would be its main run; leave it out")
@@ -216,7 +241,7 @@ class Study:
         if self.warmup_steps >= self.steps:
             raise InputError(f"{path}: [study] warmup_steps {self.warmup_steps} must be below the largest budget "
                              f"{self.steps}")
-        unknown = sorted(set(self.native.get("variants", [])) - set(self.variants))
+        unknown = sorted(set(self.native.variants or []) - set(self.variants))
         if unknown:
             raise InputError(f"{path}: [native] variants: {', '.join(unknown)} not in [variants] "
                              f"({', '.join(self.variants)})")
@@ -226,14 +251,14 @@ class Study:
                 or self.budgets[-1] >= INT_LIMIT:
             raise InputError(f"{path}: [study] budgets must be distinct positive step counts below 2**31, got "
                              f"{self.budgets}")
-        if self.hits >= INT_LIMIT or int(self.selection.get("steps", 1)) >= INT_LIMIT:
+        if self.hits >= INT_LIMIT or int(self.selection.steps or 1) >= INT_LIMIT:
             raise InputError(f"{path}: [study] hits and [selection] steps must be below 2**31")
 
     def _check_settings(self, path: Path) -> None:
         """The sweep's alphas and the selection's settings."""
-        alphas = self.sweep.get("alphas", [])
+        alphas = self.sweep.alphas
         if any(not 0.0 <= a <= 1.0 for a in alphas):
-            raise InputError(f"{path}: [sweep] alphas must lie in [0, 1], got {self.sweep['alphas']}")
+            raise InputError(f"{path}: [sweep] alphas must lie in [0, 1], got {alphas}")
         if len({f"{a:g}" for a in alphas}) != len(alphas):
             raise InputError(f"{path}: [sweep] alphas {alphas}: two give the same unit name (alpha-<a:g>)")
         same = [a for a in alphas if a in self.variants.values()]
@@ -241,17 +266,17 @@ class Study:
             _warn(f"{path}: [sweep] alphas {', '.join(f'{a:g}' for a in same)}: already a [variants] alpha (that "
                   "model is trained twice, once as a batching and once as a sweep point)")
         for key in ("lr", "temperature"):
-            if any(v <= 0 for v in self.selection.get(key, [])):
-                raise InputError(f"{path}: [selection] {key} must be above 0, got {self.selection[key]}")
+            if any(v <= 0 for v in getattr(self.selection, key) or []):
+                raise InputError(f"{path}: [selection] {key} must be above 0, got {getattr(self.selection, key)}")
 
     def _check_adversarial(self, path: Path) -> None:
-        unknown = sorted(set(self.adversarial.get("kinds", [])) - set(KINDS))
+        unknown = sorted(set(self.adversarial.kinds) - set(KINDS))
         if unknown:
             raise InputError(f"{path}: [adversarial] kinds: unknown {', '.join(unknown)} (choose from "
                              f"{', '.join(KINDS)})")
         known = tp.manifest()
-        if self.adversarial and self.adversarial.get("dataset") not in known:
-            raise InputError(f"{path}: [adversarial] dataset {self.adversarial.get('dataset')!r}: unknown (choose "
+        if self.adversarial and self.adversarial.dataset not in known:
+            raise InputError(f"{path}: [adversarial] dataset {self.adversarial.dataset!r}: unknown (choose "
                              f"from {', '.join(known)})")
 
     def _check_diversity(self, path: Path, sources: dict) -> None:

@@ -9,6 +9,7 @@ are several times longer than LAReQA's sentences). Without any, from the slowest
 from __future__ import annotations
 
 from .config import Study
+from .sections import lr_grid
 from .units import Unit
 
 DEFAULT_STEP_SECONDS = 5.0  # fp32, the recipe's step on the slowest machine seen, rounded up (docs/speed.md)
@@ -20,7 +21,7 @@ OVERHEAD = 1.15  # model loads, pool merges and searches not covered by the per-
 
 def unit_steps(study: Study, unit: Unit) -> int:
     if unit.kind == "selection":
-        return len(study.selection.get("lr", [1])) * len(study.selection.get("temperature", [1])) * unit.budgets[0]
+        return len(lr_grid(study.selection, 1.0, 1.0)) * unit.budgets[0]
     return 0 if unit.kind == "baselines" else study.steps
 
 

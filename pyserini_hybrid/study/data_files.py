@@ -25,8 +25,8 @@ def training_files(study: Study, root: Path, recipe) -> list[Path]:
     declared = ts.declared(root)
     names = list(study.training_data or recipe.data.datasets) or None
     chosen = ts.choose(declared, names)
-    if study.native.get("datasets"):
-        chosen += ts.choose(declared, list(study.native["datasets"]), "[native] datasets")
+    if study.native.datasets:
+        chosen += ts.choose(declared, list(study.native.datasets), "[native] datasets")
     out = [ref.path for s in chosen for refs in s.files.values() for ref in refs]
     out += [s.exclude_ids for s in chosen if s.exclude_ids is not None]
     return out + ts.files(root)
@@ -49,7 +49,7 @@ def evaluation_files(study: Study, root: Path, recipe) -> list[Path]:
     """The evaluation sets' files decontamination reads, and those of the sets the study converts."""
     specs = tp.manifest(root)
     decontaminated = list(recipe.data.decontaminate) or list(specs)
-    evaluated = set(study.datasets) | ({study.adversarial["dataset"]} if study.adversarial else set())
+    evaluated = study.evaluated_datasets
     out = []
     for name, spec in specs.items():
         base = Path(spec["root"]) if spec.get("root") else root

@@ -69,12 +69,12 @@ def versions() -> dict:
 def study_values(study: Study) -> dict:
     """The validated study file as the code sees it (after --quick) as JSON values, without where it and its
     recipe were read from (a unit's recorded recipe holds the recipe's content)."""
-    return json.loads(json.dumps({k: v for k, v in study.__dict__.items() if k not in ("source", "recipe")}))
+    return json.loads(json.dumps({k: v for k, v in study.to_dict().items() if k not in ("source", "recipe")}))
 
 
 def study_hash(study: Study) -> str:
     """The validated study file as the code sees it (after --quick), without where it was read from."""
-    d = {k: v for k, v in study.__dict__.items() if k != "source"}
+    d = {k: v for k, v in study.to_dict().items() if k != "source"}
     d["recipe"] = rc.load(study.recipe).to_dict()  # the recipe file's content, not its path
     return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
 

@@ -57,7 +57,7 @@ def _curve(study: Study, dataset: str, metas: dict) -> list[str] | None:
 
 
 def adversarial_tags(study: Study) -> list[str]:
-    return [f"adv-{k}" for k in study.adversarial.get("kinds", [])] if study.adversarial else []
+    return [f"adv-{k}" for k in study.adversarial.kinds] if study.adversarial else []
 
 
 def plan_units(study: Study, metas: dict) -> list[Unit]:
@@ -65,11 +65,10 @@ def plan_units(study: Study, metas: dict) -> list[Unit]:
     units: list[Unit] = []
     lareqa = [d for d in study.datasets if d in LAREQA]
     first = study.seeds[0]
-    adv = study.adversarial.get("dataset") if study.adversarial else None
+    adv = study.adversarial.dataset if study.adversarial else None
     adv_tags = adversarial_tags(study)
 
-    adv_langs = [x for x in study.adversarial.get("languages", []) if adv and x in _langs(study, adv, metas)] \
-        if adv else []
+    adv_langs = [x for x in study.adversarial.languages if x in _langs(study, adv, metas)] if adv else []
 
     def final_evals(datasets, adversarial=False):
         out = [{"budget": study.steps, "dataset": d, "languages": _langs(study, d, metas), "tag": "clean"}
@@ -83,8 +82,8 @@ def plan_units(study: Study, metas: dict) -> list[Unit]:
     if study.selection:
         for name in study.variants:
             units.append(Unit(f"selection-{slug(name)}", "selection", label=name, batching=name,
-                              seed=int(study.selection["seed"]), alpha=study.variants[name],
-                              budgets=[int(study.selection["steps"])], needs_selection=False))
+                              seed=int(study.selection.seed), alpha=study.variants[name],
+                              budgets=[int(study.selection.steps)], needs_selection=False))
     units.append(Unit(BASELINES, "baselines", needs_selection=False,
                       evaluations=final_evals(study.datasets, adversarial=True), fusion=True))
     for seed in study.seeds:  # seed-major: one seed's batchings run next to each other, on one machine
@@ -98,14 +97,14 @@ def plan_units(study: Study, metas: dict) -> list[Unit]:
                         evals.append({"budget": budget, "dataset": d, "languages": curve, "tag": "clean"})
             units.append(Unit(f"{slug(name)}-seed{seed}", "main", label=name, seed=seed, alpha=alpha, batching=name,
                               budgets=list(study.budgets), evaluations=evals, fusion=name == "hybrid"))
-    for alpha in study.sweep.get("alphas", []):
-        for seed in study.sweep.get("seeds", study.seeds[:1]):
+    for alpha in study.sweep.alphas:
+        for seed in study.sweep_seeds:
             units.append(Unit(f"alpha-{alpha:g}-seed{seed}", "sweep", label=f"alpha={alpha}", seed=seed,
                               alpha=float(alpha), batching="hybrid", budgets=[study.steps],
                               evaluations=final_evals(lareqa)))
-    native = list(study.native.get("datasets", []))
+    native = list(study.native.datasets)
     for name in study.native_variants:
-        for seed in study.native.get("seeds", study.seeds[:1]):
+        for seed in study.native_seeds:
             units.append(Unit(f"{slug(name)}-native-seed{seed}", "native", label=f"{name} +native", seed=seed,
                               alpha=study.variants[name], batching=name, budgets=[study.steps],
                               data_changes={"datasets": ["+"] + native},

@@ -179,8 +179,8 @@ def design_difference(study: Study, unit: Unit, result: dict, here: dict, choice
         if recorded[key] != planned[key]:
             return f"its {key} is {recorded[key]!r}, the study file plans {planned[key]!r}"
     if unit.kind == "selection":
-        labels = sorted(f"lr={lr:g} tau={tau:g}" for lr in study.selection.get("lr", [])
-                        for tau in study.selection.get("temperature", []))
+        labels = sorted(f"lr={lr:g} tau={tau:g}" for lr in study.selection.lr or []
+                        for tau in study.selection.temperature or [])
         if labels and sorted(result.get("selection") or {}) != labels:
             return f"it tried {', '.join(sorted(result.get('selection') or {}))}, the study file {', '.join(labels)}"
     if isinstance(result.get("recipe"), dict):

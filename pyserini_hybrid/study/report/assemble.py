@@ -99,7 +99,7 @@ def read_finished(study: Study, units_root: Path, report_dir: Path, data: str | 
     """The finished units, checked (files, design, fingerprint), and every measure recomputed from their ranks."""
     unverified = check_unit_files(units_root) if units_root.is_dir() else []  # first: cheap, before any work
     with tempfile.TemporaryDirectory() as tmp:  # converted topics: qrels, languages and counts (data only)
-        names = set(study.datasets) | ({study.adversarial["dataset"]} if study.adversarial else set())
+        names = study.evaluated_datasets
         metas = {d: conversion.convert(d, data, Path(tmp), quiet=True) for d in sorted(names)}
         units = plan_units(study, metas)
         done = [(u, r) for u in units for r in [read_unit(units_root, u)] if r]

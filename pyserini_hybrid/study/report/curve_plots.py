@@ -139,7 +139,7 @@ def sweep_lines(page: Page) -> list[str]:
         return []
     png = plot_sweep(page, sweep, datasets)
     cols = [f"{d} {g} AP" for d in datasets for g in ("Mo", "Cr", "Mul")]
-    L = ["## α sweep", "", SWEEP.format(seeds=study.sweep.get("seeds", study.seeds[:1])), ""]
+    L = ["## α sweep", "", SWEEP.format(seeds=study.sweep_seeds), ""]
     L += table_md({f"α = {a} ({row['system']})": row for a, row in sweep.items()}, cols, with_p=False)
     mixes = {a: row for a, row in sweep.items() if any(f"{c} vs line" in row for c in cols)}
     if mixes:
@@ -159,8 +159,7 @@ def native_lines(page: Page) -> list[str]:
     cols = sorted({c for r in native.values() for c in r})
     which = ("Each batching" if study.native_variants == list(study.variants)
              else ", ".join(study.native_variants) + " (the [native] variants)")
-    text = NATIVE.format(which=which, datasets=", ".join(study.native.get("datasets", [])),
-                         seeds=study.native.get("seeds", study.seeds[:1]))
+    text = NATIVE.format(which=which, datasets=", ".join(study.native.datasets), seeds=study.native_seeds)
     return ["## +native ablation", "", text, ""] + table_md(native, cols, with_p=False) + [""]
 
 

@@ -71,7 +71,7 @@ def sweep_table(study: Study, results: dict, metas: dict) -> dict:
     seed, so their own is not estimable), scaled by each point's number of seeds. Test questions are shared by
     every point, so the seed level is the variance that matters here; query sampling is not in the interval."""
     names = {alpha: name for name, alpha in study.variants.items()}
-    names.update({float(a): f"alpha={a}" for a in study.sweep.get("alphas", [])})
+    names.update({float(a): f"alpha={a}" for a in study.sweep.alphas})
     out = {}
     for alpha in sorted(names):
         row = {"system": names[alpha]}
@@ -104,9 +104,9 @@ def sweep_table(study: Study, results: dict, metas: dict) -> dict:
 
 def native_table(study: Study, results: dict, metas: dict) -> dict:
     """The +native ablation: each batching with and without the native monolingual sets, the same seeds."""
-    if not study.native.get("datasets"):
+    if not study.native.datasets:
         return {}
-    seeds = set(study.native.get("seeds", study.seeds[:1]))
+    seeds = set(study.native_seeds)
     out = {}
     for name in study.native_variants:
         for label in (name, f"{name} +native"):

@@ -195,7 +195,7 @@ def selection_lines(page: Page) -> list[str]:
     if not sel.get("table"):
         return []
     L = ["## Recipe settings, chosen on held-out training data", "",
-         SELECTION.format(seed=study.selection.get("seed"), steps=study.selection.get("steps")), "",
+         SELECTION.format(seed=study.selection.seed, steps=study.selection.steps), "",
          "| setting | " + " | ".join(study.variants) + " | mean | chosen |",
          "|---|" + "---:|" * (len(study.variants) + 1) + "---|"]
     for label, r in sel["table"].items():

@@ -260,12 +260,12 @@ def adversarial_table(study: Study, clean: dict, adversarial: dict, metas: dict)
     """mAP on clean and perturbed topics (first seed of each batching, BM25, the untuned model), and the drop.
     The clean side is the ``adv-clean`` evaluation when the perturbed languages are not all the dataset's."""
     a = study.adversarial
-    dataset = a["dataset"]
-    langs = [x for x in a.get("languages", []) if x in metas[dataset]["languages"]]
+    dataset = a.dataset
+    langs = [x for x in a.languages if x in metas[dataset]["languages"]]
     base = adversarial.get("adv-clean", clean)
     table = {}
     groups = macro_keys(dataset, langs)
-    for kind in a.get("kinds", []):
+    for kind in a.kinds:
         noisy = adversarial.get(f"adv-{kind}", {})
         for key in sorted(noisy):
             if key not in base:

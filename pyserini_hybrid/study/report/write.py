@@ -123,8 +123,8 @@ def adversarial_lines(page: Page) -> list[str]:
     if not rows:
         return []
     cols = sorted({c for r in rows.values() for c in r})
-    L = ["## Adversarial queries", "", ADVERSARIAL.format(languages=", ".join(page.study.adversarial.get(
-        "languages", []))), ""] + table_md(rows, cols, with_p=False) + [""]
+    L = ["## Adversarial queries", "", ADVERSARIAL.format(languages=", ".join(page.study.adversarial.languages)),
+         ""] + table_md(rows, cols, with_p=False) + [""]
     drops = {k: {c: v for c, v in r.items() if c.endswith("drop")} for k, r in rows.items()}
     png = _bar_plot(drops, sorted({c for r in drops.values() for c in r}), page.folder / "adversarial.png",
                     "mAP drop under perturbation", page.plt, nested=False)

@@ -66,7 +66,7 @@ def planned_units(study: Study, data: str | None) -> dict[str, Unit]:
     """The study's units by name, planned without converting the data (each set's languages as the data
     folder has them, else those it can have): ``import`` compares them without their languages."""
     metas = {}
-    for d in set(study.datasets) | ({study.adversarial["dataset"]} if study.adversarial else set()):
+    for d in study.evaluated_datasets:
         try:
             metas[d] = {"languages": tp.present_languages(d, data)}
         except InputError:

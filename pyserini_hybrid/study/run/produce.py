@@ -29,6 +29,7 @@ from ..config import BM25, UNTUNED, Study, slug
 from ..cost import unit_steps, unit_texts
 from ..provenance import fingerprint, git_commit, machine, study_values
 from ..recipes import unit_recipe
+from ..sections import lr_grid
 from ..units import UNIT_FILE, Unit, selection_choice, unit_dir
 from ..verify import HASHES, file_hashes
 from .collect import portable_card
@@ -47,7 +48,7 @@ def model_record(d: Path) -> dict:
 def perturbed_topics(study: Study, work: Path, dataset: str, kind: str, langs: list[str], metas: dict,
                      topics_dir: Path) -> Path:
     """A topics dir whose ``langs`` topics are perturbed (``data.perturb``), everything else linked."""
-    seed = int(study.adversarial.get("seed", 0))
+    seed = int(study.adversarial.seed)
     adv = work / "topics-adversarial" / kind
     dst = adv / dataset
     if (dst / "meta.json").is_file():
@@ -168,23 +169,21 @@ def run_selection(ctx: UnitRun, model: str | None, seconds: dict) -> tuple[dict,
     study, unit = ctx.study, ctx.unit
     base = unit_recipe(study, unit, None, model)
     tried, earlier = {}, 0.0
-    for lr in study.selection.get("lr", [base.train.lr]):
-        for tau in study.selection.get("temperature", [base.train.temperature]):
-            recipe = rc.with_changes(base, train={"steps": int(study.selection["steps"]), "lr": float(lr),
-                                                  "temperature": float(tau)})
-            label = f"lr={lr:g} tau={tau:g}"
-            ctx.log(f"[{unit.name}] train {label}")
-            d = model_dir(ctx.work, f"selection {unit.batching} {label}", unit.seed, recipe)
-            card, wall, before = train_timed(recipe, d, ctx.data)
-            seconds[f"train {label}"] = round(wall, 1)
-            earlier += before
-            v = card.get("validation_retrieval") or {}
-            scores = [v.get(k) for k in ("val_mo", "val_cr", "val_mul")]
-            tried[label] = {"lr": float(lr), "temperature": float(tau), **v,
-                            "mean": float(sum(scores) / 3) if None not in scores else None,
-                            "model": model_record(d), "train_seconds": card["seconds"],
-                            "precision": card.get("precision")}
-            copy_gz(d / "train-log.jsonl", ctx.recorder.out / f"train-log.{slug(label)}.jsonl.gz")
+    for lr, tau in lr_grid(study.selection, base.train.lr, base.train.temperature):
+        recipe = rc.with_changes(base, train={"steps": int(study.selection.steps), "lr": float(lr),
+                                              "temperature": float(tau)})
+        label = f"lr={lr:g} tau={tau:g}"
+        ctx.log(f"[{unit.name}] train {label}")
+        d = model_dir(ctx.work, f"selection {unit.batching} {label}", unit.seed, recipe)
+        card, wall, before = train_timed(recipe, d, ctx.data)
+        seconds[f"train {label}"] = round(wall, 1)
+        earlier += before
+        v = card.get("validation_retrieval") or {}
+        scores = [v.get(k) for k in ("val_mo", "val_cr", "val_mul")]
+        tried[label] = {"lr": float(lr), "temperature": float(tau), **v,
+                        "mean": float(sum(scores) / 3) if None not in scores else None,
+                        "model": model_record(d), "train_seconds": card["seconds"], "precision": card.get("precision")}
+        copy_gz(d / "train-log.jsonl", ctx.recorder.out / f"train-log.{slug(label)}.jsonl.gz")
     return {"selection": tried, "recipe": base.to_dict()}, earlier
 
 

@@ -12,7 +12,7 @@ import pytest
 from pyserini_hybrid.core.files import PROJECT_ROOT
 
 PACKAGE = PROJECT_ROOT / "pyserini_hybrid"
-# what each concept may import from the package (the Layout table, docs/layout.md); the top-level CLI shims may import anything
+# what each concept may import from the package (the Layout table, docs/layout.md); the top-level CLI drivers may import anything
 ALLOWED = {
     "core": {"core"},
     "data": {"core", "data", "pyserini_glue"},  # .java: Pyserini's bundled MIRACL topics need the JVM; .versions: analyzers
@@ -22,6 +22,7 @@ ALLOWED = {
     "train": {"core", "data", "models", "pyserini_glue", "retrieval", "train"},  # retrieval: BM25 hard negatives
     "evaluate": {"core", "data", "evaluate"},
     "study": {"core", "data", "models", "pyserini_glue", "retrieval", "train", "evaluate", "study"},
+    "bench": {"core", "data", "models", "pyserini_glue", "retrieval", "train", "evaluate", "bench"},  # no study
 }
 
 
@@ -199,10 +200,10 @@ def test_top_level_is_concepts_and_cli_names():
     folders = {p.name for p in PACKAGE.iterdir() if p.is_dir() and p.name != "__pycache__"}
     assert folders == set(ALLOWED) | {"search"}
     readme_top = {n.split(".")[1] for n in readme_modules(blocks_only=False) if n.count(".") >= 1}
-    modules = {p.stem for p in PACKAGE.glob("*.py")} - {"__init__"}
-    assert modules <= readme_top  # each top-level module is a documented CLI name (a shim)
-    for path in PACKAGE.glob("*.py"):
-        assert len(path.read_text(encoding="utf-8").splitlines()) <= 12, path.name
+    modules = {p.stem for p in PACKAGE.glob("*.py")} - {"__init__", "cli_options"}  # cli_options: the drivers' shared flags
+    assert modules <= readme_top  # each top-level module is a documented CLI name (a driver)
+    for name in modules:
+        assert _defines_main(f"pyserini_hybrid.{name}"), name
 
 
 def test_no_module_is_long():
@@ -242,3 +243,146 @@ def test_committed_reports_hold_no_machine_path():
            if p.suffix in (".md", ".json") for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
            if pattern.search(line) or str(PROJECT_ROOT) in line]
     assert not bad
+
+
+# ------------------------------------------------------------------------------------------ the house rules
+def _module(path) -> str:
+    return ".".join(path.relative_to(PROJECT_ROOT).with_suffix("").parts).removesuffix(".__init__")
+
+
+def _imported_modules(path):
+    """(line, module, function-local) of every package-internal import in ``path``: relative imports resolved,
+    ``from . import x`` read as module ``x`` where it is one."""
+    module = _module(path)
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    local = {id(n) for f in ast.walk(tree) if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))
+             for n in ast.walk(f)}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            base = importlib.util.resolve_name("." * node.level + (node.module or ""), package) if node.level \
+                else node.module or ""
+            if not base.startswith("pyserini_hybrid"):
+                continue
+            for alias in node.names:
+                sub = f"{base}.{alias.name}"
+                as_path = PROJECT_ROOT.joinpath(*sub.split("."))
+                is_module = as_path.with_suffix(".py").is_file() or (as_path / "__init__.py").is_file()
+                yield node.lineno, sub if is_module else base, id(node) in local
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.startswith("pyserini_hybrid"):
+                    yield node.lineno, alias.name, id(node) in local
+
+
+def _graph() -> dict[str, set[str]]:
+    return {_module(p): {m for _, m, _ in _imported_modules(p) if m != _module(p)} for p in PACKAGE.rglob("*.py")}
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """One cycle per strongly connected component of more than one module (Tarjan), as a module list."""
+    index, low, stack, on, out = {}, {}, [], set(), []
+
+    def visit(v):
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on.add(v)
+        for w in graph.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                out.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return out
+
+
+def test_cycle_finder_finds_a_cycle():
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert _cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_no_import_cycle_inside_any_folder():
+    """Function-local imports count: hiding a circle behind one is what this rule is against."""
+    assert _cycles(_graph()) == []
+
+
+# Package-internal imports inside functions, each with the reason it is not at module level (what importing
+# it at module level would load, or the cycle it would close). Everything else imports at the top.
+TORCH = "loads torch, which takes seconds: importing this module must stay cheap for the commands that never encode"
+LOCAL_IMPORTS: dict[str, str] = {
+    "pyserini_hybrid.bench.speed -> pyserini_hybrid.models.encoder": TORCH + " (the speed script's parent process)",
+    "pyserini_hybrid.pyserini_glue.java -> pyserini_hybrid.pyserini_glue.catalogue":
+        "the start-up hook imports java in every interpreter; catalogue pulls in urllib.request, needed only where "
+        "Pyserini 2.x fetches its catalogue",
+    "pyserini_hybrid.pyserini_glue.registry -> pyserini_hybrid.models.text_encoder":
+        TORCH + " (registry is imported to check flags before torch or Pyserini load)",
+    "pyserini_hybrid.retrieval.dense -> pyserini_hybrid.models.text_encoder": TORCH + " (only query encoding needs it)",
+    "pyserini_hybrid.retrieval.dense -> pyserini_hybrid.models.probe": TORCH + " (only a precision decision needs it)",
+    "pyserini_hybrid.study.run.produce -> pyserini_hybrid.models.encoder": TORCH + " (study plan and report load the "
+                                                                          "runner's modules but never encode)",
+    "pyserini_hybrid.study.run.training -> pyserini_hybrid.train.loop": TORCH + " (study plan and report)",
+    "pyserini_hybrid.train.__main__ -> pyserini_hybrid.train.loop": TORCH + " (train data and --help)",
+}
+
+
+def test_package_imports_are_module_level_unless_listed():
+    found = {f"{_module(p)} -> {m}" for p in PACKAGE.rglob("*.py") for _, m, local in _imported_modules(p) if local}
+    assert sorted(found - set(LOCAL_IMPORTS)) == []
+    assert sorted(set(LOCAL_IMPORTS) - found) == []  # a stale entry is removed
+
+
+# The CLI convention (docs/layout.md): drivers own their argparse (the top-level CLI names, the subpackage
+# __main__s, Pyserini's mirrors in search/ and encode.py); library modules carry none.
+ARGPARSE_ALLOWED: dict[str, str] = {
+    "pyserini_hybrid.pyserini_glue.registry": "adds `hybrid` to the --encoder-class choices of Pyserini's own "
+                                              "parsers; Pyserini offers no other hook",
+}
+
+
+def _is_driver(path) -> bool:
+    rel = path.relative_to(PACKAGE)
+    return len(rel.parts) == 1 or path.name == "__main__.py" or rel.parts[0] == "search"
+
+
+def test_no_library_module_defines_argparse():
+    users = {_module(p) for p in PACKAGE.rglob("*.py") if not _is_driver(p)
+             and re.search(r"^\s*(import argparse|from argparse import)", p.read_text(encoding="utf-8"), re.M)}
+    assert sorted(users - set(ARGPARSE_ALLOWED)) == []
+    assert sorted(set(ARGPARSE_ALLOWED) - users) == []
+
+
+# Functions over 60 lines, each with the reason it stays whole.
+LONG_FUNCTIONS: dict[str, str] = {
+}
+MAX_LINES, MAX_PARAMETERS = 60, 8
+
+
+def _functions():
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                a = node.args
+                params = [*a.posonlyargs, *a.args, *a.kwonlyargs, *filter(None, (a.vararg, a.kwarg))]
+                params = [p for p in params if p.arg not in ("self", "cls")]
+                yield f"{_module(path)}.{node.name}", node.end_lineno - node.lineno + 1, len(params)
+
+
+def test_functions_are_short_and_take_few_parameters():
+    long = {name for name, lines, _ in _functions() if lines > MAX_LINES}
+    assert sorted(long - set(LONG_FUNCTIONS)) == []
+    assert sorted(set(LONG_FUNCTIONS) - long) == []
+    assert [f"{name} ({n})" for name, _, n in _functions() if n > MAX_PARAMETERS] == []

@@ -23,7 +23,7 @@ from pyserini_hybrid.core.files import PROJECT_ROOT, sha256
 from pyserini_hybrid.core.trec import read_run
 from pyserini_hybrid.data import analyzers, miracl
 from pyserini_hybrid.data import topic_sets as tp
-from pyserini_hybrid.data.convert import convert
+from pyserini_hybrid.data.convert import convert, load_meta
 from pyserini_hybrid.pyserini_glue.versions import anserini_version, pyserini_at_least
 
 SOURCE = "sw"  # the shared language whose real passages, queries and qrels the fake languages are cut from
@@ -175,7 +175,7 @@ def test_selecting_languages_skips_what_is_absent_and_fails_when_nothing_is_left
         convert("miracl-mini", root, tmp_path / "topics", languages=["fi", "ko"])
     with pytest.raises(InputError, match=r"unknown language code xx \(known: ar, bn, de"):
         convert("miracl-mini", root, tmp_path / "topics", languages=["xx"])
-    assert tp.load_meta("miracl-mini", tmp_path / "topics")["languages"] == ["de"]  # the failures changed nothing
+    assert load_meta("miracl-mini", tmp_path / "topics")["languages"] == ["de"]  # the failures changed nothing
 
 
 def test_corpus_is_streamed_into_shards_and_a_new_language_keeps_the_others(two_more, tmp_path):
@@ -321,7 +321,7 @@ def test_full_miracl_through_pyserini_and_the_hub_with_local_stand_ins(tmp_path,
     assert proc.returncode == 2 and "name the languages to convert" in proc.stderr
     proc = topics_cli("convert", "miracl", "--languages", "yo", "--shard-size", "20", *common, env=stand["env"])
     assert proc.returncode == 0, proc.stderr
-    meta = tp.load_meta("miracl", topics)
+    meta = load_meta("miracl", topics)
     assert meta["sources"]["yo"]["topics"] == {"bundled": "miracl-v1.0-yo-dev"}
     assert meta["sources"]["yo"]["corpus"]["hub"].endswith("/miracl-corpus-v1.0-yo/docs-*.jsonl.gz")
     assert meta["counts"]["yo"]["candidates"] == stand["facts"]["passages"] and meta["warnings"] == []

@@ -67,9 +67,9 @@ def test_one_precedence_flag_then_variable_then_model_then_auto(monkeypatch):
     assert prec.resolve(None, "fp32") == "bf16" and prec.resolve("fp32", "auto") == "fp32"
 
 
-def test_the_trainers_call_form_keys_its_step_as_choose_for_does(monkeypatch):
-    """``choose_precision`` (device, sub_batch, pairs positional; pad_multiple a keyword) is ``choose_for`` with a
-    ``TrainStep``: the same cache key, device and quietness."""
+def test_a_training_decision_is_keyed_by_its_step(monkeypatch):
+    """``choose_for``'s ``train`` cache key holds the reduced step it times (sub-batch, pairs, padding) and the
+    caller's shape; device and quietness pass through."""
     from types import SimpleNamespace
 
     seen = []
@@ -77,9 +77,9 @@ def test_the_trainers_call_form_keys_its_step_as_choose_for_does(monkeypatch):
                         seen.append((requested, job, shape, device, quiet)))
     model = SimpleNamespace(config=SimpleNamespace(to_dict=lambda: {"hidden_size": 8}))
     config = EncoderConfig()
-    pr.choose_precision("auto", "train", model, None, config, "cpu", 4, 8, quiet=True, pad_multiple=16, frozen=True)
     pr.choose_for("auto", "train", (model, None, config), "cpu", pr.TrainStep(4, 8, 16), True, frozen=True)
-    assert seen[0] == seen[1] and seen[0][3:] == ("cpu", True)
+    pr.choose_for("auto", "train", (model, None, config), "cpu", pr.TrainStep(4, 8, 32), True, frozen=True)
+    assert seen[0][3:] == ("cpu", True) and seen[0][2] != seen[1][2]
     assert {k: seen[0][2][k] for k in ("sub_batch", "pairs", "pad_multiple", "frozen")} == \
         {"sub_batch": 4, "pairs": 8, "pad_multiple": 16, "frozen": True}
 

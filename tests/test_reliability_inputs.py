@@ -179,7 +179,7 @@ def test_flags_are_checked_before_any_work(argv, message, tmp_path, capsys, monk
     import importlib
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    main = importlib.import_module(f"pyserini_hybrid.retrieval.{argv[0]}").main
+    main = importlib.import_module(f"pyserini_hybrid.{argv[0]}").main
     extra = (["--dense", str(tmp_path), "--sparse", str(tmp_path)] if argv[0] == "fusion"
              else ["--topics-dir", str(tmp_path / "topics")])
     with pytest.raises(SystemExit) as e:

@@ -46,7 +46,7 @@ def test_fusion_refuses_inputs_of_different_depths_and_a_depth_they_do_not_hold(
 
 
 def test_a_model_directory_without_its_tokenizer_is_refused(tiny_multilingual, tmp_path):
-    from pyserini_hybrid.models.encoder import TextEncoder
+    from pyserini_hybrid.models.text_encoder import TextEncoder
 
     broken = tmp_path / "no-tokenizer"
     shutil.copytree(tiny_multilingual, broken)

@@ -13,7 +13,6 @@ import zipfile
 import pytest
 
 from pyserini_hybrid.core.errors import InputError
-from pyserini_hybrid.core.files import PROJECT_ROOT
 from pyserini_hybrid.train import pairs as pr
 from pyserini_hybrid.train import sets
 
@@ -225,7 +224,8 @@ def test_exported_model_loads_in_sentence_transformers_with_the_same_embeddings(
     from sentence_transformers import SentenceTransformer
 
     from pyserini_hybrid.models.config import EncoderConfig
-    from pyserini_hybrid.models.encoder import BiEncoder, TextEncoder
+    from pyserini_hybrid.models.encoder import BiEncoder
+    from pyserini_hybrid.models.text_encoder import TextEncoder
 
     out = tmp_path / "export"
     BiEncoder.build(str(tiny_multilingual), EncoderConfig(max_query_length=32, max_passage_length=64)).save(out)

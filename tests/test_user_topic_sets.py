@@ -180,9 +180,9 @@ def test_the_study_accepts_a_user_set_by_name(user_data, tmp_path, monkeypatch):
 def test_a_user_set_end_to_end_through_every_command(user_data, tmp_path, tiny_multilingual, capsys):
     from pyserini_hybrid.data.__main__ import main as topics_main
     from pyserini_hybrid.evaluate.__main__ import main as evaluate_main
-    from pyserini_hybrid.retrieval.bm25 import main as bm25_main
-    from pyserini_hybrid.retrieval.dense import main as dense_main
-    from pyserini_hybrid.retrieval.fusion import main as fusion_main
+    from pyserini_hybrid.bm25 import main as bm25_main
+    from pyserini_hybrid.dense import main as dense_main
+    from pyserini_hybrid.fusion import main as fusion_main
     from pyserini_hybrid.benchmark import main as benchmark_main
 
     root, counts = user_data

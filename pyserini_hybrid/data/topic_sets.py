@@ -189,15 +189,6 @@ def resolve(name: str, topics_dir: Path | None = None) -> Path:
     raise InputError(f"{name}: unknown topic set (datasets: {', '.join(specs)})")
 
 
-def load_meta(dataset: str, topics_dir: Path | None = None, data: str | Path | None = None,
-              auto_convert: bool = True, languages=None) -> dict:
-    """Deprecated home of ``convert.load_meta`` (converting lives in ``convert``); kept until its callers
-    import it from there."""
-    from .convert import load_meta as load
-
-    return load(dataset, topics_dir, data, auto_convert, languages)
-
-
 def named_languages(dataset: str, languages, present=None, data=None) -> list[str] | None:
     """``languages`` with a set's named selections expanded (NTREX: ``default``, ``all``)."""
     spec = dataset_spec(dataset, data)

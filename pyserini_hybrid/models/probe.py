@@ -181,15 +181,6 @@ def choose_for(requested: str, job: str, loaded: tuple, device: str = "cpu", ste
                        device, quiet)
 
 
-def choose_precision(requested: str, job: str, model, tokenizer, config: EncoderConfig, *device_and_step,
-                     quiet: bool = False, **shape) -> prec.Choice:
-    """``choose_for`` as the trainer calls it: device, sub_batch and pairs positional, ``pad_multiple`` among the
-    keywords (kept until ``train.loop`` passes a ``TrainStep``)."""
-    device, *step = device_and_step or (shape.pop("device", "cpu"),)
-    step = TrainStep(*step, **{k: shape.pop(k) for k in ("sub_batch", "pairs", "pad_multiple") if k in shape})
-    return choose_for(requested, job, (model, tokenizer, config), device, step, quiet, **shape)
-
-
 def precision_for(model_dir: str | Path, requested: str, job: str = "encode", device: str = "cpu") -> prec.Choice:
     """The precision a model directory is encoded in: a cached ``auto`` decision is read without loading the
     model (its shape comes from config.json); otherwise the model is loaded in fp32 and measured."""

@@ -31,6 +31,7 @@ from ..core.lock import output_lock
 from ..core.trec import merge_runs_by_score, read_topics, write_topics
 from ..data import analyzers
 from ..data import topic_sets as tp
+from ..data.convert import load_meta
 from ..data.corpus import count_passages
 from ..pyserini_glue.mains import display, run, run_to_file
 from .options import (
@@ -229,7 +230,7 @@ def _index(opts: BM25Options, meta: dict, key: dict, lang: str, log: Path, names
 
 def _write_runs(opts: BM25Options) -> dict:
     dataset, output, hits, threads = opts.dataset, opts.output, opts.hits, opts.threads
-    meta = tp.load_meta(dataset, opts.topics_dir, opts.data, languages=opts.languages)
+    meta = load_meta(dataset, opts.topics_dir, opts.data, languages=opts.languages)
     langs = tp.check_languages(dataset, opts.languages, meta)
     lareqa = meta["format"] == "lareqa"
     names = {lang: prebuilt_index(dataset, meta, lang) for lang in langs} if opts.prebuilt else {}

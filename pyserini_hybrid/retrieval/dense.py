@@ -31,6 +31,7 @@ from ..core.files import PROJECT_ROOT, atomic_directory, atomic_write, load_json
 from ..core.lock import output_lock
 from ..core.trec import read_topics
 from ..data import topic_sets as tp
+from ..data.convert import load_meta
 from ..models import precision as prec
 from ..models.config import CONFIG_NAME, EncoderConfig
 from ..models.default_model import default_model_dir
@@ -202,7 +203,7 @@ def _write_runs(opts: DenseOptions) -> dict:
     if shard_num < 1 or (shard_id is not None and not 0 <= shard_id < shard_num):
         raise InputError(f"--shard-id {shard_id} --shard-num {shard_num}: need 0 <= shard-id < shard-num")
     model_dir = resolve_model(opts.model)  # before any conversion: a bad --model fails at once
-    meta = tp.load_meta(dataset, opts.topics_dir, opts.data, languages=opts.languages)
+    meta = load_meta(dataset, opts.topics_dir, opts.data, languages=opts.languages)
     langs = tp.check_languages(dataset, opts.languages, meta)
     dimension = int(load_json(model_dir / "config.json")["hidden_size"])
     from ..models.probe import precision_for

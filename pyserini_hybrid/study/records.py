@@ -21,6 +21,7 @@ import pandas as pd
 
 from ..core.trec import ranked, read_qrels_frame, read_run, read_topics
 from ..data import topic_sets as tp
+from ..data.convert import load_meta
 from ..pyserini_glue.dense_files import read_encoded_queries
 
 TOP_K = 10
@@ -88,7 +89,7 @@ def relevant_ranks(dataset: str, run_dir: Path, langs: list[str], topics_dir: Pa
     """(ranks table, checks): ``dense`` = {"indexes": {target: dir}, "queries": embedding.pkl, "topics": {qid:
     text}} for full ranks beyond the depth. ``checks`` counts where the full ranking and the run disagree
     within the depth (float ties), for the unit's record."""
-    lareqa = tp.load_meta(dataset, topics_dir)["format"] == "lareqa"
+    lareqa = load_meta(dataset, topics_dir)["format"] == "lareqa"
     rows, checks = [], {"within_depth": 0, "beyond_depth": 0, "full_rank_disagreements": 0}
     for target in targets(dataset, run_dir, langs, lareqa):
         qrels = target_qrels(dataset, target, langs, topics_dir, lareqa)

@@ -33,7 +33,7 @@ from ..core.errors import InputError
 from ..core.files import clean_temps_in, data_dir, load_json, raise_named, temp_dir_in, write_json
 from ..core.lock import output_lock  # issue 19: one writer per output
 from ..models.encoder import BiEncoder, token_ids
-from ..models.probe import choose_precision
+from ..models.probe import TrainStep, choose_for
 from . import checkpoints, sets
 from .card import CARD, card, model_card_text, read_log
 from .checkpoints import LOG
@@ -115,9 +115,9 @@ class Trainer:
         choice = None
         if self.rank == 0:
             pairs = t.batch_size // self.world
-            choice = choose_precision(t.precision, "train", self.model.model, self.model.tokenizer, self.model.config,
-                                      self.device, t.sub_batch, min(pairs, 2 * t.sub_batch if t.sub_batch else 16),
-                                      quiet=self.quiet, pad_multiple=t.pad_multiple, frozen=bool(self.frozen))
+            step = TrainStep(t.sub_batch, min(pairs, 2 * t.sub_batch if t.sub_batch else 16), t.pad_multiple)
+            choice = choose_for(t.precision, "train", (self.model.model, self.model.tokenizer, self.model.config),
+                                self.device, step, quiet=self.quiet, frozen=bool(self.frozen))
         choice = all_gather_object(choice)[0]
         self.precision, self.precision_choice = choice.precision, choice.record()
 

@@ -19,7 +19,6 @@ from pathlib import Path
 
 from .bench.benchmark import DATASETS, SYSTEMS, benchmark
 from .core.errors import cli
-from .core.files import PROJECT_ROOT
 from .data.topic_sets import CORPUS_VARIANTS
 from .models.precision import PRECISIONS
 from .retrieval.options import DEFAULT_HITS
@@ -45,8 +44,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--precision", choices=PRECISIONS,
                    help="dense encoding precision (default: auto, the faster on this CPU, measured once and cached)")
     p.add_argument("--force", action="store_true", help="search again even where runs are up to date")
-    p.add_argument("--work-dir", type=Path, default=PROJECT_ROOT,
-                   help="where topics/, indexes/, runs/ and results/ go (default: the project)")
+    p.add_argument("--work-dir", type=Path, help="where topics/, indexes/, runs/ and results/ go (default "
+                                                 "$PYSERINI_HYBRID_HOME, else the current directory)")
     p.add_argument("--prebuilt", action="store_true",
                    help="BM25 on MIRACL languages: Pyserini's prebuilt miracl-v1.0-<lang> indexes (network once)")
     p.add_argument("--shard-num", type=int, default=1, help="dense: encode each corpus in N shards and merge")

@@ -5,7 +5,6 @@ import sys
 
 from .cli_options import checked_args, retrieval_parser
 from .core.errors import cli
-from .core.files import PROJECT_ROOT
 from .retrieval import bm25
 from .retrieval.options import BM25Options
 
@@ -19,10 +18,10 @@ def main(argv=None) -> int:
                         help="MIRACL languages: search Pyserini's prebuilt miracl-v1.0-<lang> index (full corpus; "
                              "downloaded once into ~/.cache/pyserini or $PYSERINI_CACHE) instead of indexing locally")
     args = checked_args(parser, argv)
-    output = args.output or PROJECT_ROOT / "runs" / "bm25" / args.dataset
+    output = args.output or args.work_dir / "runs" / "bm25" / args.dataset
     info = bm25.write_runs(BM25Options(
         args.dataset, output, languages=args.languages, variant=args.corpus, hits=args.hits, threads=args.threads,
-        index_root=args.index_dir, topics_dir=args.topics_dir, data=args.data_dir, force=args.force,
+        index_root=args.index_dir or args.work_dir / "indexes" / "bm25", topics_dir=args.topics_dir, data=args.data_dir, force=args.force,
         prebuilt=args.prebuilt))
     print(f"BM25 runs for {args.dataset} ({len(info['languages'])} languages, depth {args.hits}) -> {output}")
     return 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from .core.files import work_dir
 from .data import topic_sets as tp
 from .retrieval.options import DEFAULT_HITS, check_flags
 
@@ -29,20 +30,23 @@ def retrieval_parser(system: str, description: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=f"python -m pyserini_hybrid.{system}", description=description)
     parser.add_argument("--dataset", required=True,
                         help="a topic set: xquad-r, mlqa-r, miracl-mini, miracl or one of your own (--topic-sets)")
-    parser.add_argument("--output", type=Path, help=f"run directory (default runs/{system}/<dataset>)")
+    parser.add_argument("--output", type=Path, help=f"run directory (default <work dir>/runs/{system}/<dataset>)")
     parser.add_argument("--languages", nargs="+", help="candidate and query languages (default: all)")
     parser.add_argument("--corpus", choices=tp.CORPUS_VARIANTS, default="sentence",
                         help="candidate text: the sentence alone, or with its paragraph as context")
     parser.add_argument("--hits", type=int, help=f"run depth (default {DEFAULT_HITS}, or the set's own: ntrex 100)")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--index-dir", type=Path, help=f"index root (default indexes/{system})")
-    parser.add_argument("--topics-dir", type=Path)
+    parser.add_argument("--index-dir", type=Path, help=f"index root (default <work dir>/indexes/{system})")
+    parser.add_argument("--topics-dir", type=Path, help="converted topic sets (default <work dir>/topics)")
+    parser.add_argument("--work-dir", type=Path, help="where topics/, indexes/ and runs/ go (default $PYSERINI_HYBRID_HOME, else the current directory)")
     add_topic_set_flags(parser)
     return parser
 
 
 def checked_args(parser: argparse.ArgumentParser, argv) -> argparse.Namespace:
     args = parser.parse_args(argv)
+    args.work_dir = work_dir(args.work_dir)
+    args.topics_dir = args.topics_dir or args.work_dir / "topics"
     check_flags(args)
     use_topic_sets(args)
     if getattr(args, "hits", 0) is None:  # a set's own default depth (NTREX: 100), else ours

@@ -5,7 +5,6 @@ import sys
 
 from .cli_options import checked_args, retrieval_parser
 from .core.errors import cli
-from .core.files import PROJECT_ROOT
 from .models.precision import PRECISIONS
 from .retrieval import dense
 from .retrieval.options import ENCODE_CHUNK, DenseOptions
@@ -28,10 +27,10 @@ def main(argv=None) -> int:
                         help="encode only this shard (0-based) and stop: one process or machine per shard; then "
                              "run once more without it to merge and search")
     args = checked_args(parser, argv)
-    output = args.output or PROJECT_ROOT / "runs" / "dense" / args.dataset
+    output = args.output or args.work_dir / "runs" / "dense" / args.dataset
     info = dense.write_runs(DenseOptions(
         args.dataset, output, model=args.model, languages=args.languages, variant=args.corpus, hits=args.hits,
-        threads=args.threads, batch_size=args.batch_size, index_root=args.index_dir, topics_dir=args.topics_dir,
+        threads=args.threads, batch_size=args.batch_size, index_root=args.index_dir or args.work_dir / "indexes" / "dense", topics_dir=args.topics_dir,
         data=args.data_dir, force=args.force, precision=args.precision, shard_num=args.shard_num,
         shard_id=args.shard_id))
     if args.shard_id is not None:

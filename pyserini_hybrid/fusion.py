@@ -7,7 +7,7 @@ from pathlib import Path
 
 from .cli_options import add_topic_set_flags, use_topic_sets
 from .core.errors import cli
-from .core.files import PROJECT_ROOT
+from .core.files import work_dir
 from .retrieval import fusion
 from .retrieval.options import FusionOptions, check_flags
 
@@ -21,13 +21,14 @@ def main(argv=None) -> int:
     parser.add_argument("--method", choices=fusion.METHODS, default="rrf")
     parser.add_argument("--alpha", type=float, default=0.5, help="interpolation weight of the dense run")
     parser.add_argument("--hits", type=int, help="depth read from each run and written (default: the inputs' depth)")
-    parser.add_argument("--output", type=Path, help="run directory (default runs/fusion-<method>/<dataset>)")
+    parser.add_argument("--output", type=Path, help="run directory (default <work dir>/runs/fusion-<method>/<dataset>)")
+    parser.add_argument("--work-dir", type=Path, help="where topics/, indexes/ and runs/ go (default $PYSERINI_HYBRID_HOME, else the current directory)")
     parser.add_argument("--force", action="store_true")
     add_topic_set_flags(parser)
     args = parser.parse_args(argv)
     check_flags(args)
     use_topic_sets(args)
-    output = args.output or PROJECT_ROOT / "runs" / f"fusion-{args.method}" / args.dataset
+    output = args.output or work_dir(args.work_dir) / "runs" / f"fusion-{args.method}" / args.dataset
     fusion.write_runs(FusionOptions(args.dataset, args.dense, args.sparse, output, method=args.method,
                                     alpha=args.alpha, depth=args.hits, force=args.force))
     print(f"fused runs for {args.dataset} ({args.method}) -> {output}")

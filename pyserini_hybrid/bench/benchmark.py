@@ -14,7 +14,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from ..core.errors import InputError
-from ..core.files import PROJECT_ROOT, atomic_write, write_json
+from ..core.files import atomic_write, work_dir, write_json
 from ..core.lock import output_lock
 from ..data import topic_sets as tp
 from ..data.convert import convert
@@ -171,8 +171,8 @@ def benchmark(args, argv=None) -> int:
 
 
 def run_benchmark(args, rows, argv) -> int:
-    work = args.work_dir
-    topics_dir = work / "topics" if work != PROJECT_ROOT else None
+    work = args.work_dir = work_dir(args.work_dir)
+    topics_dir = work / "topics"
     plan, skipped = select(args.datasets, args.languages, args.data_dir)
     for line in skipped:
         print(f"skipped: {line}", file=sys.stderr)

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from ..core.errors import cli
+from ..core.files import work_dir
 from . import miracl
 from . import topic_sets as tp
 from .convert import convert
@@ -18,6 +19,8 @@ def common() -> argparse.ArgumentParser:
                         help="a topic-set file of your own (TOML or JSON; repeatable; also $PYSERINI_HYBRID_TOPIC_SETS "
                              "and topic-sets.toml in the data directory)")
     parent.add_argument("--data-dir", help="data directory (default ../shared/data or $PYSERINI_HYBRID_DATA)")
+    parent.add_argument("--work-dir", type=Path, help="where topics/ goes (default $PYSERINI_HYBRID_HOME, else the "
+                                                       "current directory)")
     return parent
 
 
@@ -31,7 +34,7 @@ def main(argv=None) -> int:
                       help="MIRACL, NTREX and Pyserini-format sets: the languages to convert (added to those converted "
                            "before); ntrex also takes 'default' (its default subset, also what it converts without "
                            "this flag) and 'all'")
-    conv.add_argument("--topics-dir", type=Path, help="where converted sets go (default topics/)")
+    conv.add_argument("--topics-dir", type=Path, help="where converted sets go (default <work dir>/topics)")
     conv.add_argument("--miracl-source", choices=["auto", "files", "bundled"], default="auto",
                       help="MIRACL topics/qrels from the data dir's files or Pyserini's bundled sets (network)")
     conv.add_argument("--shard-size", type=int,
@@ -44,6 +47,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     tp.register_topic_sets(getattr(args, "topic_sets", None))
     tp.use_data_dir(getattr(args, "data_dir", None))
+    if hasattr(args, "work_dir"):
+        args.topics_dir = getattr(args, "topics_dir", None) or work_dir(args.work_dir) / "topics"
 
     if args.command == "list":
         for name, spec in tp.manifest().items():

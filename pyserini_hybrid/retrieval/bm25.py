@@ -21,10 +21,10 @@ from tqdm import tqdm
 
 from ..core.errors import InputError
 from ..core.files import (
-    PROJECT_ROOT,
     atomic_directory,
     atomic_write,
     load_json,
+    work_dir,
     write_json,
 )
 from ..core.lock import output_lock
@@ -217,7 +217,7 @@ def _index(opts: BM25Options, meta: dict, key: dict, lang: str, log: Path, names
     ``names``: the prebuilt indexes' names, fetched before any work."""
     if opts.prebuilt:
         return names[lang], lang, f"{analyzer(lang)} (prebuilt index {names[lang]})", []
-    index_root = opts.index_root or PROJECT_ROOT / "indexes" / "bm25"
+    index_root = opts.index_root or work_dir() / "indexes" / "bm25"
     corpus = tp.corpus_dir(opts.dataset, lang, opts.variant, opts.topics_dir)
     index = cached_path(index_root / opts.dataset / f"{opts.variant}-{key['data']}" / lang,
                         index_root / opts.dataset / f"{opts.variant}-{lang}-{tp.language_key(meta, lang)}" / lang,

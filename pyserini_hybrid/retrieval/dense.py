@@ -27,7 +27,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ..core.errors import InputError
-from ..core.files import PROJECT_ROOT, atomic_directory, atomic_write, load_json, write_json
+from ..core.files import atomic_directory, atomic_write, load_json, work_dir, write_json
 from ..core.lock import output_lock
 from ..core.trec import read_topics
 from ..data import topic_sets as tp
@@ -210,7 +210,7 @@ def _write_runs(opts: DenseOptions) -> dict:
 
     choice = precision_for(model_dir, prec.resolve(opts.precision, EncoderConfig.load(model_dir).precision))
     key = f"{model_key(model_dir)}-{choice.precision}"
-    root = (opts.index_root or PROJECT_ROOT / "indexes" / "dense") / key
+    root = (opts.index_root or work_dir() / "indexes" / "dense") / key
     cache = root / f"{dataset}-{tp.data_key(meta)}"
     lareqa = meta["format"] == "lareqa"
     fields = opts.variant if lareqa else "sentence"  # a monolingual set's passages have no separate context

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from ..core.errors import InputError, cli
-from ..core.files import PROJECT_ROOT, load_json
+from ..core.files import load_json, work_dir
 from ..core.lock import output_lock
 from ..data import topic_sets as tp
 from ..data import convert as conversion  # looked up when called: a test gives a quicker one
@@ -186,8 +186,8 @@ def main(argv=None) -> int:
     tp.use_data_dir(args.data_dir)  # before the study file: a data dir's topic-sets.toml names datasets too
     study = Study.load(args.study, args.quick, args.data_dir)
     suffix = "-quick" if study.quick else ""
-    work = args.work_dir or PROJECT_ROOT / "work" / f"study-{study.name}{suffix}"
-    report_dir = args.report_dir or PROJECT_ROOT / "reports" / f"{study.name}{suffix}"
+    work = args.work_dir or work_dir() / "work" / f"study-{study.name}{suffix}"
+    report_dir = args.report_dir or work_dir() / "reports" / f"{study.name}{suffix}"
     units_root = report_dir / "units"
     if args.model:
         check_start_model(args.model, "--model")

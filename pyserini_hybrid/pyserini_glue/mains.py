@@ -12,8 +12,8 @@ run's time), or each in a child process with ``PYSERINI_HYBRID_SUBPROCESS=1``.
 in one process crashed once inside oneDNN (SIGSEGV in libtorch_cpu's GELU primitive, JVM error log).
 (Importing Pyserini starts a JVM in every process, stock ``python -m pyserini.encode`` included, so
 the difference is the JVM's state, not its presence.) Encodes go to one long-lived worker process
-(``--worker``) that runs nothing else, so the Python start and the ~10 s Pyserini import are paid once
-per job rather than once per language.
+(``--worker``) that runs nothing else, so the Python start and the Pyserini import (seconds: docs/speed.md) are paid
+once per job rather than once per language.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ errors naming the file.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from ..core.errors import InputError
@@ -18,10 +18,11 @@ from ..data.perturb import KINDS
 from ..data.user_sets import NAME
 from ..train.sets import sources_view
 from .file_checks import INT_LIMIT, check_keys, check_seeds, check_values
-from .sections import Adversarial, Native, Section, Selection, Sweep
+from .sections import Adversarial, Merge, Native, Section, Selection, Sweep
 
 LAREQA = ("xquad-r", "mlqa-r")
 UNTUNED, BM25 = "mE5-small", "BM25"
+ADDED_TABLES = ("merge", "split_datasets")  # optional tables added after units were committed (Study.to_dict)
 
 
 @dataclass
@@ -49,6 +50,8 @@ class Study:
     diversity: list
     diversity_datasets: list | None
     adversarial: Adversarial
+    merge: Merge = Merge()
+    split_datasets: list = field(default_factory=list)
     quick: bool = False
     source: str = ""
 
@@ -73,14 +76,26 @@ class Study:
         return self.native.seeds if self.native.seeds is not None else self.seeds[:1]
 
     @property
+    def merge_variants(self) -> list[str]:
+        """The batchings whose trained model is merged with the start model ([merge] variants; default: all)."""
+        return list(self.merge.variants if self.merge.variants is not None else self.variants) if self.merge else []
+
+    @property
+    def merge_seeds(self) -> list:
+        return self.merge.seeds if self.merge.seeds is not None else self.seeds[:1]
+
+    @property
     def evaluated_datasets(self) -> set[str]:
         """The datasets the study converts: its own and the adversarial one."""
         return set(self.datasets) | ({self.adversarial.dataset} if self.adversarial else set())
 
     def to_dict(self) -> dict:
-        """The study as JSON values, every table in the form its file gave it (``provenance``)."""
-        return {f.name: getattr(self, f.name).to_dict() if isinstance(getattr(self, f.name), Section)
-                else getattr(self, f.name) for f in fields(self)}
+        """The study as JSON values, every table in the form its file gave it (``provenance``). A table added
+        since the first study ([merge], split_datasets) is left out when absent, so the design hash of a study file without it
+        is what it was."""
+        out = {f.name: getattr(self, f.name).to_dict() if isinstance(getattr(self, f.name), Section)
+               else getattr(self, f.name) for f in fields(self)}
+        return {k: v for k, v in out.items() if k not in ADDED_TABLES or v}
 
     @classmethod
     def load(cls, path: str | Path, quick: bool = False, data: str | Path | None = None) -> "Study":
@@ -106,7 +121,9 @@ class Study:
                         diversity=[list(x) for x in raw.get("diversity", {}).get("sets", [])],
                         diversity_datasets=list(raw["diversity"]["datasets"])
                         if "datasets" in raw.get("diversity", {}) else None,
-                        adversarial=Adversarial.from_table(raw.get("adversarial", {})), source=str(path))
+                        adversarial=Adversarial.from_table(raw.get("adversarial", {})),
+                        merge=Merge.from_table(raw.get("merge", {})),
+                        split_datasets=list(s.get("split_datasets", [])), source=str(path))
         except KeyError as e:
             raise InputError(f"{path}: [study] needs {e}") from None
         except (ValueError, TypeError) as e:  # e.g. a budget that is not a number
@@ -139,6 +156,10 @@ class Study:
             self.selection = Selection().with_values(
                 steps=int(q.get("selection_steps", 2)), seed=sel.seed,
                 lr=list(q.get("selection_lr", (sel.lr or [])[:2])), temperature=(sel.temperature or [])[:1])
+        if self.merge:
+            self.merge = self.merge.with_values(seeds=self.seeds[:1])
+        if self.merge and "merge_variants" in q:
+            self.merge = self.merge.with_values(variants=list(q["merge_variants"]))
         if self.adversarial:
             a = self.adversarial
             self.adversarial = a.with_values(languages=list(q.get("adversarial_languages", a.languages)),
@@ -209,6 +230,7 @@ class Study:
     def _check_datasets(self, path: Path, sources: dict) -> None:
         known = tp.manifest()
         for key, names in (("[study] datasets", self.datasets), ("[diversity] datasets", self.diversity_datasets),
+                           ("[study] split_datasets", self.split_datasets),
                            ("[study] curve_languages", list(self.curve_languages))):
             unknown = sorted(set(names or []) - set(known))
             if unknown:
@@ -241,10 +263,14 @@ class Study:
         if self.warmup_steps >= self.steps:
             raise InputError(f"{path}: [study] warmup_steps {self.warmup_steps} must be below the largest budget "
                              f"{self.steps}")
-        unknown = sorted(set(self.native.variants or []) - set(self.variants))
-        if unknown:
-            raise InputError(f"{path}: [native] variants: {', '.join(unknown)} not in [variants] "
-                             f"({', '.join(self.variants)})")
+        for table, chosen in (("native", self.native.variants), ("merge", self.merge.variants)):
+            unknown = sorted(set(chosen or []) - set(self.variants))
+            if unknown:
+                raise InputError(f"{path}: [{table}] variants: {', '.join(unknown)} not in [variants] "
+                                 f"({', '.join(self.variants)})")
+        if self.merge and not 0.0 <= float(self.merge.weight) <= 1.0:
+            raise InputError(f"{path}: [merge] weight must lie in [0, 1] (the fine-tuned model's share), got "
+                             f"{self.merge.weight!r}")
         if "hybrid" not in self.variants or not self.seeds:
             raise InputError(f"{path}: [variants] must include \"hybrid\" and [study] at least one seed")
         if not self.budgets or self.budgets[0] < 1 or len(set(self.budgets)) != len(self.budgets) \
@@ -288,8 +314,8 @@ class Study:
                 raise InputError(f"{path}: diversity set {langs}: no training data in {', '.join(missing)} "
                                  f"(languages with data: {', '.join(sorted(with_data))})")
         parallel = [set(s["files"]) for s in sources.values() if s["parallel"]]
-        for langs in self.diversity:
-            if self.variants["hybrid"] < 1.0 and not any(len(p & set(langs)) >= 2 for p in parallel):
+        for langs in self.diversity:  # one language: every batch is X-X (units.diversity_alpha)
+            if len(langs) > 1 and self.variants["hybrid"] < 1.0 and not any(len(p & set(langs)) >= 2 for p in parallel):
                 raise InputError(f"{path}: diversity set {langs}: X-Y batches need two languages of a parallel "
                                  f"dataset ({'; '.join(', '.join(sorted(p)) for p in parallel)})")
 

@@ -16,10 +16,15 @@ DEFAULT_STEP_SECONDS = 5.0  # fp32, the recipe's step on the slowest machine see
 DEFAULT_TEXTS_PER_SECOND = 25.0  # sentence candidates/s, fp32, on the slowest machine seen (docs/speed.md)
 LENGTH_WEIGHT = {"miracl-mini": 4.0}  # passages up to 256 tokens against LAReQA's one-sentence candidates
 QUERY_WEIGHT = 0.4  # queries are at most 64 tokens: encoded faster than candidates (docs/speed.md)
+QUERY_WEIGHTS = {"ntrex": 1.0}  # NTREX's queries are the sentences themselves, as long as its candidates
 OVERHEAD = 1.15  # model loads, pool merges and searches not covered by the per-text rates
 
 
 def unit_steps(study: Study, unit: Unit) -> int:
+    """Training steps the unit runs: none for baselines, and none for a split-off part, whose model the unit
+    before it (run on the same machine) left in the work dir."""
+    if unit.part:
+        return 0
     if unit.kind == "selection":
         return len(lr_grid(study.selection, 1.0, 1.0)) * unit.budgets[0]
     return 0 if unit.kind == "baselines" else study.steps
@@ -40,7 +45,7 @@ def evaluation_texts(unit: Unit, metas: dict) -> list[float]:
             if (e["budget"], e["dataset"], x) not in seen:
                 seen.add((e["budget"], e["dataset"], x))
                 n += counts[x]["candidates"]
-            n += QUERY_WEIGHT * queries_of(counts[x])
+            n += QUERY_WEIGHTS.get(e["dataset"], QUERY_WEIGHT) * queries_of(counts[x])
         out.append(n)
     return out
 

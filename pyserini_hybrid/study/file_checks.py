@@ -14,16 +14,17 @@ from ..core.toml_files import toml_line
 KEYS = {  # section -> {key: type}; every key of a study file is checked against these
     "study": {"name": str, "recipe": str, "training_data": list, "seeds": list, "budgets": list,
               "warmup_steps": int, "datasets": list, "languages": list, "curve_languages": dict, "hits": int,
-              "fusion": str, "miracl_seeds": int, "precision": str},
+              "fusion": str, "miracl_seeds": int, "precision": str, "split_datasets": list},
     "sweep": {"alphas": list, "seeds": list},
     "native": {"datasets": list, "seeds": list, "variants": list},
     "selection": {"steps": int, "lr": list, "temperature": list, "seed": int},
     "diversity": {"sets": list, "datasets": list},
     "adversarial": {"dataset": str, "languages": list, "kinds": list, "seed": int},
+    "merge": {"weight": (int, float), "seeds": list, "variants": list},
     "quick": {"budgets": list, "seeds": list, "datasets": list, "languages": list, "curve_languages": dict,
               "hits": int, "diversity": list, "sweep_alphas": list, "selection_steps": int, "selection_lr": list,
               "adversarial_languages": list, "adversarial_kinds": list, "warmup_steps": int,
-              "native_variants": list},
+              "native_variants": list, "merge_variants": list},
 }
 SECTIONS = {"variants", *KEYS}
 
@@ -43,7 +44,8 @@ def check_keys(path: Path, raw: dict) -> None:
                              f"(known: {', '.join(keys)})")
         for key, value in table.items():
             if not isinstance(value, keys[key]) or isinstance(value, bool):
-                raise InputError(f"{path}: {section}.{key} must be {keys[key].__name__}, got {value!r}")
+                kind = getattr(keys[key], "__name__", "a number")
+                raise InputError(f"{path}: {section}.{key} must be {kind}, got {value!r}")
     for name, alpha in raw.get("variants", {}).items():
         if not isinstance(alpha, (int, float)) or isinstance(alpha, bool) or not 0.0 <= alpha <= 1.0:
             raise InputError(f"{path}: variants.{name} must be a number (alpha) in [0, 1], got {alpha!r}")
@@ -52,7 +54,7 @@ def check_keys(path: Path, raw: dict) -> None:
 SEED_LIMIT = 2 ** 32
 INT_LIMIT = 2 ** 31  # budgets, hits, steps: a larger one is a typo, not a plan
 SEED_KEYS = (("study", "seeds"), ("sweep", "seeds"), ("native", "seeds"), ("selection", "seed"),
-             ("adversarial", "seed"), ("quick", "seeds"))
+             ("adversarial", "seed"), ("quick", "seeds"), ("merge", "seeds"))
 
 
 def check_seeds(path: Path, raw: dict, text: str) -> None:
@@ -69,14 +71,15 @@ def check_seeds(path: Path, raw: dict, text: str) -> None:
 NUMBER = (int, float)
 ITEMS = {  # (section, key) -> the type of a list's items (curve_languages: of each language list)
     ("study", "training_data"): str, ("study", "seeds"): int, ("study", "budgets"): int, ("study", "datasets"): str,
-    ("study", "languages"): str, ("study", "curve_languages"): str, ("sweep", "alphas"): NUMBER,
+    ("study", "languages"): str, ("study", "split_datasets"): str, ("study", "curve_languages"): str, ("sweep", "alphas"): NUMBER,
     ("sweep", "seeds"): int, ("native", "datasets"): str, ("native", "seeds"): int, ("native", "variants"): str,
     ("selection", "lr"): NUMBER, ("selection", "temperature"): NUMBER, ("diversity", "sets"): list,
     ("diversity", "datasets"): str, ("adversarial", "languages"): str, ("adversarial", "kinds"): str,
     ("quick", "budgets"): int, ("quick", "seeds"): int, ("quick", "datasets"): str, ("quick", "languages"): str,
     ("quick", "curve_languages"): str, ("quick", "diversity"): list, ("quick", "sweep_alphas"): NUMBER,
     ("quick", "selection_lr"): NUMBER, ("quick", "adversarial_languages"): str, ("quick", "adversarial_kinds"): str,
-    ("quick", "native_variants"): str,
+    ("quick", "native_variants"): str, ("merge", "seeds"): int, ("merge", "variants"): str,
+    ("quick", "merge_variants"): str,
 }
 
 

@@ -23,12 +23,12 @@ def base_recipe(study: Study, model: str | None):
 
 def unit_recipe(study: Study, unit: Unit, choice: dict | None, model: str | None):
     """``unit``'s recipe: the base recipe with the selection units' ``choice`` and the unit's alpha, seed and
-    data changes."""
+    data changes. A merge unit's is its main unit's (the same model, found in the work dir or trained again)."""
     base = rc.with_changes(base_recipe(study, model), train={"precision": study.precision})
     if choice and choice.get("lr") is not None:
         base = rc.with_changes(base, train={"lr": choice["lr"], "temperature": choice["temperature"]})
     train = {"alpha": unit.alpha, "seed": unit.seed}
-    if unit.budgets == [study.steps] or unit.kind != "main":
+    if unit.budgets == [study.steps] or unit.kind not in ("main", "merge"):
         train["export_steps"] = []
     data = {}
     if "datasets" in unit.data_changes:

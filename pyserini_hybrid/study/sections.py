@@ -1,4 +1,4 @@
-"""The study file's optional tables ([sweep], [native], [selection], [adversarial]) as frozen values.
+"""The study file's optional tables ([sweep], [native], [selection], [adversarial], [merge]) as frozen values.
 
 Each keeps which keys its file gave (``given``): its JSON form holds those alone, as the table read from the
 file did, so a study's design fingerprint (``provenance.study_hash``) is the same as before they were typed,
@@ -60,6 +60,14 @@ class Adversarial(Section):
     languages: list = field(default_factory=list)
     kinds: list = field(default_factory=list)
     seed: int = 0
+
+
+@dataclass(frozen=True)
+class Merge(Section):
+    """+merge: a batching's trained model averaged in weight space with the start model (``train merge``)."""
+    weight: float = 0.5               # the fine-tuned model's share: weight * fine_tuned + (1 - weight) * start
+    seeds: list | None = None         # None: the study's first seed
+    variants: list | None = None      # None: every batching
 
 
 def lr_grid(selection: Selection, lr: float, temperature: float) -> list[tuple]:

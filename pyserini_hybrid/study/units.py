@@ -2,7 +2,8 @@
 
 A unit is the smallest self-contained piece of the study: one training run (a batching and seed, a sweep
 alpha, a +native or diversity model) with every budget export evaluated, one settings-selection block for
-one batching, or the baseline block (BM25, the untuned model, their fusion). Units share nothing at run
+one batching, the baseline block (BM25, the untuned model, their fusion), or a +merge model (a main unit's
+model averaged with the start model: it trains that model again only where the work dir lacks it). Units share nothing at run
 time, so they can run in any order on any machines (one per SLURM array task); only the main units wait
 for the selection units, whose choice sets their recipe.
 
@@ -28,7 +29,7 @@ class Unit:
     "clean", "adv-clean" (clean topics of the perturbed languages) or "adv-<kind>"; ``fusion``: also fuse the
     final model's clean runs with BM25."""
     name: str
-    kind: str                       # selection | main | sweep | native | diversity | baselines
+    kind: str                       # selection | main | sweep | native | diversity | merge | baselines
     label: str = ""                 # the system's name in the report ("hybrid", "alpha=0.25", ...)
     seed: int = 0
     alpha: float | None = None
@@ -38,9 +39,10 @@ class Unit:
     evaluations: list = field(default_factory=list)
     fusion: bool = False
     needs_selection: bool = True
+    part: int = 0                   # > 0: evaluations split off into a unit of their own ([study] split_datasets)
 
-    def to_dict(self) -> dict:
-        return {k: v for k, v in self.__dict__.items()}
+    def to_dict(self) -> dict:  # part left out when 0, so the first study's units read as they were written
+        return {k: v for k, v in self.__dict__.items() if k != "part" or v}
 
 
 def _langs(study: Study, dataset: str, metas: dict) -> list[str]:
@@ -61,7 +63,28 @@ def adversarial_tags(study: Study) -> list[str]:
 
 
 def plan_units(study: Study, metas: dict) -> list[Unit]:
-    """Every unit of the study, in the order ``run`` takes them (selection first: main units need it)."""
+    """Every unit of the study, in the order ``run`` takes them (selection first: main units need it), each
+    one's split-off evaluations right after it (``split_units``)."""
+    return [part for unit in whole_units(study, metas) for part in split_units(study, unit)]
+
+
+def split_units(study: Study, unit: Unit) -> list[Unit]:
+    """``unit``, and one unit per dataset of ``split_datasets`` it evaluates: that dataset's evaluations of the
+    same model, in a unit of its own so that no unit outgrows a job. The first part trains the model and keeps
+    the other evaluations (if any); the later parts find the model in the work dir (the units of one seed run
+    on one machine) or train it again."""
+    split = [[e for e in unit.evaluations if e["dataset"] == d] for d in study.split_datasets]
+    split = [g for g in split if g]
+    if not split:
+        return [unit]
+    first = Unit(**{**unit.__dict__, "evaluations": [e for e in unit.evaluations
+                                                     if e["dataset"] not in study.split_datasets]})
+    return [first] + [Unit(**{**unit.__dict__, "name": f"{unit.name}-{g[0]['dataset']}", "evaluations": g,
+                              "part": i}) for i, g in enumerate(split, 1)]
+
+
+def whole_units(study: Study, metas: dict) -> list[Unit]:
+    """Every unit of the study before ``split_datasets`` divides their evaluations."""
     units: list[Unit] = []
     lareqa = [d for d in study.datasets if d in LAREQA]
     first = study.seeds[0]
@@ -109,12 +132,31 @@ def plan_units(study: Study, metas: dict) -> list[Unit]:
                               alpha=study.variants[name], batching=name, budgets=[study.steps],
                               data_changes={"datasets": ["+"] + native},
                               evaluations=final_evals(study.datasets)))
+    return units + diversity_and_merge_units(study, final_evals)
+
+
+def diversity_and_merge_units(study: Study, final_evals) -> list[Unit]:
+    """Hybrid on subsets of the training languages (first seed), then +merge: each chosen batching's model (its
+    main unit's recipe) averaged with the start model. ``final_evals(datasets)``: the last step's evaluations."""
+    units, first = [], study.seeds[0]
     for langs in study.diversity:
         datasets = study.diversity_datasets or study.datasets
         units.append(Unit(f"hybrid-{'-'.join(langs)}-seed{first}", "diversity", label=f"hybrid [{'+'.join(langs)}]",
-                          seed=first, alpha=study.variants["hybrid"], batching="hybrid", budgets=[study.steps],
+                          seed=first, alpha=diversity_alpha(study, langs), batching="hybrid", budgets=[study.steps],
                           data_changes={"languages": list(langs)}, evaluations=final_evals(datasets)))
+    for seed in study.merge_seeds:
+        for name in study.merge_variants:
+            datasets = [d for d in study.datasets if d != "miracl-mini" or seed in study.seeds[:study.miracl_seeds]]
+            units.append(Unit(f"{slug(name)}-merge-seed{seed}", "merge", label=f"{name} +merge", seed=seed,
+                              alpha=study.variants[name], batching=name, budgets=list(study.budgets),
+                              evaluations=final_evals(datasets)))
     return units
+
+
+def diversity_alpha(study: Study, langs: list[str]) -> float:
+    """Hybrid's alpha, or 1.0 for one language: with no second language there is no X-Y batch to draw, so
+    hybrid batching on one language is X-X batching."""
+    return study.variants["hybrid"] if len(langs) > 1 else 1.0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -155,11 +197,12 @@ def selection_choice(study: Study, units_root: Path, units: list[Unit]) -> dict 
     means = {k: sum(v.values()) / len(v) for k, v in tried.items() if None not in v.values()}
     (lr, tau) = max(means, key=lambda k: (means[k], -k[0], -k[1]))
     per_batching = {}
-    for (l, t), scores in tried.items():
+    for (rate, t), scores in tried.items():
         for b, m in scores.items():
             if m is not None and (b not in per_batching or m > per_batching[b]["mean"]):
-                per_batching[b] = {"lr": l, "temperature": t, "mean": m}
+                per_batching[b] = {"lr": rate, "temperature": t, "mean": m}
     return {"lr": lr, "temperature": tau, "mean": means[(lr, tau)],
-            "table": {f"lr={l:g} tau={t:g}": {"lr": l, "temperature": t, "batchings": v, "mean": means.get((l, t))}
-                      for (l, t), v in sorted(tried.items())},
+            "table": {f"lr={rate:g} tau={t:g}": {"lr": rate, "temperature": t, "batchings": v,
+                                                 "mean": means.get((rate, t))}
+                      for (rate, t), v in sorted(tried.items())},
             "best_per_batching": per_batching}

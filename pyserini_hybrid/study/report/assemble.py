@@ -72,11 +72,14 @@ def load_results(study: Study, units_root: Path, done: list[tuple], metas: dict,
     return clean, adversarial, lang
 
 
+TRAINED = ("main", "sweep", "native", "diversity", "merge")  # the unit kinds that make a model
+
+
 def trained_from_units(done: list[tuple], units_root: Path) -> dict:
     """{"runs": [(label, seed, {budget: unit dir})]} for the tables that read cards and logs."""
     runs = []
     for unit, result in done:
-        if unit.kind in ("main", "sweep", "native", "diversity"):
+        if unit.kind in TRAINED and not unit.part:  # a split-off part: the same model
             d = unit_dir(units_root, unit)
             runs.append((unit.label, unit.seed, {int(b): d for b in result["models"]}))
     return {"runs": runs}
@@ -152,7 +155,7 @@ def model_rows(study: Study, done: list[tuple], units_root: Path) -> dict:
     """Each trained model's facts, from its unit's training card."""
     out = {}
     for unit, result in done:
-        if unit.kind in ("main", "sweep", "native", "diversity"):
+        if unit.kind in TRAINED and not unit.part:  # a split-off part: the same model
             card = load_json(unit_dir(units_root, unit) / "training-card.json")
             out[f"{unit.label} seed {unit.seed}"] = {
                 "unit": unit.name, "sha256": result["models"][str(study.steps)]["sha256"][:16],

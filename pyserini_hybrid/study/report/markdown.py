@@ -23,7 +23,7 @@ class Page:
 
 
 def fmt(c: dict | None, digits: int = 4) -> str:
-    if not c:
+    if not c or c.get("mean") is None:  # None: not measured (e.g. a one-language model has no X-Y validation)
         return "–"
     text = f"{c['mean']:.{digits}f}"
     if c.get("sd") is not None:

@@ -24,6 +24,7 @@ from ...retrieval.bm25 import run_bm25
 from ...retrieval.dense import run_dense
 from ...retrieval.fusion import run_fusion
 from ...train import recipe as rc
+from ...train.merge import merge_models
 from .. import records
 from ..config import BM25, UNTUNED, Study, slug
 from ..cost import unit_steps, unit_texts
@@ -221,6 +222,30 @@ def run_training(ctx: UnitRun, choice: dict | None, model: str | None, seconds: 
             "train_seconds": card["seconds"], "precision": card.get("precision")}, earlier
 
 
+def run_merge(ctx: UnitRun, choice: dict | None, model: str | None, seconds: dict) -> tuple[dict, float]:
+    """The unit's batching's model (its main unit's recipe: found finished in the work dir, else trained),
+    averaged in weight space with the start model (``train merge``) and evaluated; returns its part of
+    ``unit.json`` and the step seconds of attempts before this run."""
+    study, unit, out = ctx.study, ctx.unit, ctx.recorder.out
+    recipe = unit_recipe(study, unit, choice, model)
+    d = model_dir(ctx.work, unit.batching, unit.seed, recipe)  # the main unit's directory
+    ctx.log(f"[{unit.name}] train {unit.batching} seed {unit.seed} ({recipe.train.steps} steps, or found) -> {d.name}")
+    card, wall, earlier = train_timed(recipe, d, ctx.data)
+    seconds["train"] = round(wall, 1)
+    weight = float(study.merge.weight)
+    merged = d.parent / f"{d.name}-merge-{weight:g}"
+    t0 = time.time()
+    merge_card = merge_models(d, Path(ctx.start_model), merged, weight)
+    seconds["merge"] = round(time.time() - t0, 1)
+    evaluate_model(ctx, unit.label, unit.seed, {study.steps: merged})
+    write_json(out / "training-card.json", portable_card(card, PROJECT_ROOT))
+    copy_gz(d / "train-log.jsonl", out / "train-log.jsonl.gz")
+    return {"recipe": recipe.to_dict(), "selection_choice": choice,
+            "models": {str(study.steps): model_record(merged)}, "fine_tuned": model_record(d),
+            "merge": {"weight": weight, "formula": merge_card["formula"], "start_sha256": merge_card["start"]["sha256"]},
+            "train_seconds": card["seconds"], "precision": card.get("precision")}, earlier
+
+
 def provenance(ctx: UnitRun, start_sha: str) -> dict:
     """Where the unit's numbers came from: its fingerprint, design, commit and machine."""
     study = ctx.study
@@ -262,7 +287,10 @@ def run_unit(study: Study, unit: Unit, units: list[Unit], units_root: Path, work
         choice = selection_choice(study, units_root, units)
         if study.selection and choice is None:
             raise RuntimeError(f"{unit.name}: the selection units are not all done")
-        part, earlier = run_training(ctx, choice, model, seconds)
+        trainer = run_merge if unit.kind == "merge" else run_training
+        part, earlier = trainer(ctx, choice, model, seconds)
+        if unit.part or unit.kind == "merge":  # the model's own unit counted its training (this run's wall counts)
+            earlier = 0.0
     result.update({**part, **provenance(ctx, start_sha)})
     seconds["total"] = round(time.time() - t_start, 1)
     result.update({"seconds": seconds, "cost": cost(ctx, seconds, earlier)})

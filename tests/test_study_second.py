@@ -1,0 +1,100 @@
+"""The second study's file (issue 43): its units (seed by seed, split-off NTREX and MIRACL parts, diversity,
++merge), the recipes they train with, and the first study's design hash left as it was."""
+
+import pytest
+
+from pyserini_hybrid.core.errors import InputError
+from pyserini_hybrid.core.files import PROJECT_ROOT, load_json
+from pyserini_hybrid.study.config import Study
+from pyserini_hybrid.study.cost import unit_steps
+from pyserini_hybrid.study.provenance import study_values
+from pyserini_hybrid.study.recipes import unit_recipe
+from pyserini_hybrid.study.units import plan_units
+
+SECOND = PROJECT_ROOT / "studies" / "me5-small-6lang.toml"
+FIRST = PROJECT_ROOT / "studies" / "me5-small-cpu.toml"
+FIRST_METAS = {d: {"languages": ["en", "de", "es"]} for d in ("xquad-r", "mlqa-r", "miracl-mini")}
+
+
+@pytest.fixture(scope="module")
+def units(converted):
+    metas = {**converted[1], "ntrex": {"languages": ["en", "de", "sw", "tr"]}}  # plan_units reads the languages
+    return Study.load(SECOND), plan_units(Study.load(SECOND), metas)
+
+
+def test_the_second_study_is_the_first_ones_recipe_on_six_languages():
+    study = Study.load(SECOND)
+    assert study.training_data == ["squad", "squad-id", "squad-tr"] and study.seeds == [42, 43, 44, 45, 46]
+    assert study.budgets == [580] and not study.selection and study.precision == "fp32"
+    assert set(study.variants.items()) == {("X-X-mono", 1.0), ("X-Y", 0.0), ("hybrid", 0.5)}
+    assert study.merge_variants == list(study.variants) and study.merge_seeds == [42]
+
+
+def test_units_run_seed_by_seed_with_their_split_off_parts_right_after(units):
+    study, planned = units
+    names = [u.name for u in planned]
+    assert len(names) == len(set(names))
+    assert names[:3] == ["baselines", "baselines-ntrex", "baselines-miracl-mini"]
+    seed_of = [u.seed for u in planned if u.kind == "main"]
+    assert seed_of == sorted(seed_of)  # all batchings of a seed before the next seed
+    by = {u.name: u for u in planned}
+    first, ntrex, miracl = by["hybrid-seed42"], by["hybrid-seed42-ntrex"], by["hybrid-seed42-miracl-mini"]
+    assert names.index("hybrid-seed42") + 1 == names.index("hybrid-seed42-ntrex")
+    assert {e["dataset"] for e in first.evaluations} == {"xquad-r", "mlqa-r"} and first.part == 0
+    assert {e["tag"] for e in first.evaluations} > {"clean"}  # the adversarial topics, first seed
+    assert {e["dataset"] for e in ntrex.evaluations} == {"ntrex"} and ntrex.part == 1
+    assert {e["dataset"] for e in miracl.evaluations} == {"miracl-mini"} and miracl.part == 2
+    assert "hybrid-seed44-miracl-mini" not in by and "hybrid-seed43-miracl-mini" in by  # MIRACL: two seeds
+    assert unit_steps(study, ntrex) == 0 and unit_steps(study, first) == study.steps
+    # a part is the same model: same label, seed, alpha, recipe
+    assert unit_recipe(study, ntrex, None, None).to_dict() == unit_recipe(study, first, None, None).to_dict()
+    assert "part" in ntrex.to_dict() and "part" not in first.to_dict()
+
+
+def test_diversity_and_merge_units(units):
+    study, planned = units
+    by = {u.name: u for u in planned}
+    en, six = by["hybrid-en-seed42"], by["hybrid-seed42"]
+    assert en.alpha == 1.0 and en.data_changes == {"languages": ["en"]}  # one language: no X-Y batch to draw
+    assert by["hybrid-en-es-seed42"].alpha == 0.5 and en.evaluations == []  # training alone, then its parts
+    assert {e["dataset"] for e in by["hybrid-en-seed42-ntrex"].evaluations} == {"ntrex"}
+    merge = by["hybrid-merge-seed42"]
+    assert merge.kind == "merge" and merge.label == "hybrid +merge" and merge.batching == "hybrid"
+    # the merge unit averages the main unit's model: the very recipe the main unit trained
+    assert unit_recipe(study, merge, None, None).to_dict() == unit_recipe(study, six, None, None).to_dict()
+    assert [u.name for u in planned if u.kind == "merge" and not u.part] == \
+        ["x-x-mono-merge-seed42", "x-y-merge-seed42", "hybrid-merge-seed42"]
+
+
+def test_the_first_studys_design_and_units_read_as_before():
+    """The tables added for the second study ([merge], split_datasets) are absent from the first study's
+    design, and its units carry no part: its design hash and unit records are what they were (its committed
+    report rebuilding byte for byte is tests/test_study_committed_report.py)."""
+    first = Study.load(FIRST)
+    now = study_values(first)
+    assert "merge" not in now and "split_datasets" not in now and not first.merge_variants
+    recorded = load_json(PROJECT_ROOT / "reports" / "me5-small-cpu" / "units" / "hybrid-seed42" / "unit.json")
+    assert set(recorded["unit"]) == set(next(u for u in plan_units(first, FIRST_METAS)
+                                             if u.name == "hybrid-seed42").to_dict())
+
+
+@pytest.mark.parametrize("change, message", [
+    ("[merge]\nweight = 1.5\n", r"\[merge\] weight must lie in \[0, 1\]"),
+    ("[merge]\nvariants = [\"mono\"]\n", r"\[merge\] variants: mono not in \[variants\]"),
+    ("[merge]\nweight = \"half\"\n", "merge.weight must be a number"),
+    ("[merge]\nseeds = [-1]\n", "merge.seeds: seeds are whole numbers"),
+])
+def test_bad_merge_tables_fail_in_one_line(tmp_path, change, message):
+    path = tmp_path / "s.toml"
+    path.write_text('[study]\nname = "x"\nrecipe = "encoders/me5-small-hybrid-cpu.toml"\nseeds = [1]\nbudgets = [2]\n'
+                    'datasets = ["xquad-r"]\n[variants]\nhybrid = 0.5\n' + change, encoding="utf-8")
+    with pytest.raises(InputError, match=message):
+        Study.load(path)
+
+
+def test_an_unknown_split_dataset_fails_in_one_line(tmp_path):
+    path = tmp_path / "s.toml"
+    path.write_text('[study]\nname = "x"\nrecipe = "encoders/me5-small-hybrid-cpu.toml"\nseeds = [1]\nbudgets = [2]\n'
+                    'datasets = ["xquad-r"]\nsplit_datasets = ["ntrx"]\n[variants]\nhybrid = 0.5\n', encoding="utf-8")
+    with pytest.raises(InputError, match=r"split_datasets: unknown dataset\(s\) ntrx"):
+        Study.load(path)

@@ -281,3 +281,45 @@ def test_bm25_dense_fusion_and_benchmark_on_a_slice(shared_data, tmp_path, tiny_
     assert dense["rank_distance"]["queries"] + dense["rank_distance"]["queries_undefined"] == 150
     table = (work / "results" / "summary.md").read_text()
     assert "NTREX-128 (3 languages" in table and "| bm25 |" in table and "| fusion-rrf |" in table
+
+
+def test_a_study_unit_records_what_the_ntrex_measures_need(shared_data, tmp_path):
+    """A study unit keeps NTREX's ranks (every X->en and en->X query, the pool's queries of every fourth line)
+    in a small wide file; the measures recomputed from it equal the evaluator's on the run files."""
+    from pyserini_hybrid.evaluate.measures import evaluate_run_dir
+    from pyserini_hybrid.evaluate.ranks import per_query_from_ranks, rank_distance_from_ranks
+    from pyserini_hybrid.study import records
+
+    meta, out = convert_slice(shared_data, tmp_path)
+    constructed_runs(tmp_path / "runs")
+    r = evaluate_run_dir("ntrex", tmp_path / "runs", topics_dir=out)
+    langs = ["am", "de", "en", "sw"]
+    ranks, checks = records.relevant_ranks("ntrex", tmp_path / "runs", langs, out, 5)
+    records.write_ranks(ranks, tmp_path / "ranks.tsv.gz")
+    back = records.read_ranks(tmp_path / "ranks.tsv.gz")
+    assert "target" not in open_gz_header(tmp_path / "ranks.tsv.gz")  # the wide layout
+    assert len(back) == len(ranks) and checks["within_depth"] == int(ranks["rank"].notna().sum())
+    per = per_query_from_ranks(back, 5, lareqa=True, measures=["P@1", "RR@10", "nDCG@10"])
+    recorded = {f"{x}-pool": {f"{x}-{i}" for i in range(1, LINES + 1, records.POOL_EVERY)} for x in langs}
+    for setting, sub in per.groupby("setting"):
+        want = r["per_query"][setting]
+        if setting.endswith("-pool"):  # the recorded quarter of the lines
+            assert set(sub["query_id"]) == recorded[setting]
+            want = want.loc[sorted(recorded[setting])]
+        else:
+            assert len(sub) == LINES
+        got = sub.set_index("query_id").loc[want.index, ["P@1", "RR@10", "nDCG@10"]]
+        assert np.allclose(got.to_numpy(), want.to_numpy()), setting
+    # the pool's rank distance: translations at 1..3 (own sentence out): 2; en misses sw, counted at 4 + 1
+    rd = rank_distance_from_ranks(back, 4, langs)
+    assert rd["per_language"] == {"am": 2.0, "de": 2.0, "en": 3.0, "sw": 2.0}
+    top = records.pool_top(tmp_path / "runs", ntrex=True)
+    assert len(top) == 4 * len(range(1, LINES + 1, records.POOL_EVERY))
+    assert top.set_index("query_id").loc["de-1", "top"] == "en,am,sw,de"  # own sentence out
+
+
+def open_gz_header(path):
+    import gzip
+
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        return f.readline()

@@ -104,13 +104,14 @@ class Recorder:
         ranks, checks = records.relevant_ranks(run.dataset, run.run_dir, run.langs, run.topics_dir, self.hits, inputs)
         files = {"ranks": f"{stem}.ranks.tsv.gz"}
         records.write_ranks(ranks, self.out / files["ranks"])
-        top = records.pool_top(run.run_dir)
+        ntrex = tp.dataset_spec(run.dataset)["format"] == "ntrex"
+        top = records.pool_top(run.run_dir, ntrex=ntrex)
         if len(top):
             files["top"] = f"{stem}.top.tsv.gz"
             records.write_tsv_gz(top, self.out / files["top"])
         if run.spearman and inputs and tp.POOL in inputs["indexes"]:
             files["spearman"] = f"{stem}.spearman.tsv.gz"
-            records.write_tsv_gz(records.parallel_spearman(inputs, run.langs), self.out / files["spearman"])
+            records.write_tsv_gz(records.parallel_spearman(inputs, run.langs, ntrex), self.out / files["spearman"])
         self.entries.append({"system": run.system, "seed": run.seed, "budget": run.budget, "dataset": run.dataset,
                              "languages": run.langs, "tag": run.tag, "depth": self.hits,
                              "full_ranks": run.dense is not None, "files": files, "checks": checks,

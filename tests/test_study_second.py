@@ -98,3 +98,27 @@ def test_an_unknown_split_dataset_fails_in_one_line(tmp_path):
                     'datasets = ["xquad-r"]\nsplit_datasets = ["ntrx"]\n[variants]\nhybrid = 0.5\n', encoding="utf-8")
     with pytest.raises(InputError, match=r"split_datasets: unknown dataset\(s\) ntrx"):
         Study.load(path)
+
+
+def test_estimates_learn_this_machines_speed_from_its_first_unit():
+    """A unit finished on this CPU type sets its datasets' rates, and scales the defaults of what it has not run
+    yet (training, NTREX) by how much faster than the defaults it was; a unit of another family of the same
+    CPU name counts for nothing."""
+    from pyserini_hybrid.study.cost import DEFAULT_STEP_SECONDS, DEFAULT_TEXTS_PER_SECOND, rates
+    from pyserini_hybrid.study.units import Unit
+
+    here = {"cpu": "AMD EPYC", "family": "26", "model": "2"}
+    metas = {"xquad-r": {"counts": {"en": {"candidates": 1000, "questions": 1000}}, "languages": ["en"]},
+             "ntrex": {"counts": {"en": {"candidates": 2000, "queries": 2000}}, "languages": ["en"]}}
+    unit = Unit("baselines", "baselines", evaluations=[{"budget": 2, "dataset": "xquad-r", "languages": ["en"],
+                                                        "tag": "clean"}])
+    seconds = (1000 + 0.4 * 1000) / (4 * DEFAULT_TEXTS_PER_SECOND)  # four times the default speed
+    result = {"machine": here, "cost": {"steps": 0, "train_seconds": 0.0},
+              "evaluations": [{"dataset": "xquad-r", "full_ranks": True, "seconds": {"run": seconds, "record": 0.0}}]}
+    step, per_text, source = rates([(unit, result)], here, metas)
+    assert per_text["xquad-r"] == pytest.approx(1 / (4 * DEFAULT_TEXTS_PER_SECOND))
+    assert per_text["ntrex"] == pytest.approx(per_text["xquad-r"]) and step == pytest.approx(DEFAULT_STEP_SECONDS / 4)
+    assert "x 0.25" in source
+    step, per_text, source = rates([(unit, result)], {**here, "family": "25"}, metas)
+    assert step == DEFAULT_STEP_SECONDS and per_text["ntrex"] == 1 / DEFAULT_TEXTS_PER_SECOND
+    assert source.startswith("defaults")

@@ -42,7 +42,7 @@ def plan_rows(study: Study, units_root: Path, metas: dict) -> tuple[list, tuple]
     units = plan_units(study, metas)
     finished = [(u, r) for u in units for r in [read_unit(units_root, u)] if r]
     check_design(study, finished, units, units_root)  # a unit of another study file is no unit of this one
-    step_s, per_text, source = rates(finished, machine()["cpu"], metas)
+    step_s, per_text, source = rates(finished, machine(), metas)
     rows = []
     for u in units:
         done = read_unit(units_root, u)
@@ -119,6 +119,13 @@ def check_same_design(study: Study, units_root: Path, data: str | None) -> None:
                              f"add ../study-wt {commit}; docs/study.md), or give a new --report-dir to start anew")
 
 
+def fresh_estimate(study: Study, unit, units_root: Path, metas: dict) -> float:
+    """``unit``'s minutes from the rates of the units finished so far on this CPU type."""
+    finished = [(u, r) for u in plan_units(study, metas) for r in [read_unit(units_root, u)] if r]
+    step_s, per_text, _ = rates(finished, machine(), metas)
+    return estimate_minutes(study, unit, metas, step_s, per_text)
+
+
 def run_units(study: Study, rows: list, names: list[str] | None, minutes: float | None, units_root: Path,
               work: Path, data: str | None, model: str | None) -> int:
     all_units = [u for u, *_ in rows]
@@ -131,6 +138,8 @@ def run_units(study: Study, rows: list, names: list[str] | None, minutes: float 
     deadline = time.time() + minutes * 60 if minutes else None
     ran = 0
     for unit, estimate in todo:
+        if ran:  # the units finished so far measured this machine: estimate again from them
+            estimate = fresh_estimate(study, unit, units_root, study_metas(study, work, data))
         if unit.needs_selection and study.selection and selection_choice(study, units_root, all_units) is None:
             print(f"skipped {unit.name}: waits for the selection units")
             continue

@@ -54,10 +54,19 @@ def unit_texts(unit: Unit, metas: dict) -> int:
     return round(sum(evaluation_texts(unit, metas)))
 
 
-def rates(finished: list[tuple], cpu: str | None, metas: dict) -> tuple[float, dict, str]:
+def same_machine(result: dict, here: dict) -> bool:
+    """Whether a finished unit ran on this CPU type: its name, family and model (several EPYC families share
+    the name "AMD EPYC" and differ two-fold in speed)."""
+    m = result.get("machine", {})
+    return all(m.get(k) == here.get(k) for k in ("cpu", "family", "model"))
+
+
+def rates(finished: list[tuple], here: dict, metas: dict) -> tuple[float, dict, str]:
     """(seconds per step, {dataset: seconds per text}, where they come from) from ``finished`` = [(unit, its
-    unit.json)] that ran on ``cpu``."""
-    same = [(u, r) for u, r in finished if r.get("machine", {}).get("cpu") == cpu and r.get("cost")]
+    unit.json)] that ran on this CPU type (``here``: ``provenance.machine()``). A dataset or training not yet
+    measured here takes the default scaled by how much faster than the defaults this CPU encoded what it did
+    (the median ratio), so a fast machine's first unit already corrects the slowest machine's defaults."""
+    same = [(u, r) for u, r in finished if same_machine(r, here) and r.get("cost")]
     steps = sum(r["cost"]["steps"] for _, r in same)
     train_s = sum(r["cost"]["train_seconds"] for _, r in same)
     texts, seconds = {}, {}
@@ -68,10 +77,16 @@ def rates(finished: list[tuple], cpu: str | None, metas: dict) -> tuple[float, d
         for e, n in zip(dense, evaluation_texts(unit, metas)):
             texts[e["dataset"]] = texts.get(e["dataset"], 0.0) + n
             seconds[e["dataset"]] = seconds.get(e["dataset"], 0.0) + e["seconds"]["run"] + e["seconds"]["record"]
-    per_text = {d: LENGTH_WEIGHT.get(d, 1.0) / DEFAULT_TEXTS_PER_SECOND for d in metas}
-    per_text.update({d: seconds[d] / texts[d] for d in texts if texts[d] > 0})
-    step = train_s / steps if steps else DEFAULT_STEP_SECONDS
-    source = (f"{len(same)} finished unit(s) on this CPU" + ("" if steps else "; training: default")) if same \
+    default = {d: LENGTH_WEIGHT.get(d, 1.0) / DEFAULT_TEXTS_PER_SECOND for d in metas}
+    measured = {d: seconds[d] / texts[d] for d in texts if texts[d] > 0 and d in default}
+    ratios = sorted(measured[d] / default[d] for d in measured)
+    scale = ratios[len(ratios) // 2] if ratios else 1.0
+    per_text = {d: measured.get(d, default[d] * scale) for d in default}
+    step = train_s / steps if steps else DEFAULT_STEP_SECONDS * scale
+    notes = [] if steps else [f"training: default{f' x {scale:.2f}' if ratios else ''}"]
+    if ratios and len(measured) < len(default):
+        notes.append(f"datasets not run here yet: defaults x {scale:.2f}")
+    source = f"{len(same)} finished unit(s) on this CPU" + "".join(f"; {n}" for n in notes) if same \
         else "defaults (slowest machine seen)"
     return step, per_text, source
 

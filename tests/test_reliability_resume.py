@@ -103,7 +103,7 @@ def test_load_state_names_the_file(tmp_path, content):
 def test_a_resumed_run_counts_the_time_of_its_earlier_attempt(tmp_path, tiny_multilingual):
     """A study unit's cost counts every attempt: the card carries the step seconds a run resumed with, and the
     study's ``train_timed`` reports them (or all of the card's seconds when the model was already finished)."""
-    from pyserini_hybrid.study.produce import train_timed
+    from pyserini_hybrid.study.run.training import train_timed
 
     recipe, out = _trainer_with_checkpoints(tmp_path, tiny_multilingual, steps=(2,))
     before = checkpoints.load_state(checkpoints.checkpoints(out)[-1])["seconds"]

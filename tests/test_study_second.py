@@ -122,3 +122,35 @@ def test_estimates_learn_this_machines_speed_from_its_first_unit():
     step, per_text, source = rates([(unit, result)], {**here, "family": "25"}, metas)
     assert step == DEFAULT_STEP_SECONDS and per_text["ntrex"] == 1 / DEFAULT_TEXTS_PER_SECOND
     assert source.startswith("defaults")
+
+
+def test_the_ntrex_table_from_recorded_ranks():
+    """NTREX's report rows from recorded ranks: X→en / en→X / pool P@1 means over languages and seeds, and
+    hybrid minus each batching; the groups by a property of X."""
+    import pandas as pd
+
+    from pyserini_hybrid.study.report.bitext_tables import ntrex_groups, ntrex_result, ntrex_table
+
+    study = Study.load(SECOND)
+    lines = range(1, 9)
+
+    def ranks(de_rank):  # de->en at de_rank, everything else at 1; the pool's line-1 and line-5 queries
+        rows = [("en", f"{x}-{i}", f"en-{i}", 1, de_rank if x == "de" else 1) for x in ("de", "sw") for i in lines]
+        rows += [(x, f"en-{i}", f"{x}-{i}", 1, 1) for x in ("de", "sw") for i in lines]
+        rows += [("pool", f"{x}-{i}", f"{y}-{i}", 1, 1 + j) for x in ("de", "sw", "en") for i in (1, 5)
+                 for j, y in enumerate(y for y in ("de", "sw", "en") if y != x)]
+        return pd.DataFrame(rows, columns=["target", "query_id", "doc_id", "rel", "rank"]).astype({"rank": "Int64"})
+
+    results = {}
+    for seed in (42, 43):
+        for name, de_rank in (("hybrid", 1), ("X-Y", 2), ("X-X-mono", 1)):
+            res, per = ntrex_result(ranks(de_rank), 100, ["de", "en", "sw"])
+            results[(name, seed, "ntrex")] = (res, per, None)
+    metas = {"ntrex": {"languages": ["de", "en", "sw"], "pivot": "en", "lines": 8}}
+    table = ntrex_table(study, results, metas, ["X-X-mono", "X-Y", "hybrid"])
+    assert table["hybrid"]["X→en P@1"]["mean"] == 1.0 and table["X-Y"]["X→en P@1"]["mean"] == 0.5
+    assert table["X-Y"]["X→en P@1"]["diff_hybrid_minus"] == 0.5 and table["X-Y"]["en→X P@1"]["mean"] == 1.0
+    assert table["hybrid"]["Mul P@1"]["mean"] == 1.0 and table["hybrid"]["Mul RR@10"]["mean"] == 1.0
+    groups = ntrex_groups(study, results, metas, {"runs": []})
+    assert groups["resource class: class 5 (1)"]["X-Y"]["mean"] == 0.5  # de: X->en 0, en->X 1
+    assert groups["resource class: class 2 (1)"]["X-Y"]["mean"] == 1.0  # sw

@@ -26,7 +26,9 @@ from ..units import plan_units, read_unit, selection_choice, unit_dir
 from ..verify import check_depth, check_design, check_unit_files, warn_unverified
 from .curves import curves_table, native_table, sweep_table, validation_curves
 from .headline import answer, headline
-from .tables import adversarial_table, diversity_table, grouped_table, language_table, main_table, miracl_table
+from .bitext_tables import NTREX, ntrex_groups, ntrex_result, ntrex_table, unseen_p_at_1
+from .tables import (adversarial_table, diversity_table, grouped_table, lang_subset, language_table, main_table,
+                     miracl_table, trained_languages)
 from .write import write_report
 
 FULL_RANKING = 10**9  # a depth beyond any recorded rank: AP then ranks every candidate (LAReQA's mAP)
@@ -49,19 +51,22 @@ def load_results(study: Study, units_root: Path, done: list[tuple], metas: dict,
         root = unit_dir(units_root, unit)
         for e in result["evaluations"]:
             dataset = e["dataset"]
-            lareqa = metas[dataset]["format"] == "lareqa"
+            lareqa, ntrex = metas[dataset]["format"] == "lareqa", metas[dataset]["format"] == NTREX
             ranks = read_ranks(root / e["files"]["ranks"])
             check_depth(unit.name, e, ranks)  # an edited depth would silently move every censored rank
             # AP over every recorded rank: the full ranking where the unit has one (dense runs), AP@depth where
             # candidates beyond the depth are unranked (BM25, fusion); rank distance keeps the depth's rule
-            res, per = result_from_ranks(ranks, FULL_RANKING, lareqa, e["languages"])
+            if ntrex:  # P@1, MRR@10, nDCG@10 within the depth; the pool read to depth - 1
+                res, per = ntrex_result(ranks, e["depth"], e["languages"])
+            else:
+                res, per = result_from_ranks(ranks, FULL_RANKING, lareqa, e["languages"])
             res["depth"], res["ap_full_ranking"] = e["depth"], bool(ranks["rank"].notna().all())
-            if "rank_distance" in res:
+            if "rank_distance" in res and not ntrex:
                 res["rank_distance"] = rank_distance_from_ranks(ranks, e["depth"], e["languages"])
             key = (system_label(e, study), e["seed"], dataset)
             if e["tag"] == "clean":
                 clean[key] = (res, per, None)
-                if lareqa and e["budget"] == study.steps:
+                if (lareqa or ntrex) and e["budget"] == study.steps:
                     top = read_tsv_gz(root / e["files"]["top"]) if "top" in e["files"] else None
                     rho = read_tsv_gz(root / e["files"]["spearman"]) if "spearman" in e["files"] else None
                     ranks_file = root / e["files"]["ranks"]
@@ -122,10 +127,11 @@ def read_finished(study: Study, units_root: Path, report_dir: Path, data: str | 
 def report_tables(study: Study, f: Finished, trained: dict, systems: list[str], partial: bool) -> tuple[dict, dict]:
     """Every table of the report, and the headline (None for a partial grid) drawn from the main table."""
     results, metas, clusters = f.results, f.metas, f.clusters
-    t = {"main": main_table(study, results, metas, systems, clusters)}
+    merges = [f"{n} +merge" for n in study.merge_variants]  # first seed: intervals over questions only
+    t = {"main": main_table(study, results, metas, systems + merges, clusters)}
     top = None if partial else headline(study, t["main"])
-    t["miracl"] = miracl_table(study, results, metas, systems + [f"{n} +native" for n in study.native_variants],
-                               clusters)
+    t["miracl"] = miracl_table(study, results, metas, systems + [f"{n} +native" for n in study.native_variants]
+                               + merges, clusters)
     t["curves"] = curves_table(study, results, metas)
     t["sweep"] = sweep_table(study, results, metas)
     t["native"] = native_table(study, results, metas)
@@ -133,6 +139,17 @@ def report_tables(study: Study, f: Finished, trained: dict, systems: list[str], 
     t["unseen"] = grouped_table(study, results, metas, trained, "unseen", clusters)
     t["distance"] = grouped_table(study, results, metas, trained, "distance", clusters)
     t["diversity"] = diversity_table(study, results, metas, trained)
+    ntrex = ntrex_table(study, results, metas, systems + merges)
+    if ntrex:  # (a study without NTREX has no such keys: the first study's report.json stays as committed)
+        t["ntrex"], t["ntrex_groups"] = ntrex, ntrex_groups(study, results, metas, trained)
+        # the diversity curve on NTREX's languages no model here trained on
+        for label, row in t["diversity"].items():
+            name = label if label.startswith("hybrid [") and any(n == label for n, _, _ in trained["runs"]) \
+                else "hybrid"
+            seen = trained_languages(trained, name)
+            value = unseen_p_at_1(results, name, metas, study, seen) if seen else None
+            if value is not None:
+                row["ntrex unseen P@1"] = {"mean": value, "seeds": 1}
     t["language"] = language_table(study, f.lang)
     if study.adversarial:
         t["adversarial"] = adversarial_table(study, results, f.adversarial, metas)
@@ -185,6 +202,9 @@ def assemble(study: Study, units_root: Path, report_dir: Path, data: str | None 
               "headline": top}
     report["data"] = {u.label: load_json(unit_dir(units_root, u) / "training-card.json")["data"]
                       for u, r in f.done if u.kind in ("main", "native", "diversity") and u.seed == study.seeds[0]}
+    if NTREX in f.metas:  # what the NTREX section says of the set
+        report["ntrex_meta"] = {"languages": len([x for x in lang_subset(NTREX, study, f.metas) if x != "en"]),
+                                "lines": f.metas[NTREX].get("lines")}
     report["machine_hours"] = round(sum(r["cost"]["machine_seconds"] for _, r in f.done) / 3600, 2)
     report["answer"] = answer(report)
     return write_report(report, study, f.results, f.metas, report_dir)

@@ -43,7 +43,10 @@ def unit_values(per_query: pd.DataFrame, settings: list[str], measure: str) -> p
 def question_cluster(dataset: str, query_id: str, clusters: dict | None = None) -> str:
     """The unit of independence: LAReQA qids are ``<lang>-<source id>``; the translations of one question and
     the questions of one paragraph (they share its candidate sentences) are one cluster, given by
-    ``clusters[dataset]`` (question id -> paragraph); without it, the question. A MIRACL query is its own."""
+    ``clusters[dataset]`` (question id -> paragraph); without it, the question. NTREX: the line (a sentence's
+    translations). A MIRACL query is its own."""
+    if dataset == "ntrex" and "-" in query_id:
+        return query_id.split("-", 1)[1]
     if dataset not in LAREQA or "-" not in query_id:
         return query_id
     qid = query_id.split("-", 1)[1]

@@ -151,6 +151,14 @@ def test_the_ntrex_table_from_recorded_ranks():
     assert table["hybrid"]["X→en P@1"]["mean"] == 1.0 and table["X-Y"]["X→en P@1"]["mean"] == 0.5
     assert table["X-Y"]["X→en P@1"]["diff_hybrid_minus"] == 0.5 and table["X-Y"]["en→X P@1"]["mean"] == 1.0
     assert table["hybrid"]["Mul P@1"]["mean"] == 1.0 and table["hybrid"]["Mul RR@10"]["mean"] == 1.0
+    # +merge against its own batching and the untuned model, first seed
+    from pyserini_hybrid.study.report.merge_tables import merge_table
+
+    results[("hybrid +merge", 42, "ntrex")] = results[("X-Y", 42, "ntrex")]
+    results[("mE5-small", 0, "ntrex")] = results[("hybrid", 43, "ntrex")]
+    merged = merge_table(study, results, metas)["hybrid +merge"]["ntrex X↔en P@1"]
+    assert (merged["mean"], merged["batching"], merged["untuned"]) == (0.75, 1.0, 1.0)
+    assert merged["diff_hybrid_minus"] == -0.25  # +merge minus its batching (the field's name is the tables')
     groups = ntrex_groups(study, results, metas, {"runs": []})
     assert groups["resource class: class 5 (1)"]["X-Y"]["mean"] == 0.5  # de: X->en 0, en->X 1
     assert groups["resource class: class 2 (1)"]["X-Y"]["mean"] == 1.0  # sw

@@ -27,6 +27,7 @@ from ..verify import check_depth, check_design, check_unit_files, warn_unverifie
 from .curves import curves_table, native_table, sweep_table, validation_curves
 from .headline import answer, headline
 from .bitext_tables import NTREX, ntrex_groups, ntrex_result, ntrex_table, unseen_p_at_1
+from .merge_tables import merge_table
 from .tables import (adversarial_table, diversity_table, grouped_table, lang_subset, language_table, main_table,
                      miracl_table, trained_languages)
 from .write import write_report
@@ -139,6 +140,8 @@ def report_tables(study: Study, f: Finished, trained: dict, systems: list[str], 
     t["unseen"] = grouped_table(study, results, metas, trained, "unseen", clusters)
     t["distance"] = grouped_table(study, results, metas, trained, "distance", clusters)
     t["diversity"] = diversity_table(study, results, metas, trained)
+    if merges:  # (none in the first study: its report.json stays as committed)
+        t["merge"] = merge_table(study, results, metas)
     ntrex = ntrex_table(study, results, metas, systems + merges)
     if ntrex:  # (a study without NTREX has no such keys: the first study's report.json stays as committed)
         t["ntrex"], t["ntrex_groups"] = ntrex, ntrex_groups(study, results, metas, trained)

@@ -221,7 +221,7 @@ def lareqa_lines(page: Page) -> list[str]:
     if t.get("miracl"):
         cols = list(next(iter(t["miracl"].values())).keys())
         L += ["## MIRACL-mini (monolingual; mean over languages)", ""] + table_md(t["miracl"], cols) + [""]
-    return L + ntrex_lines(page)
+    return L + ntrex_lines(page) + merge_lines(page)
 
 
 NTREX_TEXT = (
@@ -233,6 +233,28 @@ NTREX_TEXT = (
     "with each other, not with published figures.")
 NTREX_GROUPS = ("P@1 over X→en and en→X of each group's languages (seen/unseen: in the batchings' training "
                 "data); hybrid minus each pure batching with its 95 % interval, uncorrected (many groups).")
+
+
+MERGE_TEXT = ("Each batching's first-seed model averaged in weight space with the start model (weight {weight} "
+              "on the trained one; `python -m pyserini_hybrid.train merge`): the merged model, its batching and "
+              "the untuned model; +merge minus its batching with a 95 % interval over questions (one model "
+              "each: no seed variance).")
+
+
+def merge_lines(page: Page) -> list[str]:
+    rows = page.report["tables"].get("merge")
+    if not rows:
+        return []
+    cols = list(dict.fromkeys(c for r in rows.values() for c in r))
+    L = ["## +merge: the trained model averaged with the start model", "",
+         MERGE_TEXT.format(weight=page.study.merge.weight), "",
+         "| model | " + " | ".join(f"{c} (+merge / batching / untuned)" for c in cols) + " | " +
+         " | ".join(f"{c}: +merge − batching" for c in cols) + " |", "|---|" + "---:|" * (2 * len(cols))]
+    for name, row in rows.items():
+        triple = [" / ".join("–" if row.get(c, {}).get(k) is None else f"{row[c][k]:.4f}"
+                             for k in ("mean", "batching", "untuned")) for c in cols]
+        L.append(f"| {name} | " + " | ".join(triple) + " | " + " | ".join(fmt_p(row.get(c)) for c in cols) + " |")
+    return L + [""]
 
 
 def ntrex_lines(page: Page) -> list[str]:

@@ -165,7 +165,7 @@ def test_hf_format_through_datasets(tmp_path):
     ('[x]\nformat = "squad"\nlanguages = { en = ["a.json"] }\ncolour = 1\n', r"training-sets\.toml:\[x\]: unknown key\(s\) colour"),
     ('[x]\nformat = "csv"\n', r"\[x\]: format must be one of squad, pairs, hf"),
     ('[x]\nformat = "squad"\nlanguages = { en = ["missing.json"] }\n', r"\[x\]: .*missing\.json: training file missing"),
-    ('[x]\nformat = "squad"\nlanguages = { xx = ["a.json"] }\n', r"\[x\]: language code 'xx' is not in topics/languages\.tsv"),
+    ('[x]\nformat = "squad"\nlanguages = { xx = ["a.json"] }\n', r"\[x\]: language code 'xx' is not in pyserini_hybrid/data/languages\.tsv"),
     ('[x]\nformat = "squad"\nparallel = true\nlanguages = { en = ["a.json"], de = ["b.json"] }\n',
      r"\[x\]: parallel = true, but its languages \(en, de\) share no question id"),
     ('[x]\nformat = "pairs"\nfiles = ["p.jsonl"]\n', r"p\.jsonl:2: no positive"),

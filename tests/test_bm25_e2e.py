@@ -91,3 +91,19 @@ def test_thai_index_is_complete_whatever_the_jre(converted, tmp_path):
     assert "Total 852 documents indexed" in log
     result = evaluate_run_dir("xquad-r", tmp_path / "runs", ["th"], out)
     assert result["settings"]["th-th"]["AP"] > 0.1
+
+
+def test_benchmark_without_a_work_dir_writes_under_the_home(shared_data, tmp_path):
+    """`make demo`'s first command names no --work-dir: the benchmark then writes under $PYSERINI_HYBRID_HOME
+    (else the current directory), as every command that writes does."""
+    import os
+
+    from pyserini_hybrid.core.files import HOME_ENV
+
+    home = tmp_path / "home"
+    env = {**os.environ, HOME_ENV: str(home), "PYSERINI_HYBRID_DATA": str(shared_data)}
+    proc = subprocess.run([sys.executable, "-m", "pyserini_hybrid.benchmark", "--datasets", "xquad-r", "--languages",
+                           "en", "--systems", "bm25", "--hits", "10"], capture_output=True, text=True, env=env,
+                          cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (home / "results").is_dir() and any((home / "runs").rglob("*.trec"))

@@ -166,6 +166,7 @@ def benchmark(args, argv=None) -> int:
             resolve_model(model)  # a bad directory fails before any work (the default is built under the lock)
     # one writer of a work dir's runs, indexes and summary; the lock sits beside results/ (inside the work
     # dir, so the project root's lock stays inside the project)
+    args.work_dir = work_dir(args.work_dir)  # --work-dir, else $PYSERINI_HYBRID_HOME, else the current directory
     with output_lock(args.work_dir / "results", "benchmark"):
         return run_benchmark(args, rows, argv)
 

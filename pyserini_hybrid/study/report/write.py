@@ -90,7 +90,7 @@ GROUPED = (("unseen", "Unseen languages",
             "Settings grouped by whether the query and candidate languages occur in the training data."),
            ("distance", "Distant and low-resource pairs",
             "Cross-lingual settings grouped by script, language family (top level) and resource class (Joshi et "
-            "al. 2020; `topics/languages.tsv`)."))
+            "al. 2020; `pyserini_hybrid/data/languages.tsv`)."))
 ADVERSARIAL = (
     "Topics of {languages} perturbed (typos: character noise; strip_marks: diacritics and tone marks removed; "
     "code_switch: the first half of the query, then the second half of its parallel question in another of these "

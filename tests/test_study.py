@@ -59,6 +59,12 @@ def test_study_recipe_uses_a_schedule_that_does_not_depend_on_the_total():
     ("[variants]\nhybrid = 0.5\nX-Y = 0.0\n[native]\ndatasets = [\"arcd\"]\nvariants = [\"X-Y\"]\n",
      "X-Y has alpha 0 and never draws a monolingual set"),
     ("warmup_steps = 2\n[variants]\nhybrid = 0.5\n", "warmup_steps 2 must be below the largest budget"),
+    # the second study's tables (issue 43)
+    ("[variants]\nhybrid = 0.5\n[merge]\nweight = 1.5\n", r"\[merge\] weight must lie in \[0, 1\]"),
+    ("[variants]\nhybrid = 0.5\n[merge]\nvariants = [\"mono\"]\n", r"\[merge\] variants: mono not in \[variants\]"),
+    ("[variants]\nhybrid = 0.5\n[merge]\nweight = \"half\"\n", "merge.weight must be a number"),
+    ("[variants]\nhybrid = 0.5\n[merge]\nseeds = [-1]\n", "merge.seeds: seeds are whole numbers"),
+    ("split_datasets = [\"ntrx\"]\n[variants]\nhybrid = 0.5\n", r"split_datasets: unknown dataset\(s\) ntrx"),
 ])
 def test_bad_study_files_fail_with_one_line(tmp_path, change, message):
     path = tmp_path / "s.toml"

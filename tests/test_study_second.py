@@ -1,9 +1,9 @@
 """The second study's file (issue 43): its units (seed by seed, split-off NTREX and MIRACL parts, diversity,
-+merge), the recipes they train with, and the first study's design hash left as it was."""
++merge), the recipes they train with, and the first study's design hash left as it was. Bad [merge] and
+split_datasets values are cases of test_study.py's bad-study-file test."""
 
 import pytest
 
-from pyserini_hybrid.core.errors import InputError
 from pyserini_hybrid.core.files import PROJECT_ROOT, load_json
 from pyserini_hybrid.study.config import Study
 from pyserini_hybrid.study.cost import unit_steps
@@ -76,28 +76,6 @@ def test_the_first_studys_design_and_units_read_as_before():
     recorded = load_json(PROJECT_ROOT / "reports" / "me5-small-cpu" / "units" / "hybrid-seed42" / "unit.json")
     assert set(recorded["unit"]) == set(next(u for u in plan_units(first, FIRST_METAS)
                                              if u.name == "hybrid-seed42").to_dict())
-
-
-@pytest.mark.parametrize("change, message", [
-    ("[merge]\nweight = 1.5\n", r"\[merge\] weight must lie in \[0, 1\]"),
-    ("[merge]\nvariants = [\"mono\"]\n", r"\[merge\] variants: mono not in \[variants\]"),
-    ("[merge]\nweight = \"half\"\n", "merge.weight must be a number"),
-    ("[merge]\nseeds = [-1]\n", "merge.seeds: seeds are whole numbers"),
-])
-def test_bad_merge_tables_fail_in_one_line(tmp_path, change, message):
-    path = tmp_path / "s.toml"
-    path.write_text('[study]\nname = "x"\nrecipe = "encoders/me5-small-hybrid-cpu.toml"\nseeds = [1]\nbudgets = [2]\n'
-                    'datasets = ["xquad-r"]\n[variants]\nhybrid = 0.5\n' + change, encoding="utf-8")
-    with pytest.raises(InputError, match=message):
-        Study.load(path)
-
-
-def test_an_unknown_split_dataset_fails_in_one_line(tmp_path):
-    path = tmp_path / "s.toml"
-    path.write_text('[study]\nname = "x"\nrecipe = "encoders/me5-small-hybrid-cpu.toml"\nseeds = [1]\nbudgets = [2]\n'
-                    'datasets = ["xquad-r"]\nsplit_datasets = ["ntrx"]\n[variants]\nhybrid = 0.5\n', encoding="utf-8")
-    with pytest.raises(InputError, match=r"split_datasets: unknown dataset\(s\) ntrx"):
-        Study.load(path)
 
 
 def test_estimates_learn_this_machines_speed_from_its_first_unit():

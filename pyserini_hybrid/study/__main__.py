@@ -119,9 +119,9 @@ def check_same_design(study: Study, units_root: Path, data: str | None) -> None:
                              f"add ../study-wt {commit}; docs/study.md), or give a new --report-dir to start anew")
 
 
-def fresh_estimate(study: Study, unit, units_root: Path, metas: dict) -> float:
+def fresh_estimate(study: Study, unit, units: list, units_root: Path, metas: dict) -> float:
     """``unit``'s minutes from the rates of the units finished so far on this CPU type."""
-    finished = [(u, r) for u in plan_units(study, metas) for r in [read_unit(units_root, u)] if r]
+    finished = [(u, r) for u in units for r in [read_unit(units_root, u)] if r]
     step_s, per_text, _ = rates(finished, machine(), metas)
     return estimate_minutes(study, unit, metas, step_s, per_text)
 
@@ -136,10 +136,11 @@ def run_units(study: Study, rows: list, names: list[str] | None, minutes: float 
                          "plan --names lists them)")
     todo = [(u, m) for u, state, m, _ in rows if (u.name in names if names else state != "done")]
     deadline = time.time() + minutes * 60 if minutes else None
-    ran = 0
+    ran, metas = 0, None
     for unit, estimate in todo:
         if ran:  # the units finished so far measured this machine: estimate again from them
-            estimate = fresh_estimate(study, unit, units_root, study_metas(study, work, data))
+            metas = metas or study_metas(study, work, data)  # the converted sets' counts, read once a run
+            estimate = fresh_estimate(study, unit, all_units, units_root, metas)
         if unit.needs_selection and study.selection and selection_choice(study, units_root, all_units) is None:
             print(f"skipped {unit.name}: waits for the selection units")
             continue
@@ -158,8 +159,7 @@ def run_units(study: Study, rows: list, names: list[str] | None, minutes: float 
                 print(f"skipped {unit.name}: done meanwhile")
                 continue
             print(f"unit {unit.name}: about {estimate:.0f} min", flush=True)
-            result = run_unit(study, unit, plan_units(study, study_metas(study, work, data)), units_root, work,
-                              data, model)
+            result = run_unit(study, unit, all_units, units_root, work, data, model)
             print(f"unit {unit.name}: done in {result['seconds']['total'] / 60:.1f} min", flush=True)
             ran += 1
     print(f"{ran} unit(s) run")

@@ -147,8 +147,7 @@ def report_tables(study: Study, f: Finished, trained: dict, systems: list[str], 
         t["ntrex"], t["ntrex_groups"] = ntrex, ntrex_groups(study, results, metas, trained)
         # the diversity curve on NTREX's languages no model here trained on
         for label, row in t["diversity"].items():
-            name = label if label.startswith("hybrid [") and any(n == label for n, _, _ in trained["runs"]) \
-                else "hybrid"
+            name = label if any(n == label for n, _, _ in trained["runs"]) else "hybrid"  # else: the six
             seen = trained_languages(trained, name)
             value = unseen_p_at_1(results, name, metas, study, seen) if seen else None
             if value is not None:

@@ -207,14 +207,15 @@ def test_quick_study_in_units_end_to_end(tiny_multilingual, tmp_path, capsys):
     from pyserini_hybrid.study.__main__ import plan_rows, run_units, study_metas
 
     study = Study.load(STUDY, True)
-    rows, _ = plan_rows(study, units, study_metas(study, work, None))
+    metas = study_metas(study, work, None)
+    rows, _ = plan_rows(study, units, metas)
     stale = [(u, "to do", m, None) for u, _, m, _ in rows]  # states read before the other run finished them
     holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from pyserini_hybrid.core.lock import "
                                "output_lock\nwith output_lock(sys.argv[1]):\n print('held', flush=True); "
                                "time.sleep(60)", str(units / "baselines")], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
-        assert run_units(study, stale, None, None, units, work, None, str(tiny_multilingual)) == 0
+        assert run_units(study, stale, None, None, units, work, None, str(tiny_multilingual), metas) == 0
     finally:
         holder.kill()
     out = capsys.readouterr().out

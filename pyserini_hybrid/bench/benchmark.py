@@ -172,7 +172,7 @@ def benchmark(args, argv=None) -> int:
 
 
 def run_benchmark(args, rows, argv) -> int:
-    work = args.work_dir = work_dir(args.work_dir)
+    work = args.work_dir  # resolved by benchmark() before it took the lock
     topics_dir = work / "topics"
     plan, skipped = select(args.datasets, args.languages, args.data_dir)
     for line in skipped:

@@ -127,7 +127,8 @@ def fresh_estimate(study: Study, unit, units: list, units_root: Path, metas: dic
 
 
 def run_units(study: Study, rows: list, names: list[str] | None, minutes: float | None, units_root: Path,
-              work: Path, data: str | None, model: str | None) -> int:
+              work: Path, data: str | None, model: str | None, metas: dict) -> int:
+    """``metas``: the converted sets' counts ``plan_rows`` planned with (the fresh estimates reuse them)."""
     all_units = [u for u, *_ in rows]
     known = {u.name for u in all_units}
     unknown = [n for n in names or [] if n not in known]
@@ -136,10 +137,9 @@ def run_units(study: Study, rows: list, names: list[str] | None, minutes: float 
                          "plan --names lists them)")
     todo = [(u, m) for u, state, m, _ in rows if (u.name in names if names else state != "done")]
     deadline = time.time() + minutes * 60 if minutes else None
-    ran, metas = 0, None
+    ran = 0
     for unit, estimate in todo:
         if ran:  # the units finished so far measured this machine: estimate again from them
-            metas = metas or study_metas(study, work, data)  # the converted sets' counts, read once a run
             estimate = fresh_estimate(study, unit, all_units, units_root, metas)
         if unit.needs_selection and study.selection and selection_choice(study, units_root, all_units) is None:
             print(f"skipped {unit.name}: waits for the selection units")
@@ -220,7 +220,8 @@ def main(argv=None) -> int:
             if not args.names:
                 show_power(units_root.parent, rows)
             return 0
-        return run_units(study, rows, args.units, args.for_minutes, units_root, work, args.data_dir, args.model)
+        return run_units(study, rows, args.units, args.for_minutes, units_root, work, args.data_dir, args.model,
+                         metas)
 
 
 if __name__ == "__main__":

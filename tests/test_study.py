@@ -144,19 +144,52 @@ def test_import_takes_finished_units_from_another_checkout(tmp_path, capsys):
     assert sorted(p.name for p in (here / "units").iterdir()) == ["baselines"]
 
 
-@pytest.mark.slow
-def test_quick_study_in_units_end_to_end(tiny_multilingual, tmp_path, capsys):
-    from pyserini_hybrid.evaluate.measures import MEASURES, evaluate_run_dir
-    from pyserini_hybrid.evaluate.ranks import result_from_ranks
-    from pyserini_hybrid.study.records import read_ranks
+class QuickStudy:
+    """The --quick study on the tiny model, shared by the tests below and run lazily: each test asks for the units
+    it checks, and the first to ask runs them. The whole run (12 units, about 5 min on 2 cores) is so split over
+    several tests, none over the 5-minute bound, and each test still passes alone (it runs what it needs)."""
 
-    work, report_dir = tmp_path / "work", tmp_path / "report"
-    base = [str(STUDY), "--quick", "--model", str(tiny_multilingual), "--work-dir", str(work),
-            "--report-dir", str(report_dir)]
+    def __init__(self, model, root):
+        self.work, self.report_dir = root / "work", root / "report"
+        self.units = self.report_dir / "units"
+        self.base = [str(STUDY), "--quick", "--model", str(model), "--work-dir", str(self.work),
+                     "--report-dir", str(self.report_dir)]
+
+    def names(self) -> list[str]:
+        """The units in the plan's order."""
+        from pyserini_hybrid.study.__main__ import study_metas
+        from pyserini_hybrid.study.units import plan_units
+
+        study = Study.load(STUDY, True)
+        return [u.name for u in plan_units(study, study_metas(study, self.work, None))]
+
+    def ensure(self, *names: str) -> None:
+        """Run the named units (every unit when none is named) that are not done yet, in the plan's order."""
+        todo = [n for n in (names or self.names()) if not (self.units / n / "unit.json").exists()]
+        if todo:
+            assert study_main(self.base + ["run", "--units", *todo]) == 0
+
+
+@pytest.fixture(scope="module")
+def quick_study(tiny_multilingual, tmp_path_factory):
+    return QuickStudy(tiny_multilingual, tmp_path_factory.mktemp("quick-study"))
+
+
+SELECTION = ("selection-x-x-mono", "selection-x-y", "selection-hybrid")
+SEED1 = ("x-x-mono-seed1", "x-y-seed1", "hybrid-seed1")
+SEED2 = ("x-x-mono-seed2", "x-y-seed2", "hybrid-seed2")
+
+
+@pytest.mark.slow
+def test_quick_study_plan_and_what_run_refuses_to_start(quick_study, tmp_path, capsys):
+    """The unit list in order; a main unit waits for the selection units; a unit that cannot finish in the time
+    given is not started (an empty report dir of its own: nothing may be written there)."""
+    report_dir = tmp_path / "report"
+    base = quick_study.base[:-1] + [str(report_dir)]
     assert study_main(base + ["plan", "--names"]) == 0
     names = capsys.readouterr().out.split()
+    assert names == quick_study.names()
     assert names[:4] == ["selection-x-x-mono", "selection-x-y", "selection-hybrid", "baselines"]
-    # a main unit waits for the selection units; a unit that cannot finish in the time given is not started
     assert study_main(base + ["run", "--units", "hybrid-seed1"]) == 0
     assert "skipped hybrid-seed1: waits for the selection units" in capsys.readouterr().out
     assert study_main(base + ["run", "--for-minutes", "0.001"]) == 0
@@ -164,50 +197,102 @@ def test_quick_study_in_units_end_to_end(tiny_multilingual, tmp_path, capsys):
     assert "skipped selection-x-x-mono: about" in out and "0 unit(s) run" in out
     assert not (report_dir / "units").exists() or not list((report_dir / "units").glob("*/unit.json"))
 
-    assert study_main(base + ["run"]) == 0
-    assert study_main(base + ["plan"]) == 0
-    plan = capsys.readouterr().out
-    assert all(re.search(rf"^{re.escape(n)}\s+done\s", plan, re.M) for n in names), plan
-    assert "left: 0 units" in plan
-    units = report_dir / "units"
-    for d in units.iterdir():  # small, committed results
-        assert sum(p.stat().st_size for p in d.iterdir()) < 3 * 2**20, d.name
 
-    # measures recomputed from a unit's records equal ir-measures on the original runs
-    topics = work / "topics"
-    checked = 0
-    runs = work / "runs"
-    for unit, name, run_dir in (
-            ("baselines", "bm25.4.xquad-r.clean", runs / "bm25" / "xquad-r" / "clean"),
-            ("hybrid-seed1", "hybrid.4.xquad-r.clean", runs / "hybrid-seed1" / "hybrid" / "4" / "xquad-r" / "clean"),
-            ("hybrid-seed1", "hybrid.2.xquad-r.clean", runs / "hybrid-seed1" / "hybrid" / "2" / "xquad-r" / "clean"),
-            ("hybrid-seed1", "bm25-hybrid.4.xquad-r.clean", runs / "hybrid-seed1" / "fusion-hybrid" / "xquad-r")):
+def _check_records_against_ir_measures(quick_study, cases):
+    """Measures recomputed from a unit's records equal ir-measures on the original runs."""
+    from pyserini_hybrid.evaluate.measures import MEASURES, evaluate_run_dir
+    from pyserini_hybrid.evaluate.ranks import result_from_ranks
+    from pyserini_hybrid.study.records import read_ranks
+
+    units, topics = quick_study.units, quick_study.work / "topics"
+    for unit, name, run_dir in cases:
         entry = next(e for e in json.loads((units / unit / "unit.json").read_text())["evaluations"]
                      if e["files"]["ranks"] == f"{name}.ranks.tsv.gz")
         langs = entry["languages"]
-        want = evaluate_run_dir("xquad-r", run_dir, langs, topics)
+        want = evaluate_run_dir("xquad-r", quick_study.work / "runs" / run_dir, langs, topics)
         got, _ = result_from_ranks(read_ranks(units / unit / entry["files"]["ranks"]), entry["depth"], True, langs)
-        assert set(got["settings"]) == set(want["settings"])
+        assert want["settings"] and set(got["settings"]) == set(want["settings"])
         for key, row in want["settings"].items():
             for m in MEASURES:
                 assert got["settings"][key][m] == pytest.approx(row[m], abs=1e-12), (unit, name, key, m)
-        checked += 1
-    assert checked == 4
-    # dense records rank every relevant candidate (full ranking); BM25's stop at the run's depth
+
+
+@pytest.mark.slow
+def test_quick_study_selection_and_baselines_units(quick_study):
+    """The selection units and the baselines: BM25's records equal ir-measures and stop at the run's depth."""
+    from pyserini_hybrid.study.records import read_ranks
+
+    quick_study.ensure(*SELECTION, "baselines")
+    _check_records_against_ir_measures(quick_study, [("baselines", "bm25.4.xquad-r.clean", "bm25/xquad-r/clean")])
+    bm25 = read_ranks(quick_study.units / "baselines" / "bm25.4.xquad-r.clean.ranks.tsv.gz")
+    assert bm25["rank"].isna().any() and (bm25["rank"].dropna() <= 100).all()
+    settings = len(Study.load(STUDY, True).selection.lr) * len(Study.load(STUDY, True).selection.temperature)
+    for name in SELECTION:  # every batching tried every setting
+        unit = json.loads((quick_study.units / name / "unit.json").read_text())
+        assert settings > 1 and len(unit["selection"]) == settings, name
+
+
+@pytest.mark.slow
+def test_quick_study_first_seed_units(quick_study):
+    """The first seed's main units: dense and fused records equal ir-measures at both budgets; dense records
+    rank every relevant candidate (full ranking)."""
+    from pyserini_hybrid.study.records import read_ranks
+
+    quick_study.ensure(*SELECTION, "baselines", *SEED1)
+    _check_records_against_ir_measures(quick_study, [
+        ("hybrid-seed1", "hybrid.4.xquad-r.clean", "hybrid-seed1/hybrid/4/xquad-r/clean"),
+        ("hybrid-seed1", "hybrid.2.xquad-r.clean", "hybrid-seed1/hybrid/2/xquad-r/clean"),
+        ("hybrid-seed1", "bm25-hybrid.4.xquad-r.clean", "hybrid-seed1/fusion-hybrid/xquad-r")])
+    units = quick_study.units
     hybrid = json.loads((units / "hybrid-seed1" / "unit.json").read_text())
     dense = next(e for e in hybrid["evaluations"] if e["system"] == "hybrid" and e["tag"] == "clean")
     ranks = read_ranks(units / "hybrid-seed1" / dense["files"]["ranks"])
     assert dense["full_ranks"] and ranks["rank"].notna().all() and dense["checks"]["beyond_depth"] > 0
-    bm25 = read_ranks(units / "baselines" / "bm25.4.xquad-r.clean.ranks.tsv.gz")
-    assert bm25["rank"].isna().any() and (bm25["rank"].dropna() <= 100).all()
+    assert gzip.open(units / "hybrid-seed1" / "train-log.jsonl.gz").read()  # the training log is a record too
 
-    assert study_main(base + ["run"]) == 0  # every unit done, same design: nothing to run, nothing refused
-    assert "0 unit(s) run" in capsys.readouterr().out
-    # two runs on one report dir: a unit another run holds is left to it, one it finished meanwhile is not redone
+
+@pytest.mark.slow
+def test_quick_study_second_seed_sweep_and_native_units(quick_study):
+    """The second seed, the α sweep and +native: every batching and seed trains on the same data, the sweep at
+    its α, +native on more; another seed is another model (seeds are a level of variance)."""
+    from pyserini_hybrid.study.records import read_ranks
+
+    quick_study.ensure(*SELECTION, "baselines", *SEED1, *SEED2, "alpha-0.25-seed1", "hybrid-native-seed1")
+    _check_records_against_ir_measures(quick_study, [("x-y-seed2", "x-y.4.xquad-r.clean", "x-y-seed2/x-y/4/xquad-r/clean")])
+    units = quick_study.units
+    card = {n: json.loads((units / n / "training-card.json").read_text())
+            for n in SEED1 + SEED2 + ("alpha-0.25-seed1", "hybrid-native-seed1")}
+    assert [card[n]["recipe"]["train"]["seed"] for n in SEED1 + SEED2] == [1, 1, 1, 2, 2, 2]
+    assert [card[n]["recipe"]["train"]["alpha"] for n in ("x-x-mono-seed1", "x-y-seed1", "hybrid-seed1",
+                                                          "alpha-0.25-seed1")] == [1.0, 0.0, 0.5, 0.25]
+    same = [card[n]["data"]["questions"] for n in SEED1 + SEED2 + ("alpha-0.25-seed1",)]
+    assert same[0] and all(q == same[0] for q in same)
+    native = card["hybrid-native-seed1"]["data"]["questions"]
+    assert set(native) > set(same[0]) and all(native[k] == v for k, v in same[0].items())
+    one, two = (read_ranks(units / f"hybrid-seed{s}" / "hybrid.4.xquad-r.clean.ranks.tsv.gz") for s in (1, 2))
+    assert len(one) == len(two) and not one.equals(two)
+
+
+@pytest.mark.slow
+def test_quick_study_every_unit_once_even_with_two_runs(quick_study, capsys):
+    """Every unit done and small; a second run finds nothing to run; two runs on one report dir: a unit another
+    run holds is left to it, one it finished meanwhile is not redone."""
     from pyserini_hybrid.study.__main__ import plan_rows, run_units, study_metas
 
+    quick_study.ensure()
+    units, names = quick_study.units, quick_study.names()
+    capsys.readouterr()
+    assert study_main(quick_study.base + ["plan"]) == 0
+    plan = capsys.readouterr().out
+    assert all(re.search(rf"^{re.escape(n)}\s+done\s", plan, re.M) for n in names), plan
+    assert "left: 0 units" in plan
+    for d in units.iterdir():  # small, committed results
+        assert sum(p.stat().st_size for p in d.iterdir()) < 3 * 2**20, d.name
+    assert study_main(quick_study.base + ["run"]) == 0  # every unit done, same design: nothing run, nothing refused
+    assert "0 unit(s) run" in capsys.readouterr().out
+
     study = Study.load(STUDY, True)
-    metas = study_metas(study, work, None)
+    metas = study_metas(study, quick_study.work, None)
     rows, _ = plan_rows(study, units, metas)
     stale = [(u, "to do", m, None) for u, _, m, _ in rows]  # states read before the other run finished them
     holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from pyserini_hybrid.core.lock import "
@@ -215,13 +300,22 @@ def test_quick_study_in_units_end_to_end(tiny_multilingual, tmp_path, capsys):
                                "time.sleep(60)", str(units / "baselines")], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
-        assert run_units(study, stale, None, None, units, work, None, str(tiny_multilingual), metas) == 0
+        model = quick_study.base[quick_study.base.index("--model") + 1]
+        assert run_units(study, (stale, metas), None, None, units, quick_study.work, None, model) == 0
     finally:
         holder.kill()
     out = capsys.readouterr().out
     assert re.search(r"skipped baselines: .*baselines: in use by pid \d+", out), out
     assert out.count("done meanwhile") == len(rows) - 1 and "0 unit(s) run" in out
-    assert study_main(base + ["report"]) == 0
+
+
+@pytest.mark.slow
+def test_quick_study_report_from_the_units_alone(quick_study, tmp_path, capsys):
+    """The report: every section, the answer, selection and decisions from the tables; the same bytes from a copy
+    of the units with no cache; units of another design refused in one line; a missing unit makes it partial."""
+    quick_study.ensure()
+    units, report_dir, names = quick_study.units, quick_study.report_dir, quick_study.names()
+    assert study_main(quick_study.base + ["report"]) == 0
     md = (report_dir / "report.md").read_text(encoding="utf-8")
     report = json.loads((report_dir / "report.json").read_text(encoding="utf-8"))
     for heading in ("## xquad-r: mAP (Table 1 layout), 4 steps", "## X→Y mAP heatmaps", "## Unseen languages",
@@ -233,7 +327,7 @@ def test_quick_study_in_units_end_to_end(tiny_multilingual, tmp_path, capsys):
     for image in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md):
         assert (report_dir / image).stat().st_size > 1000, image
     for text in (md, (report_dir / "report.json").read_text(encoding="utf-8")):
-        assert str(tmp_path) not in text and str(PROJECT_ROOT) not in text
+        assert str(quick_study.work.parent) not in text and str(PROJECT_ROOT) not in text
     assert not report["partial"] and md.count("**Headline.**") == 1
     # the answer README quotes (the headline's table and sentences) and report.md's longer list: every part
     # computed from the tables just written
@@ -262,15 +356,17 @@ def test_quick_study_in_units_end_to_end(tiny_multilingual, tmp_path, capsys):
     assert report["headline"]["claim"]["xquad-r"] in ("holds", "fails", "undecided")
     assert set(report["tables"]["language"]["hybrid"]) >= {"xquad-r own@10", "xquad-r rank correlation"}
     assert "rank correlation" not in " ".join(report["tables"]["language"]["BM25"])  # no full scores for BM25
-    # the rank distance of the dense rows comes from full rankings
     assert set(report["units"]) == set(names) and report["machine_hours"] > 0
 
-    # the report from the units alone: no cache, no run, same bytes
+    # the report from the units alone: no cache (the work directory hidden meanwhile), no run, same bytes
     first = (report_dir / "report.json").read_bytes()
-    shutil.rmtree(work)
-    again = tmp_path / "again"
+    again, hidden = tmp_path / "again", quick_study.work.with_name("work-hidden")
     shutil.copytree(units, again / "units")
-    assert study_main([str(STUDY), "--quick", "--report-dir", str(again), "report"]) == 0
+    quick_study.work.rename(hidden)
+    try:
+        assert study_main([str(STUDY), "--quick", "--report-dir", str(again), "report"]) == 0
+    finally:
+        hidden.rename(quick_study.work)
     assert (again / "report.json").read_bytes() == first
 
     # units of another design are never mixed: one line naming the unit and the part
@@ -284,9 +380,12 @@ def test_quick_study_in_units_end_to_end(tiny_multilingual, tmp_path, capsys):
     err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
     assert len(err) == 1 and "unit x-y-seed2: fingerprint part 'code' differs" in err[0]
     # nor are units of another design added: run refuses before any work, naming the unit and the commit
+    fresh = tmp_path / "fresh-work"
+    model = quick_study.base[quick_study.base.index("--model") + 1]
     with pytest.raises(SystemExit) as stop:
-        study_main(base[:-1] + [str(again), "run", "--units", "hybrid-seed1"])
-    assert stop.value.code == 2 and not work.exists()  # nothing converted, locked or trained
+        study_main([str(STUDY), "--quick", "--model", model, "--work-dir", str(fresh), "--report-dir", str(again),
+                    "run", "--units", "hybrid-seed1"])
+    assert stop.value.code == 2 and not fresh.exists()  # nothing converted, locked or trained
     err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
     assert len(err) == 1 and "unit x-y-seed2 (commit " in err[0] and "'code' differs" in err[0], err
     # and a missing unit makes the report partial, without a headline
@@ -294,4 +393,3 @@ def test_quick_study_in_units_end_to_end(tiny_multilingual, tmp_path, capsys):
     assert study_main([str(STUDY), "--quick", "--report-dir", str(again), "report"]) == 0
     partial = json.loads((again / "report.json").read_text())
     assert partial["partial"] and partial["missing_units"] == ["x-y-seed2"] and partial["headline"] is None
-    assert gzip.open(units / "hybrid-seed1" / "train-log.jsonl.gz").read()  # the training log came along

@@ -126,9 +126,11 @@ def fresh_estimate(study: Study, unit, units: list, units_root: Path, metas: dic
     return estimate_minutes(study, unit, metas, step_s, per_text)
 
 
-def run_units(study: Study, rows: list, names: list[str] | None, minutes: float | None, units_root: Path,
-              work: Path, data: str | None, model: str | None, metas: dict) -> int:
-    """``metas``: the converted sets' counts ``plan_rows`` planned with (the fresh estimates reuse them)."""
+def run_units(study: Study, plan: tuple[list, dict], names: list[str] | None, minutes: float | None,
+              units_root: Path, work: Path, data: str | None, model: str | None) -> int:
+    """``plan``: ``plan_rows``' rows and the converted sets' counts they were planned with (the fresh estimates
+    reuse them)."""
+    rows, metas = plan
     all_units = [u for u, *_ in rows]
     known = {u.name for u in all_units}
     unknown = [n for n in names or [] if n not in known]
@@ -220,8 +222,8 @@ def main(argv=None) -> int:
             if not args.names:
                 show_power(units_root.parent, rows)
             return 0
-        return run_units(study, rows, args.units, args.for_minutes, units_root, work, args.data_dir, args.model,
-                         metas)
+        return run_units(study, (rows, metas), args.units, args.for_minutes, units_root, work, args.data_dir,
+                         args.model)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """The study in units: its file, the unit list, and the --quick study run unit by unit on the tiny model, its
 report assembled from the unit files alone."""
 
+import functools
 import gzip
 import json
 import re
@@ -150,13 +151,14 @@ class QuickStudy:
     several tests, none over the 5-minute bound, and each test still passes alone (it runs what it needs)."""
 
     def __init__(self, model, root):
-        self.work, self.report_dir = root / "work", root / "report"
+        self.model, self.work, self.report_dir = str(model), root / "work", root / "report"
         self.units = self.report_dir / "units"
-        self.base = [str(STUDY), "--quick", "--model", str(model), "--work-dir", str(self.work),
+        self.base = [str(STUDY), "--quick", "--model", self.model, "--work-dir", str(self.work),
                      "--report-dir", str(self.report_dir)]
 
+    @functools.cached_property
     def names(self) -> list[str]:
-        """The units in the plan's order."""
+        """The units in the plan's order (converting the topic sets once)."""
         from pyserini_hybrid.study.__main__ import study_metas
         from pyserini_hybrid.study.units import plan_units
 
@@ -165,7 +167,7 @@ class QuickStudy:
 
     def ensure(self, *names: str) -> None:
         """Run the named units (every unit when none is named) that are not done yet, in the plan's order."""
-        todo = [n for n in (names or self.names()) if not (self.units / n / "unit.json").exists()]
+        todo = [n for n in (names or self.names) if not (self.units / n / "unit.json").exists()]
         if todo:
             assert study_main(self.base + ["run", "--units", *todo]) == 0
 
@@ -188,7 +190,7 @@ def test_quick_study_plan_and_what_run_refuses_to_start(quick_study, tmp_path, c
     base = quick_study.base[:-1] + [str(report_dir)]
     assert study_main(base + ["plan", "--names"]) == 0
     names = capsys.readouterr().out.split()
-    assert names == quick_study.names()
+    assert names == quick_study.names
     assert names[:4] == ["selection-x-x-mono", "selection-x-y", "selection-hybrid", "baselines"]
     assert study_main(base + ["run", "--units", "hybrid-seed1"]) == 0
     assert "skipped hybrid-seed1: waits for the selection units" in capsys.readouterr().out
@@ -226,7 +228,8 @@ def test_quick_study_selection_and_baselines_units(quick_study):
     _check_records_against_ir_measures(quick_study, [("baselines", "bm25.4.xquad-r.clean", "bm25/xquad-r/clean")])
     bm25 = read_ranks(quick_study.units / "baselines" / "bm25.4.xquad-r.clean.ranks.tsv.gz")
     assert bm25["rank"].isna().any() and (bm25["rank"].dropna() <= 100).all()
-    settings = len(Study.load(STUDY, True).selection.lr) * len(Study.load(STUDY, True).selection.temperature)
+    grid = Study.load(STUDY, True).selection
+    settings = len(grid.lr) * len(grid.temperature)
     for name in SELECTION:  # every batching tried every setting
         unit = json.loads((quick_study.units / name / "unit.json").read_text())
         assert settings > 1 and len(unit["selection"]) == settings, name
@@ -280,7 +283,7 @@ def test_quick_study_every_unit_once_even_with_two_runs(quick_study, capsys):
     from pyserini_hybrid.study.__main__ import plan_rows, run_units, study_metas
 
     quick_study.ensure()
-    units, names = quick_study.units, quick_study.names()
+    units, names = quick_study.units, quick_study.names
     capsys.readouterr()
     assert study_main(quick_study.base + ["plan"]) == 0
     plan = capsys.readouterr().out
@@ -300,8 +303,7 @@ def test_quick_study_every_unit_once_even_with_two_runs(quick_study, capsys):
                                "time.sleep(60)", str(units / "baselines")], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
-        model = quick_study.base[quick_study.base.index("--model") + 1]
-        assert run_units(study, (stale, metas), None, None, units, quick_study.work, None, model) == 0
+        assert run_units(study, (stale, metas), None, None, units, quick_study.work, None, quick_study.model) == 0
     finally:
         holder.kill()
     out = capsys.readouterr().out
@@ -314,7 +316,7 @@ def test_quick_study_report_from_the_units_alone(quick_study, tmp_path, capsys):
     """The report: every section, the answer, selection and decisions from the tables; the same bytes from a copy
     of the units with no cache; units of another design refused in one line; a missing unit makes it partial."""
     quick_study.ensure()
-    units, report_dir, names = quick_study.units, quick_study.report_dir, quick_study.names()
+    units, report_dir, names = quick_study.units, quick_study.report_dir, quick_study.names
     assert study_main(quick_study.base + ["report"]) == 0
     md = (report_dir / "report.md").read_text(encoding="utf-8")
     report = json.loads((report_dir / "report.json").read_text(encoding="utf-8"))
@@ -381,9 +383,8 @@ def test_quick_study_report_from_the_units_alone(quick_study, tmp_path, capsys):
     assert len(err) == 1 and "unit x-y-seed2: fingerprint part 'code' differs" in err[0]
     # nor are units of another design added: run refuses before any work, naming the unit and the commit
     fresh = tmp_path / "fresh-work"
-    model = quick_study.base[quick_study.base.index("--model") + 1]
     with pytest.raises(SystemExit) as stop:
-        study_main([str(STUDY), "--quick", "--model", model, "--work-dir", str(fresh), "--report-dir", str(again),
+        study_main([str(STUDY), "--quick", "--model", quick_study.model, "--work-dir", str(fresh), "--report-dir", str(again),
                     "run", "--units", "hybrid-seed1"])
     assert stop.value.code == 2 and not fresh.exists()  # nothing converted, locked or trained
     err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]

@@ -370,6 +370,15 @@ def test_quick_study_report_from_the_units_alone(quick_study, tmp_path, capsys):
     finally:
         hidden.rename(quick_study.work)
     assert (again / "report.json").read_bytes() == first
+    # another study's answer beside this one (the committed first study): one key more, every other the same
+    beside = PROJECT_ROOT / "reports" / "me5-small-cpu" / "report.json"
+    assert study_main([str(STUDY), "--quick", "--report-dir", str(again), "report", "--beside", str(beside)]) == 0
+    with_beside = json.loads((again / "report.json").read_text(encoding="utf-8"))
+    assert with_beside.pop("beside")["report"] == "reports/me5-small-cpu/report.json"
+    assert with_beside == json.loads(first)
+    assert "## Beside me5-small-cpu" in (again / "report.md").read_text(encoding="utf-8")
+    assert (again / "beside.png").stat().st_size > 1000
+    assert (again / "answer.md").read_text(encoding="utf-8").splitlines()[-1].startswith("Beside the study `studies/")
 
     # units of another design are never mixed: one line naming the unit and the part
     path = again / "units" / "x-y-seed2" / "unit.json"

@@ -140,3 +140,46 @@ def test_the_ntrex_table_from_recorded_ranks():
     groups = ntrex_groups(study, results, metas, {"runs": []})
     assert groups["resource class: class 5 (1)"]["X-Y"]["mean"] == 0.5  # de: X->en 0, en->X 1
     assert groups["resource class: class 2 (1)"]["X-Y"]["mean"] == 1.0  # sw
+
+
+def _ntrex_ranks(de_rank):
+    """X→en and en→X ranks of NTREX lines 1-8 in de and sw: de→en at ``de_rank``, every other query at 1."""
+    import pandas as pd
+
+    rows = [("en", f"{x}-{i}", f"en-{i}", 1, de_rank if x == "de" else 1) for x in ("de", "sw") for i in range(1, 9)]
+    rows += [(x, f"en-{i}", f"{x}-{i}", 1, 1) for x in ("de", "sw") for i in range(1, 9)]
+    return pd.DataFrame(rows, columns=["target", "query_id", "doc_id", "rel", "rank"]).astype({"rank": "Int64"})
+
+
+def test_the_diversity_curve_on_ntrex_compares_each_model_on_one_language_set(tmp_path):
+    """Each diversity row's NTREX P@1 on the languages its model never saw, and on those no row's model saw (the
+    same for every row); the rows of a partial study's untrained models stay empty; three rows or more plot as a
+    curve over the number of training languages."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from pyserini_hybrid.core.files import write_json
+    from pyserini_hybrid.study.report.bitext_tables import diversity_ntrex, ntrex_result
+    from pyserini_hybrid.study.report.markdown import Page
+    from pyserini_hybrid.study.report.write import diversity_lines
+
+    study = Study.load(SECOND)
+    metas = {"ntrex": {"languages": ["de", "en", "sw"], "pivot": "en", "lines": 8}}
+    runs = []
+    for name, pairs in (("hybrid [en]", {"en-en": 3}), ("hybrid", {"en-de": 2, "de-de": 1})):
+        folder = tmp_path / name
+        write_json(folder / "training-card.json", {"batches": {"languages": pairs}})
+        runs.append((name, 42, {580: folder}))
+    results = {(name, 42, "ntrex"): (*ntrex_result(_ntrex_ranks(rank), 100, ["de", "en", "sw"]), None)
+               for name, rank in (("hybrid [en]", 2), ("hybrid", 1))}
+    table = {"hybrid [en]": {}, "hybrid [de+en]": {}, "hybrid [en+es]": {}}  # the last not trained yet
+    diversity_ntrex(table, results, metas, study, {"runs": runs})
+    assert table["hybrid [en]"]["ntrex P@1 unseen by it"]["mean"] == 0.75  # de (de→en missed) and sw
+    assert table["hybrid [en]"]["ntrex P@1 unseen by any"]["mean"] == 1.0  # sw alone: de was trained on
+    assert table["hybrid [de+en]"]["ntrex P@1 unseen by it"]["mean"] == 1.0 and table["hybrid [en+es]"] == {}
+    table["hybrid [en+es]"] = {"ntrex P@1 unseen by any": {"mean": 0.9, "seeds": 1}}
+    lines = diversity_lines(Page({"tables": {"diversity": table}}, study, None, tmp_path, plt))
+    assert lines[0] == "## Training-language diversity" and sum(x.startswith("| hybrid [") for x in lines) == 3
+    assert (tmp_path / "diversity.png").stat().st_size > 1000

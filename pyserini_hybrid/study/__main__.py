@@ -186,7 +186,9 @@ def main(argv=None) -> int:
     run = sub.add_parser("run", help="run units until the time is spent")
     run.add_argument("--units", nargs="+", metavar="NAME", help="these units only (done ones are run again)")
     run.add_argument("--for-minutes", type=float, metavar="M", help="start no unit that would end after M minutes")
-    sub.add_parser("report", help="the report from the finished units alone")
+    rep = sub.add_parser("report", help="the report from the finished units alone")
+    rep.add_argument("--beside", type=Path, metavar="REPORT_JSON", help="another study's report.json, quoted "
+                     "beside this one's answer (e.g. reports/me5-small-cpu/report.json)")
     imp = sub.add_parser("import", help="copy finished units from another checkout (e.g. a study worktree) here")
     imp.add_argument("source", type=Path, metavar="DIR", help="its reports/<study>/units (or reports/<study>)")
     args = parser.parse_args(argv)
@@ -204,7 +206,7 @@ def main(argv=None) -> int:
         check_start_model(args.model, "--model")
     if args.action == "report":
         with output_lock(report_dir, "study report"):  # one writer: two reports would swap files in turn
-            path = assemble(study, units_root, report_dir, args.data_dir)
+            path = assemble(study, units_root, report_dir, args.data_dir, args.beside)
         print(f"report: {path}")
         return 0
     if args.action == "import":

@@ -26,10 +26,11 @@ from ..units import plan_units, read_unit, selection_choice, unit_dir
 from ..verify import check_depth, check_design, check_unit_files, warn_unverified
 from .curves import curves_table, native_table, sweep_table, validation_curves
 from .headline import answer, headline
-from .bitext_tables import NTREX, ntrex_groups, ntrex_result, ntrex_table, unseen_p_at_1
+from .beside import beside_table, load_beside
+from .bitext_tables import NTREX, diversity_ntrex, ntrex_groups, ntrex_result, ntrex_table
 from .merge_tables import merge_table
 from .tables import (adversarial_table, diversity_table, grouped_table, lang_subset, language_table, main_table,
-                     miracl_table, trained_languages)
+                     miracl_table)
 from .write import write_report
 
 FULL_RANKING = 10**9  # a depth beyond any recorded rank: AP then ranks every candidate (LAReQA's mAP)
@@ -145,13 +146,7 @@ def report_tables(study: Study, f: Finished, trained: dict, systems: list[str], 
     ntrex = ntrex_table(study, results, metas, systems + merges)
     if ntrex:  # (a study without NTREX has no such keys: the first study's report.json stays as committed)
         t["ntrex"], t["ntrex_groups"] = ntrex, ntrex_groups(study, results, metas, trained)
-        # the diversity curve on NTREX's languages no model here trained on
-        for label, row in t["diversity"].items():
-            name = label if any(n == label for n, _, _ in trained["runs"]) else "hybrid"  # else: the six
-            seen = trained_languages(trained, name)
-            value = unseen_p_at_1(results, name, metas, study, seen) if seen else None
-            if value is not None:
-                row["ntrex unseen P@1"] = {"mean": value, "seeds": 1}
+        diversity_ntrex(t["diversity"], results, metas, study, trained)  # the diversity curve on NTREX
     t["language"] = language_table(study, f.lang)
     if study.adversarial:
         t["adversarial"] = adversarial_table(study, results, f.adversarial, metas)
@@ -186,8 +181,11 @@ def model_rows(study: Study, done: list[tuple], units_root: Path) -> dict:
     return out
 
 
-def assemble(study: Study, units_root: Path, report_dir: Path, data: str | None = None) -> Path:
-    """report.json, report.md, answer.md and the plots in ``report_dir`` from the units in ``units_root``."""
+def assemble(study: Study, units_root: Path, report_dir: Path, data: str | None = None,
+             beside: Path | None = None) -> Path:
+    """report.json, report.md, answer.md and the plots in ``report_dir`` from the units in ``units_root``;
+    ``beside``: another study's report.json, quoted beside this one's answer (``report.beside``)."""
+    other = load_beside(beside) if beside else None  # first: a wrong path costs no work
     f = read_finished(study, units_root, report_dir, data)
     finished = {u.name for u, _ in f.done}
     missing = [u.name for u in f.units if u.name not in finished]
@@ -208,6 +206,8 @@ def assemble(study: Study, units_root: Path, report_dir: Path, data: str | None 
         report["ntrex_meta"] = {"languages": len([x for x in lang_subset(NTREX, study, f.metas) if x != "en"]),
                                 "lines": f.metas[NTREX].get("lines")}
     report["machine_hours"] = round(sum(r["cost"]["machine_seconds"] for _, r in f.done) / 3600, 2)
+    if other:  # (no key without --beside: the first study's report.json stays as committed)
+        report["beside"] = beside_table(report, *other)
     report["answer"] = answer(report)
     return write_report(report, study, f.results, f.metas, report_dir)
 

@@ -108,3 +108,20 @@ def unseen_p_at_1(results: dict, name: str, metas: dict, study: Study, seen: set
     first = {k: v for k, v in results.items() if k[1] == study.seeds[0]}
     c = cell(first, name, NTREX, [f"{x}-en" for x in langs] + [f"en-{x}" for x in langs], "P@1")
     return c["values"][0] if c else None
+
+
+def diversity_ntrex(diversity: dict, results: dict, metas: dict, study: Study, trained: dict) -> None:
+    """Each diversity row's NTREX P@1 (X→en and en→X, first seed) on two language sets: those its own model never
+    trained on (a set that grows as the training set shrinks), and those no row's model trained on (one set for
+    every row, so the curve compares like with like). The row of all training languages is the main hybrid."""
+    main = f"hybrid [{'+'.join(sorted(trained_languages(trained, 'hybrid')))}]"  # diversity_table's label of it
+    names = {label: "hybrid" if label == main else label for label in diversity}
+    seen = {label: trained_languages(trained, name) for label, name in names.items()}  # empty: not trained
+    every = set().union(*seen.values())
+    for label, row in diversity.items():
+        if not seen[label]:  # not trained yet (a partial study)
+            continue
+        for key, langs in (("ntrex P@1 unseen by it", seen[label]), ("ntrex P@1 unseen by any", every)):
+            value = unseen_p_at_1(results, names[label], metas, study, langs)
+            if value is not None:
+                row[key] = {"mean": value, "seeds": 1}

@@ -7,6 +7,7 @@ from __future__ import annotations
 from ...evaluate.power import minimum_detectable, power, seeds_needed
 from ...evaluate.significance import format_interval, format_p, holm, holm_levels, interval
 from ..config import LAREQA, Study
+from .beside import beside_sentence
 
 MARGIN = 0.01  # the non-inferiority margin on mAP (absolute), stated with every decision
 CLAIM = {"X-X-mono": ("Mo",), "X-Y": ("Cr", "Mul")}  # the paper's claim: hybrid keeps each pure batching's strength
@@ -262,7 +263,8 @@ def answer_markdown(report: dict, command: str) -> str:
                 row += cells
             L.append("| " + " | ".join(row) + " |")
     L += [""] + answer_sentences(report)
-    return "\n".join(L)
+    other = beside_sentence(report)  # with `report --beside`: how the answer moved from the other study's
+    return "\n".join(L + ([other] if other else []))
 
 
 def details_markdown(report: dict) -> list[str]:

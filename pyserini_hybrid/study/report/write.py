@@ -12,6 +12,7 @@ import numpy as np
 from ...core.files import atomic_write, clean_stale_temps, round_floats, temp_dir_in, write_json
 from ...evaluate.render import heatmap
 from ..config import BM25, LAREQA, UNTUNED, Study, slug
+from .beside import beside_lines
 from .curve_plots import curve_sections
 from .headline import answer_markdown
 from .markdown import (
@@ -64,7 +65,8 @@ def write_files(report: dict, study: Study, results: dict, report_dir: Path) -> 
         f.write(answer_markdown(report, f"python -m pyserini_hybrid.study {report['study']} report") + "\n")
     page = Page(report, study, results, report_dir, plt)
     L = [line for section in (header_lines, selection_lines, lareqa_lines, heatmap_lines, grouped_lines,
-                              adversarial_lines, diversity_lines, language_lines, curve_sections, models_lines)
+                              adversarial_lines, diversity_lines, language_lines, beside_lines, curve_sections,
+                              models_lines)
          for line in section(page)]
     path = report_dir / "report.md"
     with atomic_write(path) as f:
@@ -133,14 +135,36 @@ def adversarial_lines(page: Page) -> list[str]:
 
 def diversity_lines(page: Page) -> list[str]:
     rows, study = page.report["tables"].get("diversity"), page.study
+    rows = {k: r for k, r in (rows or {}).items() if r}  # a model not trained yet has no row to show
     if not rows:
         return []
     cols = sorted({c for r in rows.values() for c in r})
     run_on = f", run on {', '.join(study.diversity_datasets)}" if study.diversity_datasets else ""
     L = ["## Training-language diversity", "", DIVERSITY.format(run_on=run_on), ""] + \
         table_md(rows, cols, with_p=False) + [""]
-    png = _bar_plot(rows, cols, page.folder / "diversity.png", "Training-language diversity", page.plt, nested=False)
+    path = page.folder / "diversity.png"
+    png = (_diversity_curve(rows, cols, path, page.plt) if len(rows) > 2 else  # two points make no curve
+           _bar_plot(rows, cols, path, "Training-language diversity", page.plt, nested=False))
     return L + [f"![{png.name}]({png.name})", ""]
+
+
+def _diversity_curve(rows: dict, columns: list[str], path: Path, plt) -> Path:
+    """Each measure against the number of training languages (a row's label: "hybrid [da+en+es+it]")."""
+    sizes = [len(label.split("[", 1)[-1].rstrip("]").split("+")) for label in rows]
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for c in columns:
+        points = sorted((n, r[c]["mean"]) for n, r in zip(sizes, rows.values()) if (r.get(c) or {}).get("mean") is not None)
+        if len(points) > 1:  # a measure of the main runs alone (XQuAD-R, MLQA-R) is no curve: the table has it
+            ax.plot(*zip(*points), marker="o", label=c)
+    ax.set_xticks(sorted(set(sizes)))
+    ax.set_xlabel("training languages (hybrid, first seed)")
+    ax.set_title("Training-language diversity")
+    if ax.lines:
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
 
 
 def _bar_plot(rows: dict, columns: list[str], path: Path, title: str, plt, nested: bool = True) -> Path:

@@ -133,7 +133,8 @@ def beside_plot(b: dict, mine: str, path: Path, plt) -> Path:
                 y = i + (j - 0.5) * 0.3
                 ax.errorbar(c["diff"], y, xerr=[[c["diff"] - c["ci"][0]], [c["ci"][1] - c["diff"]]] if c["ci"]
                             else None, fmt="o" if c["interval"] == "holm" else "s", color=f"C{j}", capsize=2,
-                            label=label if i == next(n for n, x in enumerate(keys) if b["cells"][x][side]) else None)
+                            label=label)
+                label = None  # one legend entry per study: its first cell
     ax.axvline(0, color="grey", lw=0.8)
     if b.get("margin"):  # the decisions' margin: an interval inside the band is "equivalent"
         ax.axvspan(-b["margin"], b["margin"], color="grey", alpha=0.15, lw=0)
